@@ -1,0 +1,1 @@
+"""Benchmarks (GPU kernels against eager PyTorch and reference CUDA programs)."""

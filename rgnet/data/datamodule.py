@@ -1,0 +1,176 @@
+"""Lightning data module serving Ising configurations as float32 +-1 tensors."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from rgnet._checks import check_choice, check_int, check_real
+from rgnet.data.dataset import DatasetConfig, check_metadata, get_or_create_dataset, load_dataset
+
+SHAPES = ("flat", "image")
+
+
+class SpinDataset(Dataset):
+    """Configurations ``spins`` int8 (n, L, L) +-1 served one at a time as float32 +-1.
+
+    ``shape = "flat"`` gives items of shape (L*L,) (row-major sites), ``"image"`` gives (1, L, L).
+    """
+
+    def __init__(self, spins: torch.Tensor, shape: str = "flat") -> None:
+        if spins.dtype != torch.int8 or spins.dim() != 3 or spins.shape[1] != spins.shape[2]:
+            raise ValueError(f"spins must be int8 of shape (n, L, L), got {spins.dtype} {tuple(spins.shape)}")
+        self.shape = check_choice(shape, "shape", SHAPES)
+        self.spins = spins
+
+    def __len__(self) -> int:
+        return self.spins.shape[0]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        item = self.spins[index].to(torch.float32)
+        return item.reshape(-1) if self.shape == "flat" else item.unsqueeze(0)
+
+
+class IsingDataModule(lightning.LightningDataModule):
+    """Train/validation split of one 2D Ising dataset, batches of float32 +-1.
+
+    Give exactly one of ``path`` (a file written by :func:`rgnet.data.save_dataset`, optionally checked
+    against ``expect``) or ``config`` (dataset parameters, see :class:`rgnet.data.DatasetConfig`) together
+    with ``cache_dir``; the latter is generated in :meth:`prepare_data` if not cached yet.
+
+    Args:
+        val_fraction: fraction of the configurations held out for validation, in (0, 1); both parts must
+            end up non-empty.
+        batch_size: configurations per batch.
+        num_workers: DataLoader worker processes (0 loads in the main process).
+        split_seed: seed of the random train/validation permutation.
+        shape: ``"flat"`` -> batches (batch, L*L); ``"image"`` -> batches (batch, 1, L, L).
+        drop_last: drop the last incomplete training batch.
+        pin_memory: pin batches in page-locked memory (faster host-to-GPU copies).
+        progress: show a progress bar while generating a dataset.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        config: Mapping[str, Any] | DatasetConfig | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        *,
+        expect: Mapping[str, Any] | None = None,
+        val_fraction: float = 0.1,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        split_seed: int = 0,
+        shape: str = "flat",
+        drop_last: bool = False,
+        pin_memory: bool = False,
+        progress: bool = False,
+    ) -> None:
+        super().__init__()
+        if (path is None) == (config is None):
+            raise ValueError("give exactly one of path (a dataset file) or config (dataset parameters)")
+        self.path = None if path is None else Path(path)
+        if self.path is not None:
+            if cache_dir is not None:
+                raise ValueError("cache_dir is only used with config, not with path")
+            if not self.path.is_file():
+                raise FileNotFoundError(f"dataset file not found: {self.path}")
+        self.config = None if config is None else DatasetConfig.from_mapping(config, prefix="config.")
+        if self.config is not None and cache_dir is None:
+            raise ValueError("cache_dir is required when the dataset is given by config")
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        if expect is not None and not isinstance(expect, Mapping):
+            raise TypeError(f"expect must be a mapping of metadata values, got {type(expect).__name__}")
+        self.expect = dict(expect or {})
+        self.val_fraction = check_real(val_fraction, "val_fraction")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.num_workers = check_int(num_workers, "num_workers", minimum=0)
+        self.split_seed = check_int(split_seed, "split_seed", minimum=0, maximum=2**63 - 1)
+        self.shape = check_choice(shape, "shape", SHAPES)
+        for name, flag in (("drop_last", drop_last), ("pin_memory", pin_memory), ("progress", progress)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {flag!r}")
+        self.drop_last, self.pin_memory, self.progress = drop_last, pin_memory, progress
+        if self.config is not None:
+            n_val = self._n_val(self.config.n)
+            self._check_split(self.config.n, n_val)
+        self.metadata: dict[str, Any] | None = None
+        self.train_set: SpinDataset | None = None
+        self.val_set: SpinDataset | None = None
+
+    def _n_val(self, n: int) -> int:
+        return math.floor(self.val_fraction * n + 0.5)
+
+    def _check_split(self, n: int, n_val: int) -> None:
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(
+                f"val_fraction={self.val_fraction} splits n={n} configurations into {n - n_val} train and {n_val} "
+                "validation; both must be >= 1"
+            )
+
+    def prepare_data(self) -> None:
+        """Generate and cache the dataset of ``config`` if needed (Lightning calls this on one process)."""
+        if self.config is not None:
+            get_or_create_dataset(self.config, self.cache_dir, progress=self.progress)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load (and verify) the dataset and split it; idempotent."""
+        if self.train_set is not None:
+            return
+        if self.config is not None:
+            spins, metadata = get_or_create_dataset(self.config, self.cache_dir, progress=self.progress)
+            check_metadata(metadata, self.expect, source=f"dataset of config {self.config}")
+        else:
+            spins, metadata = load_dataset(self.path, self.expect)
+        n = spins.shape[0]
+        n_val = self._n_val(n)
+        self._check_split(n, n_val)
+        generator = torch.Generator().manual_seed(self.split_seed)
+        order = torch.randperm(n, generator=generator)
+        self.metadata = metadata
+        self.val_set = SpinDataset(spins[order[:n_val]], self.shape)
+        self.train_set = SpinDataset(spins[order[n_val:]], self.shape)
+
+    @property
+    def L(self) -> int:
+        """Linear lattice size of the dataset (available after :meth:`setup`, or from ``config``)."""
+        if self.config is not None:
+            return self.config.L
+        if self.metadata is None:
+            raise RuntimeError("call setup() before reading L of a dataset given by path")
+        return int(self.metadata["L"])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one item: (L*L,) for ``shape="flat"``, (1, L, L) for ``"image"``."""
+        return (self.L * self.L,) if self.shape == "flat" else (1, self.L, self.L)
+
+    def _loader(self, dataset: SpinDataset | None, train: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("call setup() before asking for dataloaders")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=self.drop_last and train,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches, float32 +-1 of shape (batch, *input_shape)."""
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches in a fixed order, float32 +-1 of shape (batch, *input_shape)."""
+        return self._loader(self.val_set, train=False)

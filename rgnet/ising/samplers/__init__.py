@@ -1,0 +1,36 @@
+"""2D Markov-chain samplers behind one interface (:class:`Sampler`) and the exact 1D chain sampler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rgnet._checks import check_choice
+from rgnet.ising.samplers.base import Sampler
+from rgnet.ising.samplers.checkerboard import HeatBathCheckerboard, MetropolisCheckerboard
+from rgnet.ising.samplers.cluster import SwendsenWangSampler, WolffSampler
+from rgnet.ising.samplers.exact1d import sample_1d
+
+#: Method name -> sampler class.
+SAMPLERS: dict[str, type[Sampler]] = {
+    cls.method: cls for cls in (MetropolisCheckerboard, HeatBathCheckerboard, WolffSampler, SwendsenWangSampler)
+}
+METHODS = tuple(SAMPLERS)
+
+
+def make_sampler(method: str, L: int, K: float, **kwargs: Any) -> Sampler:
+    """Construct the sampler for ``method`` (one of :data:`METHODS`); kwargs go to its constructor."""
+    check_choice(method, "method", METHODS)
+    return SAMPLERS[method](L, K, **kwargs)
+
+
+__all__ = [
+    "METHODS",
+    "SAMPLERS",
+    "HeatBathCheckerboard",
+    "MetropolisCheckerboard",
+    "Sampler",
+    "SwendsenWangSampler",
+    "WolffSampler",
+    "make_sampler",
+    "sample_1d",
+]

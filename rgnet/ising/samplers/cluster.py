@@ -1,0 +1,420 @@
+"""Cluster samplers: Wolff and Swendsen-Wang (Fortuin-Kasteleyn clusters), for any ``L >= 2`` and ``K >= 0``.
+
+Both build Fortuin-Kasteleyn (FK) clusters: a nearest-neighbour bond between two *equal* spins is active with
+probability ``p = 1 - exp(-2K)``; clusters are the connected components of the active bonds (periodic). For
+``L = 2`` the two bonds between a pair of sites along an axis are tested independently (torus convention).
+
+* Swendsen-Wang (``method = "swendsen_wang"``). One sweep: activate all bonds, find every cluster, give each
+  cluster a new sign ``s`` drawn with probability ``exp(h s |C|) / (2 cosh(h |C|))``. This is exact Gibbs
+  sampling of the Edwards-Sokal joint law ``prod_<ij> [(1-p) d(b_ij,0) + p d(b_ij,1) d(s_i,s_j)] prod_i e^{h s_i}``:
+  given the spins the bonds are independent Bernoulli(p) on equal pairs; given the bonds the clusters are
+  independent and a cluster's sign has weight ``e^{h s |C|}`` (heat bath for the cluster orientation). Both
+  conditional updates leave the joint law invariant and its spin marginal is the Boltzmann weight, so the
+  Boltzmann distribution is stationary. It is equivalent to the ghost-spin formulation (a ghost bond of
+  strength ``|h|`` whose clusters are frozen to ``sign(h)``), but needs no extra site.
+* Wolff (``method = "wolff"``). One cluster flip: grow the FK cluster ``C`` of a uniformly random seed site
+  and flip it with probability ``min(1, exp(-2 h s_C |C|))`` (``s_C`` its current sign). The growth proposal
+  is symmetric up to the bond factors ``(1-p)^{boundary}`` that cancel the coupling part of the Boltzmann
+  ratio, so the Metropolis acceptance only has to account for the field energy ``2 h s_C |C|``.
+  One *sweep* is a fixed number ``flips_per_sweep`` of flips per chain, chosen so that about ``N = L*L``
+  sites are grown per sweep on average. With ``flips_per_sweep=None`` it is set once, at the first step,
+  from a pilot run (whose flips act as extra equilibration) and then kept fixed; the number of flips never
+  depends on the trajectory afterwards (a state-dependent stopping rule would bias the distribution).
+
+Two backends, same physics:
+
+* ``"numba"`` (CPU): compiled kernels parallel over chains, one xorshift64* stream per chain
+  (:mod:`rgnet.ising.samplers._rng`); Wolff grows each cluster with a queue in ``O(|C|)``; Swendsen-Wang
+  labels clusters by union-find with path halving.
+* ``"torch"`` (any device, vectorized over chains): Swendsen-Wang labels clusters on the device by min-label
+  hooking plus pointer jumping; Wolff grows all chains' clusters together breadth-first. The torch backend
+  draws from the sampler's ``torch.Generator``; the numba backend from its per-chain streams (saved in
+  :meth:`state_dict`). Results are reproducible from the seed on the same device and backend.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba
+import numpy as np
+import torch
+
+from rgnet._checks import check_choice, check_int, check_real
+from rgnet.ising.samplers._rng import next_u32, probability_to_threshold, seed_streams
+from rgnet.ising.samplers.base import Sampler
+
+BACKENDS = ("auto", "numba", "torch")
+
+#: Breadth-first layers grown between two checks (one device synchronization) of whether all clusters stopped.
+_LAYERS_PER_CHECK = 4
+
+
+# ---------------------------------------------------------------------------------------------- numba kernels
+@numba.njit(cache=True)
+def _find(parent: np.ndarray, i: int) -> int:
+    """Root of ``i`` in the union-find forest ``parent`` (path halving)."""
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+@numba.njit(parallel=True, cache=True)
+def _swendsen_wang_kernel(
+    spins: np.ndarray,
+    neighbours: np.ndarray,
+    streams: np.ndarray,
+    n_sweeps: int,
+    bond_threshold: np.uint64,
+    two_h: float,
+) -> None:
+    """``n_sweeps`` Swendsen-Wang sweeps in place.
+
+    spins: (chains, N) int8 +-1; neighbours: (N, 4) int32 [right, down, left, up]; streams: (chains,) uint64;
+    a bond is active when ``u32 < bond_threshold``; ``two_h = 2h``.
+    """
+    chains, n = spins.shape
+    for c in numba.prange(chains):
+        s = spins[c]
+        parent = np.empty(n, np.int32)
+        size = np.zeros(n, np.int32)
+        sign = np.empty(n, np.int8)
+        for _ in range(n_sweeps):
+            for i in range(n):
+                parent[i] = i
+            for i in range(n):
+                for k in range(2):  # right and down bonds: every bond once
+                    j = neighbours[i, k]
+                    if s[i] == s[j] and next_u32(streams, c) < bond_threshold:
+                        ri = _find(parent, i)
+                        rj = _find(parent, j)
+                        if ri < rj:
+                            parent[rj] = ri
+                        elif rj < ri:
+                            parent[ri] = rj
+            if two_h != 0.0:
+                for i in range(n):
+                    size[i] = 0
+                for i in range(n):
+                    size[_find(parent, i)] += 1
+            for i in range(n):
+                if parent[i] == i:
+                    u = next_u32(streams, c)
+                    if two_h == 0.0:
+                        sign[i] = 1 if u < np.uint32(2147483648) else -1
+                    else:
+                        p_up = 1.0 / (1.0 + math.exp(-two_h * size[i]))
+                        sign[i] = 1 if u < np.uint64(p_up * 4294967296.0) else -1
+            for i in range(n):
+                s[i] = sign[_find(parent, i)]
+
+
+@numba.njit(parallel=True, cache=True)
+def _wolff_kernel(
+    spins: np.ndarray,
+    neighbours: np.ndarray,
+    streams: np.ndarray,
+    n_flips: int,
+    bond_threshold: np.uint64,
+    two_h: float,
+    grown: np.ndarray,
+) -> None:
+    """``n_flips`` Wolff cluster updates per chain in place; adds the grown cluster sizes to ``grown``.
+
+    spins: (chains, N) int8 +-1; neighbours: (N, 4) int32; streams: (chains,) uint64; grown: (chains,) int64.
+    Sites are flipped as they join, so "equal to the seed's old sign" also means "not yet in the cluster";
+    each bond from a newly added site to such a neighbour is tested once. A rejected flip (h != 0) is undone.
+    """
+    chains, n = spins.shape
+    for c in numba.prange(chains):
+        s = spins[c]
+        queue = np.empty(n, np.int32)
+        total = 0
+        for _ in range(n_flips):
+            seed = (np.uint64(next_u32(streams, c)) * np.uint64(n)) >> np.uint64(32)
+            s0 = s[seed]
+            s[seed] = -s0
+            queue[0] = seed
+            head = 0
+            tail = 1
+            while head < tail:
+                i = queue[head]
+                head += 1
+                for k in range(4):
+                    j = neighbours[i, k]
+                    if s[j] == s0 and next_u32(streams, c) < bond_threshold:
+                        s[j] = -s0
+                        queue[tail] = j
+                        tail += 1
+            total += tail
+            log_accept = -two_h * s0 * tail
+            if log_accept < 0.0 and next_u32(streams, c) >= np.uint64(math.exp(log_accept) * 4294967296.0):
+                for q in range(tail):
+                    s[queue[q]] = s0
+        grown[c] += total
+
+
+def _neighbour_table(L: int) -> np.ndarray:
+    """(L*L, 4) int32 flat indices of the [right, down, left, up] neighbours on the periodic L x L lattice."""
+    r, c = np.divmod(np.arange(L * L), L)
+    table = np.stack(
+        [r * L + (c + 1) % L, ((r + 1) % L) * L + c, r * L + (c - 1) % L, ((r - 1) % L) * L + c], axis=1
+    )
+    return table.astype(np.int32)
+
+
+# ---------------------------------------------------------------------------------------------- torch helpers
+def _active_bonds(
+    spins: torch.Tensor, p: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """FK bonds of ``spins`` (chains, L, L): bool (chains, L, L) masks of the active right and down bonds."""
+    u = torch.rand((2, *spins.shape), generator=generator, device=spins.device)
+    right = (spins == spins.roll(-1, -1)) & (u[0] < p)
+    down = (spins == spins.roll(-1, -2)) & (u[1] < p)
+    return right, down
+
+
+def _cluster_labels(right: torch.Tensor, down: torch.Tensor) -> torch.Tensor:
+    """Connected components of the active bonds; int64 (chains, N), each site labelled by its cluster's minimal
+    flat site index.
+
+    Label propagation: every site's current root takes the minimum label over the site and its active
+    neighbours (hooking with scatter-min), then labels are compressed by pointer jumping, label = label[label];
+    repeated until nothing changes. Invariant: a label is the index of a site of the same cluster, <= the site.
+    """
+    chains, L, _ = right.shape
+    n = L * L
+    left, up = right.roll(1, -1), down.roll(1, -2)
+    labels = torch.arange(n, device=right.device).expand(chains, n).contiguous()
+    while True:
+        grid = labels.view(chains, L, L)
+        low = grid
+        for bond, shift, dim in ((right, -1, -1), (left, 1, -1), (down, -1, -2), (up, 1, -2)):
+            low = torch.where(bond, torch.minimum(low, grid.roll(shift, dim)), low)
+        new = labels.scatter_reduce(1, labels, low.reshape(chains, n), reduce="amin")
+        new = new.gather(1, new)
+        new = new.gather(1, new)
+        if torch.equal(new, labels):
+            return labels
+        labels = new
+
+
+class _ClusterSampler(Sampler):
+    """Shared set-up of the FK cluster samplers: K >= 0 check, backend choice, per-chain streams."""
+
+    def __init__(
+        self,
+        L: int,
+        K: float,
+        *,
+        h: float = 0.0,
+        chains: int = 1,
+        seed: int | None = None,
+        device: str | torch.device = "cpu",
+        start: str = "auto",
+        backend: str = "auto",
+    ) -> None:
+        K = check_real(K, "K")
+        if K < 0:
+            raise ValueError(
+                f"K must be >= 0 for method={self.method!r} (Fortuin-Kasteleyn clusters need a ferromagnetic "
+                f"coupling; use a checkerboard method for K < 0), got K={K}"
+            )
+        check_choice(backend, "backend", BACKENDS)
+        super().__init__(L, K, h=h, chains=chains, seed=seed, device=device, start=start)
+        if backend == "numba" and self.device.type != "cpu":
+            raise ValueError(f"backend='numba' runs on the CPU only, got device={str(self.device)!r}; use 'torch'")
+        if backend == "auto":
+            backend = "numba" if self.device.type == "cpu" else "torch"
+        self.backend = backend
+        #: FK bond probability p = 1 - exp(-2K).
+        self.bond_probability = -math.expm1(-2.0 * self.K)
+        if backend == "numba":
+            self._bond_threshold = np.uint64(probability_to_threshold(np.array(self.bond_probability)))
+            self._neighbours = _neighbour_table(self.L)
+            self._streams = seed_streams(self.chains, self.generator)
+
+    def _flat_numpy_spins(self) -> np.ndarray:
+        """(chains, N) int8 numpy view sharing memory with ``self.spins`` (made contiguous first)."""
+        self.spins = self.spins.contiguous()
+        return self.spins.numpy().reshape(self.chains, self.n_sites)
+
+    def _extra_state(self) -> dict[str, Any]:
+        if self.backend != "numba":
+            return {}
+        return {"streams": torch.from_numpy(self._streams.view(np.int64).copy())}
+
+    def _load_extra_state(self, extra: dict[str, Any]) -> None:
+        if self.backend != "numba":
+            return
+        if "streams" in extra:
+            streams = extra["streams"].numpy().view(np.uint64).copy()
+            if streams.shape != (self.chains,):
+                raise ValueError(f"state holds {streams.shape[0]} random streams for {self.chains} chains")
+            self._streams = streams
+        else:  # saved by the torch backend: derive fresh streams from the restored generator
+            self._streams = seed_streams(self.chains, self.generator)
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f", backend={self.backend!r})"
+
+
+class SwendsenWangSampler(_ClusterSampler):
+    """Swendsen-Wang: one sweep relabels every FK cluster of every chain (see the module docstring).
+
+    Args: those of :class:`~rgnet.ising.samplers.base.Sampler` (with ``K >= 0``), plus
+        backend: ``"numba"`` (CPU only), ``"torch"`` (any device) or ``"auto"`` (numba on CPU, else torch).
+    """
+
+    method = "swendsen_wang"
+
+    def _advance(self, n_sweeps: int) -> None:
+        if self.backend == "numba":
+            _swendsen_wang_kernel(
+                self._flat_numpy_spins(), self._neighbours, self._streams, n_sweeps, self._bond_threshold,
+                2.0 * self.h,
+            )
+            return
+        for _ in range(n_sweeps):
+            self._sweep_torch()
+
+    def _sweep_torch(self) -> None:
+        chains, n = self.chains, self.n_sites
+        right, down = _active_bonds(self.spins, self.bond_probability, self.generator)
+        labels = _cluster_labels(right, down)
+        u = torch.rand((chains, n), generator=self.generator, device=self.device, dtype=torch.float64)
+        if self.h == 0.0:
+            p_up: torch.Tensor | float = 0.5
+        else:
+            size = torch.zeros((chains, n), dtype=torch.float64, device=self.device)
+            size.scatter_add_(1, labels, torch.ones_like(size))
+            p_up = torch.sigmoid(2.0 * self.h * size)
+        root_sign = torch.where(u < p_up, 1, -1).to(torch.int8)
+        self.spins = root_sign.gather(1, labels).view(chains, self.L, self.L)
+
+
+class WolffSampler(_ClusterSampler):
+    """Wolff single-cluster updates; one sweep = ``flips_per_sweep`` cluster flips per chain (module docstring).
+
+    Args: those of :class:`~rgnet.ising.samplers.base.Sampler` (with ``K >= 0``), plus
+        backend: ``"numba"`` (CPU only), ``"torch"`` (any device) or ``"auto"`` (numba on CPU, else torch).
+        flips_per_sweep: cluster flips per chain per sweep (>= 1), or None: set at the first step to
+            ``max(1, round(N / <|C|>))`` from a pilot estimate of the mean grown cluster size ``<|C|>`` and
+            fixed from then on (available as ``self.flips_per_sweep`` and saved in :meth:`state_dict`).
+    """
+
+    method = "wolff"
+
+    def __init__(
+        self,
+        L: int,
+        K: float,
+        *,
+        h: float = 0.0,
+        chains: int = 1,
+        seed: int | None = None,
+        device: str | torch.device = "cpu",
+        start: str = "auto",
+        backend: str = "auto",
+        flips_per_sweep: int | None = None,
+    ) -> None:
+        if flips_per_sweep is not None:
+            flips_per_sweep = check_int(flips_per_sweep, "flips_per_sweep", minimum=1)
+        super().__init__(L, K, h=h, chains=chains, seed=seed, device=device, start=start, backend=backend)
+        self._fixed_by_user = flips_per_sweep is not None
+        self.flips_per_sweep: int | None = flips_per_sweep
+
+    def _advance(self, n_sweeps: int) -> None:
+        if self.flips_per_sweep is None:
+            self.flips_per_sweep = self._pilot()
+        self._flip(n_sweeps * self.flips_per_sweep)
+
+    def _flip(self, n_flips: int) -> np.ndarray:
+        """``n_flips`` cluster updates per chain; returns the summed grown cluster sizes, int64 (chains,)."""
+        if self.backend == "numba":
+            grown = np.zeros(self.chains, dtype=np.int64)
+            _wolff_kernel(
+                self._flat_numpy_spins(), self._neighbours, self._streams, n_flips, self._bond_threshold,
+                2.0 * self.h, grown,
+            )
+            return grown
+        total = torch.zeros(self.chains, dtype=torch.int64, device=self.device)
+        for _ in range(n_flips):
+            total += self._flip_torch()
+        return total.cpu().numpy()
+
+    def _flip_torch(self) -> torch.Tensor:
+        """One Wolff update of every chain, grown breadth-first on the device; returns |C|, int64 (chains,).
+
+        All bonds between sites of the seed's sign are drawn up front (one Bernoulli(p) per bond); the growth
+        then follows active bonds layer by layer. Each bond is drawn once and independently, so this is the
+        same law as testing a bond when the growing cluster first reaches it.
+        """
+        chains, L, n = self.chains, self.L, self.n_sites
+        seed = torch.randint(0, n, (chains, 1), generator=self.generator, device=self.device)
+        s0 = self.spins.view(chains, n).gather(1, seed).view(chains, 1, 1)
+        right, down = _active_bonds(self.spins, self.bond_probability, self.generator)
+        same = self.spins == s0
+        right &= same
+        down &= same
+        left, up = right.roll(1, -1), down.roll(1, -2)
+        cluster = torch.zeros((chains, n), dtype=torch.bool, device=self.device)
+        cluster.scatter_(1, seed, True)
+        cluster = cluster.view(chains, L, L)
+        frontier = cluster
+        while bool(frontier.any()):
+            for _ in range(_LAYERS_PER_CHECK):
+                reached = (
+                    (frontier.roll(1, -1) & left)
+                    | (frontier.roll(-1, -1) & right)
+                    | (frontier.roll(1, -2) & up)
+                    | (frontier.roll(-1, -2) & down)
+                )
+                frontier = reached & ~cluster
+                cluster = cluster | frontier
+        size = cluster.sum(dim=(1, 2))
+        if self.h != 0.0:
+            log_accept = -2.0 * self.h * s0.view(chains).to(torch.float64) * size.to(torch.float64)
+            u = torch.rand(chains, generator=self.generator, device=self.device, dtype=torch.float64)
+            cluster &= (u < torch.exp(log_accept)).view(chains, 1, 1)
+        self.spins = torch.where(cluster, -self.spins, self.spins)
+        return size
+
+    def _pilot(self) -> int:
+        """Flips per sweep ``max(1, round(N / <|C|>))`` from a pilot run of whole rounds (one flip per chain).
+
+        Warm-up: rounds until the chains grew N sites each on average (about one sweep); measurement: as many
+        rounds again; ``<|C|>`` = sites grown / flips in the measurement, all chains pooled.
+        """
+        self._grow_at_least(self.n_sites)
+        rounds, grown = self._grow_at_least(self.n_sites)
+        return max(1, round(self.n_sites * rounds * self.chains / grown))
+
+    def _grow_at_least(self, sites_per_chain: int) -> tuple[int, int]:
+        """Rounds of flips until all chains together grew >= ``sites_per_chain * chains`` sites.
+
+        Rounds run in batches sized from the growth rate of the previous batch (at most doubling).
+        Returns (rounds, sites grown in total).
+        """
+        goal = sites_per_chain * self.chains
+        rounds, grown, batch = 0, 0, 1
+        while grown < goal:
+            batch_grown = int(self._flip(batch).sum())
+            rounds += batch
+            grown += batch_grown
+            batch = max(1, min(2 * batch, math.ceil((goal - grown) * batch / batch_grown)))
+        return rounds, grown
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {**super()._extra_state(), "flips_per_sweep": self.flips_per_sweep}
+
+    def _load_extra_state(self, extra: dict[str, Any]) -> None:
+        super()._load_extra_state(extra)
+        saved = extra["flips_per_sweep"]
+        if self._fixed_by_user and saved != self.flips_per_sweep:
+            raise ValueError(
+                f"state was saved with flips_per_sweep={saved!r}, this sampler has {self.flips_per_sweep!r}"
+            )
+        self.flips_per_sweep = saved

@@ -1,0 +1,108 @@
+"""Every 2D sampler against exact results: Kaufman's finite torus, exact enumeration, Binder at K_c.
+
+Error bars account for autocorrelation (rgnet.ising.observables.thermodynamics); tolerances are 4 sigma.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import chisquare
+
+from rgnet.ising import METHODS, K_CRITICAL, exact, make_sampler
+from rgnet.ising.observables import thermodynamics
+from rgnet.ising.stats import jackknife, mean_and_error
+
+# Sweeps (after burn-in) and chains per method, enough for ~1-2% errors on the specific heat at L = 16.
+RUN = {
+    "checkerboard": dict(chains=256, burn_in=1000, sweeps=2000),
+    "heatbath": dict(chains=256, burn_in=1000, sweeps=2000),
+    "wolff": dict(chains=64, burn_in=100, sweeps=1000),
+    "swendsen_wang": dict(chains=64, burn_in=100, sweeps=1000),
+}
+
+
+def _series(method: str, L: int, K: float, h: float = 0.0, seed: int = 0, **overrides):
+    run = {**RUN[method], **overrides}
+    sampler = make_sampler(method, L, K, h=h, chains=run["chains"], seed=seed)
+    sampler.step(run["burn_in"])
+    return sampler.run(run["sweeps"])
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("L", [8, 16])
+@pytest.mark.parametrize("K", [0.35, K_CRITICAL, 0.5])
+def test_energy_and_specific_heat_match_kaufman(method: str, L: int, K: float) -> None:
+    energy = _series(method, L, K, seed=L * 1000 + int(K * 100))["energy"].numpy()
+    e, de = mean_and_error(energy)
+    c, dc = jackknife(lambda x: K**2 * L * L * x.var(), energy, n_blocks=10)
+    e_exact = exact.energy_torus(L, L, K)
+    c_exact = exact.specific_heat_torus(L, L, K)
+    assert abs(e - e_exact) < 4 * de, f"energy {e:.5f} +- {de:.5f} vs exact {e_exact:.5f}"
+    assert abs(c - c_exact) < 4 * dc, f"specific heat {c:.4f} +- {dc:.4f} vs exact {c_exact:.4f}"
+    assert de < 0.01 * abs(e_exact) and dc < 0.05 * c_exact  # the test has power
+
+
+def _chi_square_p(method: str, L: int, K: float, h: float, K_sampled: float | None = None) -> float:
+    """p-value of sampled state frequencies on the L x L torus against the exact Boltzmann law at K, h."""
+    n_states = 2 ** (L * L)
+    chains = 4096
+    samples_per_chain = 300 if L == 4 else 40
+    sampler = make_sampler(method, L, K if K_sampled is None else K_sampled, h=h, chains=chains, seed=7)
+    sampler.step(50)
+    counts = torch.zeros(n_states, dtype=torch.float64)
+    for _ in range(samples_per_chain):
+        sampler.step(3)
+        idx = exact.configuration_index(sampler.spins)
+        counts += torch.bincount(idx, minlength=n_states).to(torch.float64)
+    expected = exact.boltzmann_probabilities_2d(L, L, K, h) * counts.sum()
+    small = expected < 5  # pooled into one bin
+    obs, exp = counts[~small].numpy(), expected[~small].numpy()
+    if small.any():
+        obs = np.append(obs, counts[small].sum().item())
+        exp = np.append(exp, expected[small].sum().item())
+    return float(chisquare(obs, exp).pvalue)
+
+
+def _tiny_size(method: str) -> int:
+    return 4 if make_sampler(method, 4, 0.1).requires_even_L else 3
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("h", [0.0, 0.3])
+def test_state_frequencies_match_enumeration(method: str, h: float) -> None:
+    p = _chi_square_p(method, _tiny_size(method), 0.35, h)
+    assert p > 1e-4, f"chi-square p-value {p:.2e}"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_chi_square_detects_a_wrong_coupling(method: str) -> None:
+    p = _chi_square_p(method, _tiny_size(method), 0.35, 0.0, K_sampled=0.35 * 1.1)
+    assert p < 1e-6, f"a 10% error in K went unnoticed (p = {p:.2e})"
+
+
+@pytest.mark.parametrize("L", [8, 16, 32])
+def test_binder_cumulant_at_criticality(L: int) -> None:
+    """U4(L) at K_c approaches U4* ~ 0.6107 (Salas & Sokal 2000); corrections are below 0.005 for L >= 8."""
+    series = _series("swendsen_wang", L, K_CRITICAL, seed=L, chains=64, sweeps=1500)
+    binder, error = thermodynamics(series["energy"], series["magnetization"], K_CRITICAL, L * L)["binder"]
+    assert abs(binder - 0.6107) < 0.005 + 4 * error, f"U4({L}) = {binder:.4f} +- {error:.4f}"
+    assert error < 0.005
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("h", [0.0, 0.25])
+def test_exact_1d_sampler_reproduces_correlations(periodic: bool, h: float) -> None:
+    from rgnet.ising import sample_1d
+
+    N, K, n = 12, 0.8, 200_000
+    spins = sample_1d(N, K, n, h=h, periodic=periodic, seed=3).to(torch.float64)
+    for r in range(1, N):
+        measured = (spins[:, 0] * spins[:, r]).mean().item()
+        if periodic:
+            expected = exact.chain_correlation(N, K, r, h=h, periodic=True)
+        else:
+            expected = exact.chain_correlation_open(N, K, 0, r, h=h)
+        sigma = np.sqrt(max(1.0 - expected**2, 1e-12) / n)
+        assert abs(measured - expected) < 4 * sigma, f"r={r}: {measured:.4f} vs {expected:.4f}"
