@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -68,11 +69,16 @@ class SampleSet:
 
 
 def _tau_of(series: dict[str, torch.Tensor]) -> dict[str, float]:
-    """tau_int (in measurement intervals) of energy and |m| from (T, chains) series."""
-    return {
-        "energy": integrated_autocorrelation_time(series["energy"].numpy())[0],
-        "abs_magnetization": integrated_autocorrelation_time(series["magnetization"].abs().numpy())[0],
-    }
+    """tau_int (in measurement intervals) of energy and |m| from (T, chains) series.
+
+    Short-series warnings are silenced: callers check the window length against tau_int themselves.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {
+            "energy": integrated_autocorrelation_time(series["energy"].numpy())[0],
+            "abs_magnetization": integrated_autocorrelation_time(series["magnetization"].abs().numpy())[0],
+        }
 
 
 def _halves_agree(x: np.ndarray, tau: float) -> bool:
@@ -84,7 +90,7 @@ def _halves_agree(x: np.ndarray, tau: float) -> bool:
     return abs(m1 - m2) <= 4.0 * spread + 1e-12
 
 
-def _equilibrate(sampler: Sampler, max_sweeps: int, progress: bool) -> dict[str, float]:
+def equilibrate(sampler: Sampler, max_sweeps: int, progress: bool) -> dict[str, float]:
     """Run windows of doubling length until equilibrated; returns tau_int (sweeps) of the last window."""
     window = FIRST_WINDOW
     while True:
@@ -156,7 +162,7 @@ def generate_2d(
     sampler = make_sampler(method, L, K, h=h, chains=chains, seed=seed, device=device, **opts)
 
     if burn_in is None:
-        taus = _equilibrate(sampler, max_sweeps, progress)
+        taus = equilibrate(sampler, max_sweeps, progress)
     else:
         taus = {}
         if burn_in >= FIRST_WINDOW:
@@ -233,4 +239,4 @@ def _progress(iterable: range, enabled: bool, description: str):
     return track(iterable, description=description)
 
 
-__all__ = ["SAMPLERS", "SampleSet", "generate_2d", "sample_2d"]
+__all__ = ["SAMPLERS", "SampleSet", "equilibrate", "generate_2d", "sample_2d"]

@@ -275,6 +275,7 @@ def test_config_validation_names_the_field(change, error, message):
         dataset_path("unused", {**BASE, **change})
 
 
+@pytest.mark.filterwarnings("ignore:.*too short.*:RuntimeWarning")  # 16 samples: tiny by design
 def test_cache_reuses_file_without_regenerating(tmp_path, monkeypatch):
     calls = []
     real_generate_2d = ds.generate_2d
