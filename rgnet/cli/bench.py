@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 import rgnet
 from rgnet._checks import check_choice, check_device, check_int, check_real
 from rgnet.bench.samplers import format_table, independent_samples_table, throughput_table
-from rgnet.cli import CONFIG_DIR
+from rgnet.cli import CONFIG_DIR, check_config_dir
 from rgnet.data.dataset import atomic_write_json
 from rgnet.ising import METHODS
 
@@ -58,8 +58,11 @@ def device_name(device: torch.device) -> str:
 
 
 @hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name="bench")
-def main(cfg: DictConfig) -> float:
-    settings = validate_config(cfg)
+def _hydra_main(cfg: DictConfig) -> float:
+    try:
+        settings = validate_config(cfg)
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"rgnet-bench: {err}") from None
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     started = time.perf_counter()
     device = settings["device"]
@@ -101,3 +104,14 @@ def main(cfg: DictConfig) -> float:
     atomic_write_json(run_dir / "summary.json", summary)
     log.info("wrote %s", run_dir / "summary.json")
     return max(row["ratio"] for row in throughput if row["method"] == "checkerboard")
+
+
+
+def main() -> None:
+    """Console entry point ``rgnet-bench`` (Hydra overrides on the command line)."""
+    check_config_dir("rgnet-bench", CONFIG_DIR)
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,4 @@
-"""``rgnet-sample``: generate (or reuse from the cache) one 2D Ising dataset and check it against exact results.
+"""``rgnet-sample``: generate (or reuse from the cache) a 2D Ising dataset and check it against exact results.
 
 Composes ``conf/sample.yaml`` (groups ``data`` and ``paths``), validates the dataset parameters before any
 sampling, loads or creates the cached dataset, and writes ``summary.json`` (metadata, observables with errors,
@@ -27,6 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import rgnet
+from rgnet.cli import CONFIG_DIR, check_config_dir
 from rgnet.data.dataset import (
     DatasetConfig,
     DatasetError,
@@ -39,8 +40,6 @@ from rgnet.ising.observables import energy_per_site, magnetization_per_site, the
 
 log = logging.getLogger(__name__)
 
-#: The repository's Hydra config directory (the package is installed editable from the repository).
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 #: (key in the results, label in the table) of the reported observables, in table order.
 OBSERVABLES = (
@@ -50,7 +49,7 @@ OBSERVABLES = (
     ("susceptibility", "susceptibility chi"),
     ("binder", "Binder U4"),
 )
-#: Jackknife blocks for specific heat, susceptibility and Binder cumulant (fewer if there are fewer rows).
+#: Jackknife blocks for specific heat, susceptibility and Binder cumulant (fewer if there are fewer samples).
 N_BLOCKS = 20
 
 
@@ -109,9 +108,7 @@ def exact_values(L: int, K: float, h: float) -> dict[str, float | None]:
     return exact
 
 
-def format_table(
-    L: int, results: dict[str, tuple[float, float]], exact: dict[str, float | None]
-) -> str:
+def format_table(L: int, results: dict[str, tuple[float, float]], exact: dict[str, float | None]) -> str:
     """Fixed-width table: observable, estimate, error, exact value, deviation in units of the error."""
     header = f"{'observable':<20}{'estimate':>14}{'error':>12}{f'exact (L={L} torus)':>22}{'dev/err':>10}"
     lines = [header, "-" * len(header)]
@@ -148,9 +145,12 @@ def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     results = measure(spins, dataset.K, int(metadata["chains"]))
     exact = exact_values(dataset.L, dataset.K, dataset.h)
     deviation = {
-        key: None if exact[key] is None or results[key][1] == 0.0 else (results[key][0] - exact[key]) / results[key][1]
+        key: None
+        if exact[key] is None or results[key][1] == 0.0
+        else (results[key][0] - exact[key]) / results[key][1]
         for key, _ in OBSERVABLES
     }
+    onsager = onsager_magnetization(dataset.K) if dataset.h == 0.0 else None
     config = OmegaConf.to_container(cfg, resolve=True)
     summary = {
         "command": "rgnet-sample",
@@ -161,26 +161,25 @@ def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
         "observables": {key: {"value": value, "error": error} for key, (value, error) in results.items()},
         "exact": exact,
         "deviation_in_errors": deviation,
-        "reference": {
-            "onsager_magnetization_infinite_lattice": onsager_magnetization(dataset.K) if dataset.h == 0.0 else None
-        },
+        "reference": {"onsager_magnetization_infinite_lattice": onsager},
         "device": dataset.device,
         "versions": _versions(),
         "wall_time_s": time.perf_counter() - start,
     }
     summary_path = atomic_write_json(Path(output_dir) / "summary.json", summary)
     title = (
-        f"2D Ising L={dataset.L} K={dataset.K:.10g} h={dataset.h:g}: n={metadata['n']} samples by {metadata['method']} "
-        f"({metadata['chains']} chains, burn-in {metadata['burn_in']}, thinning {metadata['thinning']} sweeps)"
+        f"2D Ising L={dataset.L} K={dataset.K:.10g} h={dataset.h:g}: n={metadata['n']} samples by "
+        f"{metadata['method']} ({metadata['chains']} chains, burn-in {metadata['burn_in']}, "
+        f"thinning {metadata['thinning']} sweeps)"
     )
     print(f"{title}\n{format_table(dataset.L, results, exact)}")
-    if summary["reference"]["onsager_magnetization_infinite_lattice"]:
-        print(f"(|m| of the infinite lattice, Onsager: {summary['reference']['onsager_magnetization_infinite_lattice']:.6f})")
+    if onsager:
+        print(f"(|m| of the infinite lattice, Onsager: {onsager:.6f})")
     log.info("wrote %s in %.2f s", summary_path, summary["wall_time_s"])
     return summary
 
 
-@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="sample")
+@hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name="sample")
 def _hydra_main(cfg: DictConfig) -> None:
     logging.captureWarnings(True)
     try:
@@ -192,11 +191,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point ``rgnet-sample`` (Hydra overrides on the command line)."""
-    if not CONF_DIR.is_dir():
-        raise SystemExit(
-            f"rgnet-sample: config directory {CONF_DIR} not found; rgnet must be installed editable from its "
-            "repository (pip install -e .) so that conf/ sits next to the rgnet/ package"
-        )
+    check_config_dir("rgnet-sample", CONFIG_DIR)
     _hydra_main()
 
 

@@ -113,8 +113,8 @@ class IsingDataModule(lightning.LightningDataModule):
     def _check_split(self, n: int, n_val: int) -> None:
         if n_val < 1 or n - n_val < 1:
             raise ValueError(
-                f"val_fraction={self.val_fraction} splits n={n} configurations into {n - n_val} train and {n_val} "
-                "validation; both must be >= 1"
+                f"val_fraction={self.val_fraction} splits n={n} configurations into {n - n_val} for training "
+                f"and {n_val} for validation; both must be >= 1"
             )
 
     def prepare_data(self) -> None:

@@ -1,7 +1,7 @@
-"""Ising datasets on disk: one ``.npz`` file per dataset, with provenance, checksum and a parameter-hash cache.
+"""Ising datasets on disk: one ``.npz`` file per dataset with provenance and checksum, and a parameter cache.
 
-File format (``format = "rgnet.ising2d"``, ``format_version = 1``): a NumPy ``.npz`` archive (uncompressed zip)
-holding two arrays,
+File format (``format = "rgnet.ising2d"``, ``format_version = 1``): a NumPy ``.npz`` archive (an uncompressed
+zip) holding two arrays,
 
 - ``spins``: ``storage = "bits"`` (default) -> uint8 ``(n, ceil(L*L/8))``, the row-major sites of each
   configuration bit-packed with ``np.packbits`` (bit 1 = spin +1), 8x smaller than int8; ``storage = "int8"``
@@ -128,8 +128,10 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write_bytes(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
-def clean_stale_temp_files(directory: str | os.PathLike[str], max_age_s: float = STALE_TEMP_AGE_S) -> list[Path]:
-    """Delete temp files of killed writers (``.*.tmp`` not modified for ``max_age_s`` seconds); return them."""
+def clean_stale_temp_files(
+    directory: str | os.PathLike[str], max_age_s: float = STALE_TEMP_AGE_S
+) -> list[Path]:
+    """Delete temp files of dead writers (``.*.tmp`` unmodified for ``max_age_s`` seconds); return them."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
@@ -194,7 +196,10 @@ def save_dataset(
     metadata = dict(sample_set.metadata())
     n, rows, cols = spins.shape
     if n == 0 or rows != cols or rows != metadata.get("L"):
-        raise ValueError(f"sample_set.spins has shape {tuple(spins.shape)}, expected (n >= 1, L, L) with L = {metadata.get('L')}")
+        raise ValueError(
+            f"sample_set.spins has shape {tuple(spins.shape)}, expected (n >= 1, L, L) "
+            f"with L = {metadata.get('L')}"
+        )
     array = spins.cpu().numpy()
     if not np.all(np.abs(array.astype(np.int16)) == 1):
         raise ValueError("sample_set.spins must contain only -1 and +1")
@@ -253,7 +258,8 @@ def load_dataset(
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Load and verify a dataset written by :func:`save_dataset`.
 
-    Returns ``(spins, metadata)``: spins int8 ``(n, L, L)`` of +-1 on the CPU, metadata as stored (JSON types).
+    Returns ``(spins, metadata)``: spins int8 ``(n, L, L)`` of +-1 on the CPU, the metadata as stored (JSON
+    types).
     Raises FileNotFoundError when ``path`` does not exist and :class:`DatasetError` when the file is
     unreadable, truncated or corrupted, its shapes or sha256 disagree with its metadata, or any key of
     ``expect`` is missing from the metadata or differs from it (floats compared exactly, as stored).
@@ -269,35 +275,44 @@ def load_dataset(
         )
     for key in ("L", "n"):
         if not isinstance(metadata.get(key), int) or isinstance(metadata.get(key), bool) or metadata[key] < 1:
-            raise DatasetError(f"{path}: metadata field {key!r} must be a positive integer, got {metadata.get(key)!r}")
+            raise DatasetError(
+                f"{path}: metadata field {key!r} must be a positive integer, got {metadata.get(key)!r}"
+            )
     L, n, storage = metadata["L"], metadata["n"], metadata.get("storage")
     if storage == "bits":
         expected_shape, expected_dtype = (n, (L * L + 7) // 8), np.uint8
     elif storage == "int8":
         expected_shape, expected_dtype = (n, L, L), np.int8
     else:
-        raise DatasetError(f"{path}: metadata field 'storage' must be one of {list(STORAGES)}, got {storage!r}")
+        raise DatasetError(
+            f"{path}: metadata field 'storage' must be one of {list(STORAGES)}, got {storage!r}"
+        )
     if stored.shape != expected_shape or stored.dtype != expected_dtype:
         raise DatasetError(
-            f"{path}: stored spins are {stored.dtype} {stored.shape}, metadata (L={L}, n={n}, storage={storage!r}) "
+            f"{path}: stored spins are {stored.dtype} {stored.shape}, "
+            f"metadata (L={L}, n={n}, storage={storage!r}) "
             f"implies {np.dtype(expected_dtype)} {expected_shape}"
         )
     spins = _unpack(stored, L) if storage == "bits" else stored
     digest = spins_sha256(spins)
     if digest != metadata.get("sha256"):
-        raise DatasetError(f"{path}: sha256 of the spins is {digest}, metadata says {metadata.get('sha256')!r} (corrupted)")
+        raise DatasetError(
+            f"{path}: sha256 of the spins is {digest}, metadata says {metadata.get('sha256')!r} (corrupted)"
+        )
     check_metadata(metadata, expect or {}, source=str(path))
     return torch.from_numpy(np.ascontiguousarray(spins)), metadata
 
 
 def check_metadata(metadata: Mapping[str, Any], expect: Mapping[str, Any], source: str = "dataset") -> None:
-    """Raise :class:`DatasetError` naming the first key of ``expect`` that is missing from or differs in ``metadata``.
+    """Raise :class:`DatasetError` naming the first key of ``expect`` missing or different in ``metadata``.
 
     Values are compared as they read back from JSON (tuples as lists; floats exactly).
     """
     for key, value in expect.items():
         if key not in metadata:
-            raise DatasetError(f"{source}: expected metadata field {key!r} = {value!r}, but there is no {key!r}")
+            raise DatasetError(
+                f"{source}: expected metadata field {key!r} = {value!r}, but there is no {key!r}"
+            )
         if _canonical(value) != metadata[key]:
             raise DatasetError(f"{source}: metadata field {key!r} is {metadata[key]!r}, expected {value!r}")
 
@@ -332,7 +347,9 @@ class DatasetConfig:
         fix("method", check_choice(self.method, "method", METHODS))
         fix("L", check_int(self.L, "L", minimum=2))
         if SAMPLERS[self.method].requires_even_L and self.L % 2:
-            raise ValueError(f"L must be even for method={self.method!r} (checkerboard colouring), got {self.L}")
+            raise ValueError(
+                f"L must be even for method={self.method!r} (checkerboard colouring), got {self.L}"
+            )
         fix("K", check_real(self.K, "K"))
         fix("h", check_real(self.h, "h"))
         fix("n", check_int(self.n, "n", minimum=1))
@@ -347,8 +364,12 @@ class DatasetConfig:
         if not isinstance(self.opts, Mapping):
             raise TypeError(f"opts must be a mapping of sampler options, got {type(self.opts).__name__}")
         for key, value in self.opts.items():
-            if not isinstance(value, (str, int, float, bool)) or (isinstance(value, float) and not math.isfinite(value)):
-                raise TypeError(f"opts.{key} must be a JSON scalar (str, int, finite float, bool), got {value!r}")
+            if not isinstance(value, (str, int, float, bool)) or (
+                isinstance(value, float) and not math.isfinite(value)
+            ):
+                raise TypeError(
+                    f"opts.{key} must be a JSON scalar (str, int, finite float, bool), got {value!r}"
+                )
         fix("opts", {str(key): value for key, value in self.opts.items()})
 
     @classmethod
@@ -357,11 +378,15 @@ class DatasetConfig:
         if isinstance(mapping, DatasetConfig):
             return mapping
         if not isinstance(mapping, Mapping):
-            raise TypeError(f"{prefix or 'config'} must be a mapping of dataset parameters, got {type(mapping).__name__}")
+            raise TypeError(
+                f"{prefix or 'config'} must be a mapping of dataset parameters, got {type(mapping).__name__}"
+            )
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(str(key) for key in set(mapping) - set(names))
         if unknown:
-            raise ValueError(f"unknown dataset parameter(s) {[prefix + key for key in unknown]}; allowed: {names}")
+            raise ValueError(
+                f"unknown dataset parameter(s) {[prefix + key for key in unknown]}; allowed: {names}"
+            )
         missing = [name for name in ("L", "K", "n") if name not in mapping]
         if missing:
             raise ValueError(f"missing dataset parameter(s) {[prefix + name for name in missing]}")
@@ -394,7 +419,8 @@ class DatasetConfig:
 def dataset_path(cache_dir: str | os.PathLike[str], config: Mapping[str, Any] | DatasetConfig) -> Path:
     """Cache file of ``config`` in ``cache_dir``: readable parameters plus 16 hex digits of the cache key."""
     cfg = DatasetConfig.from_mapping(config)
-    name = f"ising2d_L{cfg.L}_K{cfg.K:.6g}_h{cfg.h:.3g}_n{cfg.n}_{cfg.method}_seed{cfg.seed}_{cfg.cache_key()[:16]}.npz"
+    readable = f"L{cfg.L}_K{cfg.K:.6g}_h{cfg.h:.3g}_n{cfg.n}_{cfg.method}_seed{cfg.seed}"
+    name = f"ising2d_{readable}_{cfg.cache_key()[:16]}.npz"
     return Path(cache_dir) / name
 
 
@@ -421,7 +447,8 @@ def get_or_create_dataset(
         except DatasetError as err:
             if not overwrite_corrupt:
                 raise DatasetError(
-                    f"cached dataset is unusable: {err}. Delete it or pass overwrite_corrupt=True to regenerate it."
+                    f"cached dataset is unusable: {err}. "
+                    "Delete it or pass overwrite_corrupt=True to regenerate it."
                 ) from err
             log.warning("regenerating unusable cached dataset: %s", err)
         else:
@@ -442,6 +469,8 @@ def get_or_create_dataset(
         progress=progress,
         **cfg.opts,
     )
-    save_dataset(path, sample_set, cfg.storage, extra_metadata={"cache_key": cfg.cache_key(), "opts": cfg.opts})
+    save_dataset(
+        path, sample_set, cfg.storage, extra_metadata={"cache_key": cfg.cache_key(), "opts": cfg.opts}
+    )
     log.info("saved dataset %s", path)
     return load_dataset(path, expect)

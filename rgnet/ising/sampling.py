@@ -180,7 +180,7 @@ def generate_2d(
     log.info("%s L=%d K=%g h=%g: burn-in %d sweeps, thinning %d, tau_int %s", method, sampler.L, sampler.K,
              sampler.h, burn_in_done, thinning, taus)
 
-    per_chain = math.ceil(n / chains)
+    per_chain = max(2, math.ceil(n / chains))  # >= 2 measurements per chain for the error bars
     kept, energies, mags = [], [], []
     for _ in _progress(range(per_chain), progress, f"sampling {method} L={L}"):
         sampler.step(thinning)

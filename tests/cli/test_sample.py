@@ -20,7 +20,7 @@ TINY = ["data.L=4", "data.n=64", "data.chains=8", "data.method=checkerboard"]
 
 
 def make_cfg(tmp_path, *overrides):
-    with initialize_config_dir(config_dir=str(sample.CONF_DIR), version_base=None):
+    with initialize_config_dir(config_dir=str(sample.CONFIG_DIR), version_base=None):
         return compose("sample", overrides=[f"paths.root_dir={tmp_path}", *overrides])
 
 
@@ -64,7 +64,9 @@ def test_bad_config_fails_before_sampling(tmp_path, monkeypatch, overrides, mess
     assert not (tmp_path / "run").exists() and not (tmp_path / ".rgnet_cache").exists()
 
 
-@pytest.mark.filterwarnings("ignore:.*(too short|shorter than).*:RuntimeWarning")  # 64 samples: tiny by design
+@pytest.mark.filterwarnings(
+    "ignore:.*(too short|shorter than).*:RuntimeWarning"
+)  # 64 samples: tiny by design
 def test_run_writes_summary_and_reuses_cache(tmp_path, monkeypatch, capsys):
     cfg = make_cfg(tmp_path, *TINY)
     summary = sample.run(cfg, tmp_path / "run1")
@@ -74,7 +76,13 @@ def test_run_writes_summary_and_reuses_cache(tmp_path, monkeypatch, capsys):
     assert on_disk["exact"]["energy"] == pytest.approx(energy_torus(4, 4, K), rel=1e-12)
     assert on_disk["exact"]["specific_heat"] == pytest.approx(specific_heat_torus(4, 4, K), rel=1e-12)
     assert on_disk["exact"]["abs_magnetization"] is None and on_disk["exact"]["binder"] is None
-    assert set(on_disk["observables"]) >= {"energy", "specific_heat", "abs_magnetization", "susceptibility", "binder"}
+    assert set(on_disk["observables"]) >= {
+        "energy",
+        "specific_heat",
+        "abs_magnetization",
+        "susceptibility",
+        "binder",
+    }
     energy = on_disk["observables"]["energy"]
     assert abs(energy["value"] - on_disk["exact"]["energy"]) < 5 * energy["error"]
     assert on_disk["dataset"]["cache_hit"] is False
@@ -82,10 +90,17 @@ def test_run_writes_summary_and_reuses_cache(tmp_path, monkeypatch, capsys):
     assert meta["L"] == 4 and meta["n"] == 64 and meta["chains"] == 8 and meta["method"] == "checkerboard"
     assert on_disk["config"]["data"]["L"] == 4 and len(on_disk["config_hash"]) == 64
     assert on_disk["wall_time_s"] > 0 and on_disk["device"] == "cpu" and "torch" in on_disk["versions"]
-    spins, stored = load_dataset(on_disk["dataset"]["path"], expect=DatasetConfig(**cfg.data).expected_metadata())
+    spins, stored = load_dataset(
+        on_disk["dataset"]["path"], expect=DatasetConfig(**cfg.data).expected_metadata()
+    )
     assert spins.shape == (64, 4, 4) and stored == meta
     out = capsys.readouterr().out
-    assert "energy e" in out and "Binder U4" in out and "n/a" in out and f"{on_disk['exact']['energy']:.6f}" in out
+    assert (
+        "energy e" in out
+        and "Binder U4" in out
+        and "n/a" in out
+        and f"{on_disk['exact']['energy']:.6f}" in out
+    )
 
     forbid_sampling(monkeypatch)
     again = sample.run(cfg, tmp_path / "run2")
@@ -95,9 +110,13 @@ def test_run_writes_summary_and_reuses_cache(tmp_path, monkeypatch, capsys):
 
 def test_exact_values_only_at_zero_field():
     at_zero = sample.exact_values(6, 0.3, 0.0)
-    assert at_zero["energy"] == energy_torus(6, 6, 0.3) and at_zero["specific_heat"] == specific_heat_torus(6, 6, 0.3)
+    assert at_zero["energy"] == energy_torus(6, 6, 0.3) and at_zero["specific_heat"] == specific_heat_torus(
+        6, 6, 0.3
+    )
     assert all(value is None for value in sample.exact_values(6, 0.3, 0.1).values())
-    table = sample.format_table(6, {key: (1.0, 0.5) for key, _ in sample.OBSERVABLES}, sample.exact_values(6, 0.3, 0.1))
+    table = sample.format_table(
+        6, {key: (1.0, 0.5) for key, _ in sample.OBSERVABLES}, sample.exact_values(6, 0.3, 0.1)
+    )
     assert all(line.rstrip().endswith("n/a") for line in table.splitlines()[2:])
 
 
@@ -107,14 +126,36 @@ def test_console_entry_point(tmp_path):
     dataset = DatasetConfig(**cfg.data)
     gen = torch.Generator().manual_seed(0)
     spins = (torch.randint(0, 2, (64, 4, 4), generator=gen, dtype=torch.int8) * 2 - 1).to(torch.int8)
-    cached = SampleSet(spins=spins, L=4, K=dataset.K, h=0.0, method="checkerboard", seed=0, device="cpu", chains=8,
-                       burn_in=100, thinning=3)
-    save_dataset(dataset_path(cfg.paths.cache_dir, dataset), cached,
-                 extra_metadata={"cache_key": dataset.cache_key(), "opts": {}})
+    cached = SampleSet(
+        spins=spins,
+        L=4,
+        K=dataset.K,
+        h=0.0,
+        method="checkerboard",
+        seed=0,
+        device="cpu",
+        chains=8,
+        burn_in=100,
+        thinning=3,
+    )
+    save_dataset(
+        dataset_path(cfg.paths.cache_dir, dataset),
+        cached,
+        extra_metadata={"cache_key": dataset.cache_key(), "opts": {}},
+    )
     run_dir = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "rgnet.cli.sample", *TINY, f"paths.root_dir={tmp_path}", f"hydra.run.dir={run_dir}"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "rgnet.cli.sample",
+            *TINY,
+            f"paths.root_dir={tmp_path}",
+            f"hydra.run.dir={run_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -126,9 +167,18 @@ def test_console_entry_point(tmp_path):
 def test_console_entry_point_rejects_bad_config(tmp_path):
     run_dir = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "rgnet.cli.sample", "data.method=checkerboard", "data.L=5",
-         f"paths.root_dir={tmp_path}", f"hydra.run.dir={run_dir}"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "rgnet.cli.sample",
+            "data.method=checkerboard",
+            "data.L=5",
+            f"paths.root_dir={tmp_path}",
+            f"hydra.run.dir={run_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode != 0
     assert "data.L must be even" in result.stderr
@@ -136,6 +186,6 @@ def test_console_entry_point_rejects_bad_config(tmp_path):
 
 
 def test_missing_conf_dir_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr(sample, "CONF_DIR", tmp_path / "no_conf")
+    monkeypatch.setattr(sample, "CONFIG_DIR", tmp_path / "no_conf")
     with pytest.raises(SystemExit, match="config directory .*no_conf not found"):
         sample.main()

@@ -13,9 +13,18 @@ from rgnet.ising.sampling import SampleSet
 def random_sample_set(L: int, n: int, K: float = 0.3, seed: int = 0, chains: int = 1, **fields) -> SampleSet:
     gen = torch.Generator().manual_seed(seed)
     spins = (torch.randint(0, 2, (n, L, L), generator=gen, dtype=torch.int8) * 2 - 1).to(torch.int8)
-    return SampleSet(spins=spins, L=L, K=K, h=fields.get("h", 0.0), method=fields.get("method", "checkerboard"),
-                     seed=seed, device="cpu", chains=chains, burn_in=fields.get("burn_in", 10),
-                     thinning=fields.get("thinning", 1))
+    return SampleSet(
+        spins=spins,
+        L=L,
+        K=K,
+        h=fields.get("h", 0.0),
+        method=fields.get("method", "checkerboard"),
+        seed=seed,
+        device="cpu",
+        chains=chains,
+        burn_in=fields.get("burn_in", 10),
+        thinning=fields.get("thinning", 1),
+    )
 
 
 @pytest.fixture
@@ -81,8 +90,17 @@ def test_from_config_generates_once_and_loads(tmp_path, monkeypatch):
 
     def fake_generate_2d(L, K, n, *, seed, chains, burn_in, thinning, h, method, **kwargs):
         calls.append((L, K, n))
-        return random_sample_set(L=L, n=n, K=K, seed=seed, chains=chains or 2, h=h, method=method,
-                                 burn_in=burn_in or 7, thinning=thinning or 1)
+        return random_sample_set(
+            L=L,
+            n=n,
+            K=K,
+            seed=seed,
+            chains=chains or 2,
+            h=h,
+            method=method,
+            burn_in=burn_in or 7,
+            thinning=thinning or 1,
+        )
 
     monkeypatch.setattr(ds, "generate_2d", fake_generate_2d)
     config = {"L": 4, "K": 0.4, "n": 30, "seed": 2, "method": "wolff"}
@@ -107,8 +125,16 @@ def test_from_config_generates_once_and_loads(tmp_path, monkeypatch):
         ({"path": "does/not/exist.npz"}, FileNotFoundError, "does/not/exist.npz"),
         ({"config": {"L": 4, "K": 0.1, "n": 10}}, ValueError, "cache_dir is required"),
         ({"config": {"L": 3, "K": 0.1, "n": 10}, "cache_dir": "c"}, ValueError, r"config\.L must be even"),
-        ({"config": {"L": 4, "K": 0.1, "n": 10}, "cache_dir": "c", "val_fraction": 0.01}, ValueError, "both must be"),
-        ({"config": {"L": 4, "K": 0.1, "n": 10, "seed": None}, "cache_dir": "c"}, ValueError, r"config\.seed"),
+        (
+            {"config": {"L": 4, "K": 0.1, "n": 10}, "cache_dir": "c", "val_fraction": 0.01},
+            ValueError,
+            "both must be",
+        ),
+        (
+            {"config": {"L": 4, "K": 0.1, "n": 10, "seed": None}, "cache_dir": "c"},
+            ValueError,
+            r"config\.seed",
+        ),
         ({"val_fraction": 1.0}, ValueError, r"val_fraction must be in \(0, 1\)"),
         ({"val_fraction": 0.0}, ValueError, r"val_fraction must be in \(0, 1\)"),
         ({"batch_size": 0}, ValueError, "batch_size must be >= 1"),

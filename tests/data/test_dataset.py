@@ -37,19 +37,51 @@ def random_sample_set(L: int = 5, n: int = 7, K: float = 0.3, seed: int = 0, **o
     gen = torch.Generator().manual_seed(seed)
     spins = (torch.randint(0, 2, (n, L, L), generator=gen, dtype=torch.int8) * 2 - 1).to(torch.int8)
     fields = dict(
-        spins=spins, L=L, K=K, h=0.0, method="checkerboard", seed=seed, device="cpu", chains=1, burn_in=10,
-        thinning=2, tau_int={"energy": 1.5, "abs_magnetization": 2.25}, energy=(-0.5, 0.01),
+        spins=spins,
+        L=L,
+        K=K,
+        h=0.0,
+        method="checkerboard",
+        seed=seed,
+        device="cpu",
+        chains=1,
+        burn_in=10,
+        thinning=2,
+        tau_int={"energy": 1.5, "abs_magnetization": 2.25},
+        energy=(-0.5, 0.01),
         abs_magnetization=(0.25, 0.02),
     )
     fields.update(overrides)
     return SampleSet(**fields)
 
 
-def fake_generate_2d(L, K, n, *, h=0.0, method="checkerboard", seed=None, device="cpu", chains=None, burn_in=None,
-                     thinning=None, progress=False, **opts) -> SampleSet:
+def fake_generate_2d(
+    L,
+    K,
+    n,
+    *,
+    h=0.0,
+    method="checkerboard",
+    seed=None,
+    device="cpu",
+    chains=None,
+    burn_in=None,
+    thinning=None,
+    progress=False,
+    **opts,
+) -> SampleSet:
     """Stand-in for generate_2d with its signature: random spins, the requested parameters recorded."""
-    return random_sample_set(L=L, n=n, K=K, seed=seed, h=h, method=method, chains=chains or 1,
-                             burn_in=10 if burn_in is None else burn_in, thinning=thinning or 1)
+    return random_sample_set(
+        L=L,
+        n=n,
+        K=K,
+        seed=seed,
+        h=h,
+        method=method,
+        chains=chains or 1,
+        burn_in=10 if burn_in is None else burn_in,
+        thinning=thinning or 1,
+    )
 
 
 def tmp_files(directory: Path) -> list[Path]:
@@ -86,14 +118,26 @@ def test_bits_storage_is_packed(tmp_path):
 def test_floats_are_stored_exactly_and_expect_matches(tmp_path):
     K = K_CRITICAL  # not a short decimal
     path = save_dataset(tmp_path / "d.npz", random_sample_set(K=K))
-    _, meta = load_dataset(path, expect={"K": K, "L": 5, "energy": (-0.5, 0.01), "tau_int": {"energy": 1.5,
-                                                                                              "abs_magnetization": 2.25}})
+    _, meta = load_dataset(
+        path,
+        expect={
+            "K": K,
+            "L": 5,
+            "energy": (-0.5, 0.01),
+            "tau_int": {"energy": 1.5, "abs_magnetization": 2.25},
+        },
+    )
     assert meta["K"] == K
 
 
 @pytest.mark.parametrize(
     "expect, field",
-    [({"K": math.nextafter(0.3, 1.0)}, "K"), ({"L": 6}, "L"), ({"method": "wolff"}, "method"), ({"nonexistent": 1}, "nonexistent")],
+    [
+        ({"K": math.nextafter(0.3, 1.0)}, "K"),
+        ({"L": 6}, "L"),
+        ({"method": "wolff"}, "method"),
+        ({"nonexistent": 1}, "nonexistent"),
+    ],
 )
 def test_metadata_mismatch_names_the_field(tmp_path, expect, field):
     path = save_dataset(tmp_path / "d.npz", random_sample_set(K=0.3))
@@ -218,11 +262,13 @@ def test_killed_writer_leaves_no_partial_dataset(tmp_path):
         "from rgnet.ising.sampling import SampleSet\n"
         "ds.os.fsync = lambda fd: os._exit(17)\n"
         "spins = torch.ones(3, 4, 4, dtype=torch.int8)\n"
-        "s = SampleSet(spins=spins, L=4, K=0.1, h=0.0, method='checkerboard', seed=0, device='cpu', chains=1,\n"
-        "              burn_in=0, thinning=1)\n"
+        "s = SampleSet(spins=spins, L=4, K=0.1, h=0.0, method='checkerboard', seed=0, device='cpu',\n"
+        "              chains=1, burn_in=0, thinning=1)\n"
         "ds.save_dataset(sys.argv[1], s)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 17, result.stderr
     assert path.read_bytes() == before
     stale = tmp_files(tmp_path)
@@ -245,8 +291,19 @@ def test_dataset_path_is_stable_and_distinguishes_parameters(tmp_path):
     assert dataset_path(tmp_path, dict(reversed(list(BASE.items())))) == path
     assert dataset_path(tmp_path, DatasetConfig(**BASE)) == path
     assert dataset_path(tmp_path, {**BASE, "device": "cpu"}) == path  # device is not part of the identity
-    changes = [("L", 6), ("K", math.nextafter(0.3, 1.0)), ("h", 0.1), ("n", 17), ("method", "wolff"), ("seed", 4),
-               ("chains", None), ("burn_in", 6), ("thinning", 2), ("storage", "int8"), ("opts", {"backend": "torch"})]
+    changes = [
+        ("L", 6),
+        ("K", math.nextafter(0.3, 1.0)),
+        ("h", 0.1),
+        ("n", 17),
+        ("method", "wolff"),
+        ("seed", 4),
+        ("chains", None),
+        ("burn_in", 6),
+        ("thinning", 2),
+        ("storage", "int8"),
+        ("opts", {"backend": "torch"}),
+    ]
     paths = {dataset_path(tmp_path, {**BASE, key: value}) for key, value in changes}
     assert len(paths) == len(changes) and path not in paths
 

@@ -19,7 +19,7 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 
 def sampled_counts(
     method: str, backend: str, L: int, K: float, h: float, *, device: str = "cpu", seed: int = 0,
-    chains: int = 4096, burn_in: int = 20, samples: int = 8, gap: int = 4,
+    chains: int = 4096, burn_in: int = 20, samples: int = 8, gap: int = 16,
 ) -> np.ndarray:
     """Counts of each of the 2**(L*L) configurations over ``samples`` snapshots, ``gap`` sweeps apart, of every chain."""
     sampler = METHODS[method](L, K, h=h, chains=chains, seed=seed, backend=backend, device=device, start="random")

@@ -23,18 +23,23 @@ RUN = {
 }
 
 
-def _series(method: str, L: int, K: float, h: float = 0.0, seed: int = 0, **overrides):
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, CUDA])]
+
+
+def _series(method: str, L: int, K: float, h: float = 0.0, seed: int = 0, device: str = "cpu", **overrides):
     run = {**RUN[method], **overrides}
-    sampler = make_sampler(method, L, K, h=h, chains=run["chains"], seed=seed)
+    sampler = make_sampler(method, L, K, h=h, chains=run["chains"], seed=seed, device=device)
     sampler.step(run["burn_in"])
     return sampler.run(run["sweeps"])
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("L", [8, 16])
 @pytest.mark.parametrize("K", [0.35, K_CRITICAL, 0.5])
-def test_energy_and_specific_heat_match_kaufman(method: str, L: int, K: float) -> None:
-    energy = _series(method, L, K, seed=L * 1000 + int(K * 100))["energy"].numpy()
+def test_energy_and_specific_heat_match_kaufman(method: str, L: int, K: float, device: str) -> None:
+    energy = _series(method, L, K, seed=L * 1000 + int(K * 100), device=device)["energy"].numpy()
     e, de = mean_and_error(energy)
     c, dc = jackknife(lambda x: K**2 * L * L * x.var(), energy, n_blocks=10)
     e_exact = exact.energy_torus(L, L, K)
@@ -44,17 +49,19 @@ def test_energy_and_specific_heat_match_kaufman(method: str, L: int, K: float) -
     assert de < 0.01 * abs(e_exact) and dc < 0.05 * c_exact  # the test has power
 
 
-def _chi_square_p(method: str, L: int, K: float, h: float, K_sampled: float | None = None) -> float:
+def _chi_square_p(method: str, L: int, K: float, h: float, K_sampled: float | None = None,
+                  device: str = "cpu") -> float:
     """p-value of sampled state frequencies on the L x L torus against the exact Boltzmann law at K, h."""
     n_states = 2 ** (L * L)
     chains = 4096
     samples_per_chain = 300 if L == 4 else 40
-    sampler = make_sampler(method, L, K if K_sampled is None else K_sampled, h=h, chains=chains, seed=7)
+    sampler = make_sampler(method, L, K if K_sampled is None else K_sampled, h=h, chains=chains, seed=7,
+                           device=device)
     sampler.step(50)
     counts = torch.zeros(n_states, dtype=torch.float64)
     for _ in range(samples_per_chain):
         sampler.step(3)
-        idx = exact.configuration_index(sampler.spins)
+        idx = exact.configuration_index(sampler.spins).cpu()
         counts += torch.bincount(idx, minlength=n_states).to(torch.float64)
     expected = exact.boltzmann_probabilities_2d(L, L, K, h) * counts.sum()
     small = expected < 5  # pooled into one bin
@@ -69,23 +76,26 @@ def _tiny_size(method: str) -> int:
     return 4 if make_sampler(method, 4, 0.1).requires_even_L else 3
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("h", [0.0, 0.3])
-def test_state_frequencies_match_enumeration(method: str, h: float) -> None:
-    p = _chi_square_p(method, _tiny_size(method), 0.35, h)
+def test_state_frequencies_match_enumeration(method: str, h: float, device: str) -> None:
+    p = _chi_square_p(method, _tiny_size(method), 0.35, h, device=device)
     assert p > 1e-4, f"chi-square p-value {p:.2e}"
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("method", METHODS)
-def test_chi_square_detects_a_wrong_coupling(method: str) -> None:
-    p = _chi_square_p(method, _tiny_size(method), 0.35, 0.0, K_sampled=0.35 * 1.1)
+def test_chi_square_detects_a_wrong_coupling(method: str, device: str) -> None:
+    p = _chi_square_p(method, _tiny_size(method), 0.35, 0.0, K_sampled=0.35 * 1.1, device=device)
     assert p < 1e-6, f"a 10% error in K went unnoticed (p = {p:.2e})"
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("L", [8, 16, 32])
-def test_binder_cumulant_at_criticality(L: int) -> None:
+def test_binder_cumulant_at_criticality(L: int, device: str) -> None:
     """U4(L) at K_c approaches U4* ~ 0.6107 (Salas & Sokal 2000); corrections are below 0.005 for L >= 8."""
-    series = _series("swendsen_wang", L, K_CRITICAL, seed=L, chains=64, sweeps=1500)
+    series = _series("swendsen_wang", L, K_CRITICAL, seed=L, chains=64, sweeps=1500, device=device)
     binder, error = thermodynamics(series["energy"], series["magnetization"], K_CRITICAL, L * L)["binder"]
     assert abs(binder - 0.6107) < 0.005 + 4 * error, f"U4({L}) = {binder:.4f} +- {error:.4f}"
     assert error < 0.005

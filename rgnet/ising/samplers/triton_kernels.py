@@ -22,7 +22,7 @@ Two storage formats, one Markov chain law (same table, same update order, indepe
   added at once. NPW = gcd(8, L / 2): 8 (the fast case) for L a multiple of 16, fewer for other even L.
   Memory traffic: 1.5 bytes per attempted flip.
 
-Random numbers: Philox4x32-10 (``tl.randint4x``) keyed by ``seed``; launch number ``counter`` (one per colour
+Random numbers: Philox4x32-10 (the stream of ``tl.randint4x``) keyed by ``seed``; launch number ``counter`` (one per colour
 update, so a sweep uses two) uses the Philox counters [counter * n, (counter + 1) * n) where n is the number of
 Philox calls per launch, so no (seed, counter) pair is ever reused and no two sites or chains share a random
 number. Which counter serves which site does not depend on the tile sizes, so results are identical on any
@@ -48,9 +48,10 @@ RULES = ("metropolis", "heatbath")
 #: Threshold of a flip that always happens: u < 2^32 for every 32-bit u.
 ALWAYS = 2**32
 _INTERPRETED = os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
-# Elements (words) per block tensor: small on the GPU (registers), large in the interpreter (numpy speed).
+# Words per block tensor: tuned on an H100 (triton 3.6), large in the interpreter (numpy speed); the random
+# stream does not depend on them.
 _TILE_INT8 = 65536 if _INTERPRETED else 512
-_TILE_MULTISPIN = 65536 if _INTERPRETED else 256
+_TILE_MULTISPIN = 65536 if _INTERPRETED else 128
 _MAX_BK = 128
 _NUM_WARPS = 4
 _MAX_COUNTER = 2**63 - 1
@@ -86,6 +87,33 @@ def thresholds_from_probabilities(
     if not bool(torch.isfinite(p).all()) or bool((p < 0).any()) or bool((p > 1).any()):
         raise ValueError("probabilities must be finite and in [0, 1]")
     return torch.round(p * float(ALWAYS)).to(torch.int64).clamp_(0, ALWAYS).to(device)
+
+
+# ---------------------------------------------------------------------------------------------- random numbers
+@triton.jit
+def _philox4x32(offset, seed_lo, seed_hi):
+    """Philox4x32-10 of counter (offset mod 2^32, offset >> 32, 0, 0) under key (seed_lo, seed_hi).
+
+    ``offset``: int64 tensor; returns four uint32 tensors of its shape. Same stream as ``tl.randint4x``, written
+    out here so that the Triton interpreter can run it even when triton was imported before the interpreter
+    was switched on.
+    """
+    c0 = offset.to(tl.uint32)
+    c1 = (offset >> 32).to(tl.uint32)
+    c2 = c0 * 0
+    c3 = c2
+    k0 = seed_lo.to(tl.uint32)
+    k1 = seed_hi.to(tl.uint32)
+    for _ in tl.static_range(10):
+        prev0 = c0
+        prev2 = c2
+        c0 = tl.umulhi(prev2, 0xCD9E8D57) ^ c1 ^ k0
+        c2 = tl.umulhi(prev0, 0xD2511F53) ^ c3 ^ k1
+        c1 = prev2 * 0xCD9E8D57
+        c3 = prev0 * 0xD2511F53
+        k0 = k0 + 0x9E3779B9
+        k1 = k1 + 0xBB67AE85
+    return c0, c1, c2, c3
 
 
 # ---------------------------------------------------------------------------------------------- kernel 1: int8
@@ -145,11 +173,12 @@ def _update_row_generic(words_ptr, thr_ptr, rows, k, k_side, kmask, n_rows, L, W
     _store_rows(words_ptr, rows, k, kmask, n_rows, W, _update_words(c, side, up, down, u, thr_ptr, P))
 
 
-@triton.jit(do_not_specialize=["seed", "rand_base"])
+@triton.jit(do_not_specialize=["seed_lo", "seed_hi", "rand_base"])
 def _checkerboard_kernel(
     words_ptr,  # int16 (chains * L, L / 2), word k of a row = columns (2k, 2k+1)
     thr_ptr,  # int64 (10,)
-    seed,
+    seed_lo,  # Philox key, low and high 32 bits
+    seed_hi,
     rand_base,  # first Philox counter of this launch
     n_rows,  # chains * L
     L,
@@ -167,7 +196,7 @@ def _checkerboard_kernel(
     k_prev = tl.where(k == 0, W - 1, k - 1)
     k_next = tl.where(k == W - 1, 0, k + 1)
     # One Philox call per (q, k); output j serves row 4q + j. Row parity j decides which byte is updated.
-    u0, u1, u2, u3 = tl.randint4x(seed, rand_base + q.to(tl.int64)[:, None] * W + k[None, :])
+    u0, u1, u2, u3 = _philox4x32(rand_base + q.to(tl.int64)[:, None] * W + k[None, :], seed_lo, seed_hi)
     # P_j = (j + COLOUR) % 2: byte of the words in row 4q + j that holds the colour; side word k-1 (P=0) or k+1
     rows0 = 4 * q
     if ALIGNED4:
@@ -247,11 +276,12 @@ def _nibble_flips(spins, counts, u, thr_ptr, Z: tl.constexpr):
     return (u.to(tl.int64) < t).to(tl.int32) << (4 * Z)
 
 
-@triton.jit(do_not_specialize=["seed", "rand_base"])
+@triton.jit(do_not_specialize=["seed_lo", "seed_hi", "rand_base"])
 def _multispin_kernel(
     packed_ptr,  # int32 (2, chains * L, WM)
     thr_ptr,  # int64 (10,)
-    seed,
+    seed_lo,
+    seed_hi,
     rand_base,
     n_rows,  # chains * L
     L,
@@ -311,14 +341,14 @@ def _multispin_kernel(
     d1 = _load_rows(dst_ptr, rows0 + 1, m, mmask, n_rows, WM)
     d2 = _load_rows(dst_ptr, rows0 + 2, m, mmask, n_rows, WM)
     d3 = _load_rows(dst_ptr, rows0 + 3, m, mmask, n_rows, WM)
-    f0 = tl.zeros_like(d0)
-    f1 = tl.zeros_like(d0)
-    f2 = tl.zeros_like(d0)
-    f3 = tl.zeros_like(d0)
+    f0 = d0 * 0
+    f1 = f0
+    f2 = f0
+    f3 = f0
     call0 = (q.to(tl.int64)[:, None] * WM + m[None, :]) * NPW + rand_base
     for z in tl.static_range(NPW):
         # Philox call (q, m, z); output j serves nibble z of row 4q + j.
-        u0, u1, u2, u3 = tl.randint4x(seed, call0 + z)
+        u0, u1, u2, u3 = _philox4x32(call0 + z, seed_lo, seed_hi)
         f0 |= _nibble_flips(d0, count0, u0, thr_ptr, z)
         f1 |= _nibble_flips(d1, count1, u1, thr_ptr, z)
         f2 |= _nibble_flips(d2, count2, u2, thr_ptr, z)
@@ -410,7 +440,7 @@ def checkerboard_sweeps(
         for _ in range(n_sweeps):
             for colour in (0, 1):
                 _checkerboard_kernel[grid](
-                    words, table, seed, counter * calls, n_rows, L, width, n_col_tiles,
+                    words, table, seed & 0xFFFFFFFF, seed >> 32, counter * calls, n_rows, L, width, n_col_tiles,
                     COLOUR=colour, ALIGNED4=L % 4 == 0, BR=br, BK=bk, num_warps=_NUM_WARPS,
                 )
                 counter += 1
@@ -489,7 +519,7 @@ def multispin_sweeps(
         for _ in range(n_sweeps):
             for colour in (0, 1):
                 _multispin_kernel[grid](
-                    packed, table, seed, counter * calls, n_rows, L, wm, n_rows * wm, n_col_tiles,
+                    packed, table, seed & 0xFFFFFFFF, seed >> 32, counter * calls, n_rows, L, wm, n_rows * wm, n_col_tiles,
                     COLOUR=colour, NPW=npw, ALIGNED4=L % 4 == 0, BR=br, BK=bk, num_warps=_NUM_WARPS,
                 )
                 counter += 1

@@ -1,0 +1,70 @@
+"""rgnet-bench end to end on tiny sizes, and its config validation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import re
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from rgnet.cli import CONFIG_DIR
+from rgnet.cli.bench import validate_config
+from rgnet.bench.samplers import NaiveCheckerboard, format_table, seconds_per_sweep, throughput_table
+
+TINY = ["sizes=[[8,2]]", "independent.L=8", "independent.chains=4", "min_seconds=0.001"]
+
+
+def _bench(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rgnet.cli.bench", *overrides, f"paths.output_dir={tmp_path}",
+         f"hydra.run.dir={tmp_path}/run"],
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_bench_writes_summary_with_ratios(tmp_path):
+    result = _bench(tmp_path, *TINY, "methods=[checkerboard,swendsen_wang]")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    rows = summary["throughput"]
+    assert [r["method"] for r in rows] == ["naive_torch", "checkerboard", "swendsen_wang"]
+    assert rows[0]["ratio"] == 1.0 and all(r["flips_per_ns"] > 0 for r in rows)
+    independent = {r["method"]: r for r in summary["independent_samples"]}
+    assert independent["checkerboard"]["tau_int"] >= 0.5
+    assert independent["naive_torch"]["ratio"] == pytest.approx(1.0)
+    assert "attempted flips per ns" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("methods=[metropolis]", "methods must be one of"), ("sizes=[[1,4]]", "sizes[0].L must be >= 2"),
+     ("K=nan", "K must be finite"), ("device=cuda:9", "device"), ("independent.chains=0", "independent.chains")],
+)
+def test_bad_config_is_named(override, message):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        cfg = compose(config_name="bench", overrides=[override])
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        validate_config(cfg)
+
+
+def test_bad_config_stops_the_command_before_timing(tmp_path):
+    result = _bench(tmp_path, *TINY, "methods=[metropolis]")
+    assert result.returncode != 0
+    assert "rgnet-bench: methods must be one of" in result.stderr
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_baseline_and_timer():
+    import torch
+
+    baseline = NaiveCheckerboard(8, 0.0, 2, torch.device("cpu"))
+    before = baseline.spins.clone()
+    baseline.step(1)  # K = 0: every flip is accepted, so each colour flips once per sweep
+    assert torch.equal(baseline.spins, -before)
+    assert seconds_per_sweep(baseline.step, torch.device("cpu"), min_seconds=0.001) > 0
+    rows = throughput_table(sizes=((8, 2),), methods=("heatbath",), min_seconds=0.001)
+    assert "heatbath" in format_table(rows, ["method", "ratio"])
