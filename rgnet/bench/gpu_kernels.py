@@ -19,6 +19,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def _median_ms(fn: Callable[[], object], *, graph: bool) -> float:
     fn()  # compile and warm up outside the timed region
     torch.cuda.synchronize()
     if graph:
-        return float(triton.testing.do_bench_cudagraph(fn, rep=200, return_mode="median"))
+        return float(triton.testing.do_bench_cudagraph(fn, rep=60, return_mode="median"))
     return float(triton.testing.do_bench(fn, warmup=50, rep=300, return_mode="median"))
 
 
@@ -59,7 +60,9 @@ def _sweeps_per_call(sites: int) -> int:
     return int(max(1, min(200, round(_TARGET_SITES_PER_CALL / sites))))
 
 
-def _throughput(ms_per_call: float, sweeps: int, sites: int, bytes_per_flip: float | None, peak: float | None):
+def _throughput(
+    ms_per_call: float, sweeps: int, sites: int, bytes_per_flip: float | None, peak: float | None
+):
     seconds = ms_per_call * 1e-3 / sweeps
     out: dict[str, Any] = {"ms_per_sweep": seconds * 1e3, "flips_per_ns": sites / (seconds * 1e9)}
     if bytes_per_flip is not None:
@@ -71,19 +74,17 @@ def _throughput(ms_per_call: float, sweeps: int, sites: int, bytes_per_flip: flo
 
 
 def peak_copy_bandwidth(n_bytes: int = 2**31) -> dict[str, float]:
-    """Bandwidth (bytes/s read + written) of a device-to-device copy of ``n_bytes``: the achievable HBM peak."""
+    """Bandwidth (bytes/s read + written) of a device-to-device copy of ``n_bytes``: achievable HBM peak."""
     src = torch.empty(n_bytes, dtype=torch.uint8, device="cuda")
     dst = torch.empty_like(src)
     ms = _median_ms(lambda: dst.copy_(src), graph=False)
     bandwidth = 2 * n_bytes / (ms * 1e-3)
-    del src, dst
-    torch.cuda.empty_cache()
     return {"copy_bytes": float(n_bytes), "ms": ms, "bytes_per_s": bandwidth, "GBps": bandwidth / 1e9}
 
 
 def _random_lattice(L: int, chains: int, seed: int = 0) -> torch.Tensor:
     gen = torch.Generator(device="cuda").manual_seed(seed)
-    return (torch.randint(0, 2, (chains, L, L), generator=gen, device="cuda", dtype=torch.int8) * 2 - 1)
+    return torch.randint(0, 2, (chains, L, L), generator=gen, device="cuda", dtype=torch.int8) * 2 - 1
 
 
 def _thresholds(K: float, h: float, rule: str) -> torch.Tensor:
@@ -92,32 +93,36 @@ def _thresholds(K: float, h: float, rule: str) -> torch.Tensor:
     return thresholds_from_probabilities(flip_probability_table(K, h, rule), "cuda")
 
 
-def bench_triton_int8(L: int, chains: int, *, peak: float | None = None, K: float = K_CRITICAL,
-                      rule: str = "metropolis") -> dict[str, Any]:
-    """Time :func:`checkerboard_sweeps` on ``chains`` lattices L x L (int8 layout); graph and eager medians."""
+def bench_triton_int8(
+    L: int, chains: int, *, peak: float | None = None, K: float = K_CRITICAL, rule: str = "metropolis"
+) -> dict[str, Any]:
+    """Time :func:`checkerboard_sweeps` on ``chains`` lattices L x L (int8); graph and eager medians."""
     from rgnet.ising.samplers.triton_kernels import checkerboard_sweeps
 
     spins = _random_lattice(L, chains)
     thr = _thresholds(K, 0.0, rule)
     sites = chains * L * L
     sweeps = _sweeps_per_call(sites)
-    fn = lambda: checkerboard_sweeps(spins, thr, 1234, 0, sweeps)  # noqa: E731
+    fn = lambda: checkerboard_sweeps(spins, thr, 1234, 0, sweeps)
     out: dict[str, Any] = {"sweeps_per_call": sweeps}
     out["graph"] = _throughput(_median_ms(fn, graph=True), sweeps, sites, BYTES_PER_FLIP["triton_int8"], peak)
-    out["eager"] = _throughput(_median_ms(fn, graph=False), sweeps, sites, BYTES_PER_FLIP["triton_int8"], peak)
+    out["eager"] = _throughput(
+        _median_ms(fn, graph=False), sweeps, sites, BYTES_PER_FLIP["triton_int8"], peak
+    )
     return out
 
 
-def bench_triton_multispin(L: int, chains: int, *, peak: float | None = None, K: float = K_CRITICAL,
-                           rule: str = "metropolis") -> dict[str, Any]:
-    """Time :func:`multispin_sweeps` (4 bits per spin) on ``chains`` lattices L x L; graph and eager medians."""
+def bench_triton_multispin(
+    L: int, chains: int, *, peak: float | None = None, K: float = K_CRITICAL, rule: str = "metropolis"
+) -> dict[str, Any]:
+    """Time :func:`multispin_sweeps` (4 bits/spin) on ``chains`` lattices L x L; graph and eager medians."""
     from rgnet.ising.samplers.triton_kernels import multispin_layout, multispin_sweeps, pack_multispin
 
     packed = pack_multispin(_random_lattice(L, chains))
     thr = _thresholds(K, 0.0, rule)
     sites = chains * L * L
     sweeps = _sweeps_per_call(sites)
-    fn = lambda: multispin_sweeps(packed, thr, 1234, 0, sweeps)  # noqa: E731
+    fn = lambda: multispin_sweeps(packed, thr, 1234, 0, sweeps)
     out: dict[str, Any] = {"sweeps_per_call": sweeps, "spins_per_word": multispin_layout(L)[0]}
     bpf = BYTES_PER_FLIP["triton_multispin"]
     out["graph"] = _throughput(_median_ms(fn, graph=True), sweeps, sites, bpf, peak)
@@ -139,7 +144,9 @@ def torch_masked_sweep(spins: torch.Tensor, probabilities: torch.Tensor, masks: 
     return spins
 
 
-def bench_torch_eager(L: int, chains: int, *, K: float = K_CRITICAL, rule: str = "metropolis") -> dict[str, Any]:
+def bench_torch_eager(
+    L: int, chains: int, *, K: float = K_CRITICAL, rule: str = "metropolis"
+) -> dict[str, Any]:
     """Time :func:`torch_masked_sweep` (eager launches, one sweep per call)."""
     from rgnet.ising.samplers.triton_kernels import flip_probability_table
 
@@ -153,18 +160,22 @@ def bench_torch_eager(L: int, chains: int, *, K: float = K_CRITICAL, rule: str =
     return {"eager": _throughput(_median_ms(fn, graph=False), 1, chains * L * L, None, None)}
 
 
-# ---------------------------------------------------------------------------------------------- ising-gpu
+# ------------------------------------------------------------------------------------------------ ising-gpu
 def find_nvcc() -> Path | None:
-    """Path of nvcc: PATH, $CUDA_HOME, $CUDA_PATH, /usr/local/cuda*, pip's nvidia-cuda-nvcc; None if absent."""
+    """Path of nvcc: PATH, $CUDA_HOME, $CUDA_PATH, /usr/local/cuda*, pip's nvidia-cuda-nvcc; None if absent.
+
+    An nvcc whose toolkit has the cuRAND headers (needed by ising-gpu) is preferred.
+    """
     candidates = [shutil.which("nvcc")]
-    candidates += [os.path.join(os.environ[v], "bin", "nvcc") for v in ("CUDA_HOME", "CUDA_PATH") if v in os.environ]
+    candidates += [
+        os.path.join(os.environ[v], "bin", "nvcc") for v in ("CUDA_HOME", "CUDA_PATH") if v in os.environ
+    ]
     candidates += ["/usr/local/cuda/bin/nvcc", *sorted(glob.glob("/usr/local/cuda-*/bin/nvcc"), reverse=True)]
     for base in sys.path:
         candidates += glob.glob(os.path.join(base, "nvidia", "cuda_nvcc", "bin", "nvcc"))
-    for cand in candidates:
-        if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
-            return Path(cand).resolve()
-    return None
+    found = [Path(c).resolve() for c in candidates if c and os.path.isfile(c) and os.access(c, os.X_OK)]
+    with_curand = [p for p in found if (p.parent.parent / "include" / "curand.h").is_file()]
+    return (with_curand or found or [None])[0]
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
@@ -181,7 +192,13 @@ def _build(src: Path, flags_options: list[str], env: dict[str, str], cuda_home: 
     for flags in flags_options:
         _run(["make", "clean"], src, env, 60)
         proc = _run(["make", f"CUDA_HOME={cuda_home}", f"CUDACFLAGS={flags}"], src, env, 900)
-        tried.append({"CUDACFLAGS": flags, "returncode": proc.returncode, "output_tail": _tail(proc.stdout + proc.stderr)})
+        tried.append(
+            {
+                "CUDACFLAGS": flags,
+                "returncode": proc.returncode,
+                "output_tail": _tail(proc.stdout + proc.stderr),
+            }
+        )
         if proc.returncode == 0:
             return {"ok": True, "CUDACFLAGS": flags, "attempts": tried}
     return {"ok": False, "attempts": tried}
@@ -199,7 +216,9 @@ def build_and_run_ising_gpu(anchor_dir: Path | str, workdir: Path | str) -> dict
     out: dict[str, Any] = {}
     nvcc = find_nvcc()
     if nvcc is None:
-        return {"error": "nvcc not found (PATH, CUDA_HOME, CUDA_PATH, /usr/local/cuda*, pip nvidia-cuda-nvcc)"}
+        return {
+            "error": "nvcc not found (PATH, CUDA_HOME, CUDA_PATH, /usr/local/cuda*, pip nvidia-cuda-nvcc)"
+        }
     cuda_home = nvcc.parent.parent
     out["nvcc"] = str(nvcc)
     env = dict(os.environ, PATH=f"{nvcc.parent}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -213,7 +232,8 @@ def build_and_run_ising_gpu(anchor_dir: Path | str, workdir: Path | str) -> dict
         build = _build(
             root / "basic_cuda",
             ["-std=c++11 -c -O3 -lineinfo -arch=sm_90", "-std=c++17 -c -O3 -lineinfo -arch=sm_90"],
-            env, cuda_home,
+            env,
+            cuda_home,
         )
         out["basic_cuda"] = {"build": build}
         if build["ok"]:
@@ -221,8 +241,22 @@ def build_and_run_ising_gpu(anchor_dir: Path | str, workdir: Path | str) -> dict
                 if chains != 1:
                     continue
                 n_iter = int(max(100, min(20000, 2e10 / (L * L))))
-                cmd = ["./ising_basic", "-x", str(L), "-y", str(L), "-w", "100", "-n", str(n_iter), "-a", "1.0"]
-                out["basic_cuda"][name] = _run_and_parse(cmd, root / "basic_cuda", env, r"updates per ns:\s*([0-9.eE+-]+)")
+                cmd = [
+                    "./ising_basic",
+                    "-x",
+                    str(L),
+                    "-y",
+                    str(L),
+                    "-w",
+                    "100",
+                    "-n",
+                    str(n_iter),
+                    "-a",
+                    "1.0",
+                ]
+                out["basic_cuda"][name] = _run_and_parse(
+                    cmd, root / "basic_cuda", env, r"updates per ns:\s*([0-9.eE+-]+)"
+                )
     except Exception as err:  # noqa: BLE001 - recorded, the benchmark goes on
         out["basic_cuda"] = _error(err)
 
@@ -234,7 +268,9 @@ def build_and_run_ising_gpu(anchor_dir: Path | str, workdir: Path | str) -> dict
             runs.append(("L65536_sublattices2048", 65536, ["--xsl", "2048", "--ysl", "2048"]))
             for name, L, extra in runs:
                 if L % 2048:
-                    out["optimized"][name] = {"error": f"skipped: ising-gpu optimized needs L a multiple of 2048, L={L}"}
+                    out["optimized"][name] = {
+                        "error": f"skipped: ising-gpu optimized needs L a multiple of 2048, L={L}"
+                    }
                     continue
                 n_iter = int(max(128, min(20000, 2e11 / (L * L))))
                 cmd = ["./cuIsing", "-x", str(L), "-y", str(L), "-n", str(n_iter), "-t", "2.269185", *extra]
@@ -252,11 +288,15 @@ def _run_and_parse(cmd: list[str], cwd: Path, env: dict[str, str], pattern: str)
     text = proc.stdout + proc.stderr
     match = re.findall(pattern, text)
     if proc.returncode != 0 or not match:
-        return {"command": " ".join(cmd), "error": f"returncode {proc.returncode}, no match", "output_tail": _tail(text)}
+        return {
+            "command": " ".join(cmd),
+            "error": f"returncode {proc.returncode}, no match",
+            "output_tail": _tail(text),
+        }
     return {"command": " ".join(cmd), "flips_per_ns": float(match[-1])}
 
 
-# ---------------------------------------------------------------------------------------------- all together
+# --------------------------------------------------------------------------------------------- all together
 def _safe(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         return fn()
@@ -292,9 +332,9 @@ def run_gpu_benchmark(anchor_dir: Path | str | None = None) -> dict[str, Any]:
     sizes: dict[str, Any] = {}
     for name, L, chains in SIZES:
         entry: dict[str, Any] = {"L": L, "chains": chains}
-        entry["triton_int8"] = _safe(lambda: bench_triton_int8(L, chains, peak=peak))
-        entry["triton_multispin"] = _safe(lambda: bench_triton_multispin(L, chains, peak=peak))
-        entry["torch_eager"] = _safe(lambda: bench_torch_eager(L, chains))
+        entry["triton_int8"] = _safe(partial(bench_triton_int8, L, chains, peak=peak))
+        entry["triton_multispin"] = _safe(partial(bench_triton_multispin, L, chains, peak=peak))
+        entry["torch_eager"] = _safe(partial(bench_torch_eager, L, chains))
         base = _flips(entry["torch_eager"], "eager")
         for kernel in ("triton_int8", "triton_multispin"):
             fast = _flips(entry[kernel], "graph")
@@ -304,7 +344,7 @@ def run_gpu_benchmark(anchor_dir: Path | str | None = None) -> dict[str, Any]:
     result["sizes"] = sizes
     if anchor_dir is not None:
         with tempfile.TemporaryDirectory(prefix="rgnet-bench-") as tmp:
-            result["ising_gpu"] = _safe(lambda: build_and_run_ising_gpu(anchor_dir, tmp))
+            result["ising_gpu"] = _safe(partial(build_and_run_ising_gpu, anchor_dir, tmp))
     print(format_table(result))
     return result
 
@@ -313,10 +353,15 @@ def format_table(result: dict[str, Any]) -> str:
     """Human-readable table of :func:`run_gpu_benchmark`'s result (flips/ns; HBM fraction in brackets)."""
     lines = [f"device: {result.get('device')}  torch {result.get('torch')}  triton {result.get('triton')}"]
     peak = result.get("peak_copy", {})
-    lines.append(f"device-to-device copy: {peak.get('GBps', float('nan')):.0f} GB/s" if "GBps" in peak
-                 else f"device-to-device copy: {peak.get('error')}")
-    header = f"{'size':>12} | {'int8 graph':>16} | {'int8 eager':>10} | {'multispin graph':>16} | " \
-             f"{'ms eager':>10} | {'torch eager':>11}"
+    lines.append(
+        f"device-to-device copy: {peak.get('GBps', float('nan')):.0f} GB/s"
+        if "GBps" in peak
+        else f"device-to-device copy: {peak.get('error')}"
+    )
+    header = (
+        f"{'size':>12} | {'int8 graph':>16} | {'int8 eager':>10} | {'multispin graph':>16} | "
+        f"{'msp eager':>10} | {'torch eager':>11}"
+    )
     lines += [header, "-" * len(header)]
 
     def cell(entry: dict[str, Any], mode: str, width: int, with_fraction: bool) -> str:
@@ -347,5 +392,7 @@ def format_table(result: dict[str, Any]) -> str:
                         lines.append(f"  {program}: build failed")
                     continue
                 value = run.get("flips_per_ns") if isinstance(run, dict) else None
-                lines.append(f"  {program:>10} {name:>24}: " + (f"{value:.1f}" if value else str(run.get("error"))))
+                lines.append(
+                    f"  {program:>10} {name:>24}: " + (f"{value:.1f}" if value else str(run.get("error")))
+                )
     return "\n".join(lines)

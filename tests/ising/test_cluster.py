@@ -13,26 +13,39 @@ from rgnet.ising.exact import boltzmann_probabilities_2d, configuration_index
 from rgnet.ising.samplers.cluster import SwendsenWangSampler, WolffSampler
 
 METHODS = {"wolff": WolffSampler, "swendsen_wang": SwendsenWangSampler}
+# Sweeps between snapshots, so that snapshots of one chain are nearly independent. Wolff needs more: with a
+# field, a state with one minority spin on the 3x3 torus lives ~9 flips (~9 sweeps at K = 0.6).
+GAP = {"wolff": 16, "swendsen_wang": 4}
 BACKENDS = ("numba", "torch")
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_torch_thread():
+    """Tiny tensors: one intra-op thread is faster and robust to a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def sampled_counts(
     method: str, backend: str, L: int, K: float, h: float, *, device: str = "cpu", seed: int = 0,
-    chains: int = 4096, burn_in: int = 20, samples: int = 8, gap: int = 16,
+    chains: int = 2048, burn_in: int = 20, samples: int = 8,
 ) -> np.ndarray:
-    """Counts of each of the 2**(L*L) configurations over ``samples`` snapshots, ``gap`` sweeps apart, of every chain."""
-    sampler = METHODS[method](L, K, h=h, chains=chains, seed=seed, backend=backend, device=device, start="random")
+    """Counts of the 2**(L*L) configurations in ``samples`` snapshots of every chain, GAP sweeps apart."""
+    cls = METHODS[method]
+    sampler = cls(L, K, h=h, chains=chains, seed=seed, backend=backend, device=device, start="random")
     sampler.step(burn_in)
     counts = np.zeros(2 ** (L * L), dtype=np.int64)
     for _ in range(samples):
-        sampler.step(gap)
+        sampler.step(GAP[method])
         counts += np.bincount(configuration_index(sampler.spins).cpu().numpy(), minlength=counts.size)
     return counts
 
 
 def chi2_pvalue(counts: np.ndarray, probabilities: np.ndarray) -> float:
-    """Chi-square p-value of ``counts`` against ``probabilities``, pooling the rarest bins until each has >= 5."""
+    """Chi-square p-value of ``counts`` against ``probabilities``; rarest bins pooled to expect >= 5 each."""
     expected = probabilities * counts.sum()
     order = np.argsort(expected)
     pooled_obs, pooled_exp, obs_acc, exp_acc = [], [], 0, 0.0
@@ -73,7 +86,7 @@ def test_chi_square_detects_wrong_coupling(method: str, backend: str) -> None:
     """Power check: samples at 1.1 K are rejected against the exact law at K."""
     exact = boltzmann_probabilities_2d(3, 3, 0.3, 0.3).numpy()
     counts = sampled_counts(method, backend, 3, 0.3 * 1.1, 0.3)
-    assert chi2_pvalue(counts, exact) < 1e-6
+    assert chi2_pvalue(counts, exact) < 1e-8
 
 
 @CUDA
@@ -110,14 +123,16 @@ def test_wolff_cluster_is_whole_aligned_lattice_at_large_coupling(backend: str, 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_wolff_field_rejects_flip_against_strong_field(backend: str) -> None:
     """Flipping the whole aligned lattice against h costs exp(-2 h N): never accepted for h N = 50."""
-    sampler = WolffSampler(5, 25.0, h=2.0, chains=8, seed=3, backend=backend, start="ordered", flips_per_sweep=1)
+    sampler = WolffSampler(
+        5, 25.0, h=2.0, chains=8, seed=3, backend=backend, start="ordered", flips_per_sweep=1
+    )
     sampler.step(5)
     assert (sampler.spins == 1).all()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_swendsen_wang_keeps_one_cluster_at_large_coupling(backend: str) -> None:
-    sampler = SwendsenWangSampler(4, 25.0, chains=512, seed=4, backend=backend, start="random")
+    sampler = SwendsenWangSampler(4, 25.0, chains=512, seed=4, backend=backend, start="ordered")
     sampler.step(3)
     m = sampler.magnetization()
     assert (m.abs() == 1).all()
@@ -128,7 +143,7 @@ def test_swendsen_wang_keeps_one_cluster_at_large_coupling(backend: str) -> None
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_same_seed_same_spins_and_chains_independent(method: str, backend: str) -> None:
     def run(seed: int) -> torch.Tensor:
-        sampler = METHODS[method](6, 0.4, h=0.1, chains=8, seed=seed, backend=backend, start="ordered")
+        sampler = METHODS[method](6, 0.2, h=0.05, chains=8, seed=seed, backend=backend, start="ordered")
         sampler.step(3)
         return sampler.spins
 

@@ -59,8 +59,9 @@ def _chi_square_p(method: str, L: int, K: float, h: float, K_sampled: float | No
                            device=device)
     sampler.step(50)
     counts = torch.zeros(n_states, dtype=torch.float64)
+    spacing = 16 if method == "wolff" else 4  # sweeps between snapshots: nearly independent samples
     for _ in range(samples_per_chain):
-        sampler.step(3)
+        sampler.step(spacing)
         idx = exact.configuration_index(sampler.spins).cpu()
         counts += torch.bincount(idx, minlength=n_states).to(torch.float64)
     expected = exact.boltzmann_probabilities_2d(L, L, K, h) * counts.sum()

@@ -3,6 +3,10 @@
 Each stream is one 64-bit xorshift64* state; kernels give every chain (and every row of a chain, where rows
 are updated in parallel) its own stream, so results do not depend on thread scheduling and no two chains
 share random numbers. States are seeded from the sampler's torch generator through splitmix64.
+
+Throughput-critical kernels use splitmix64 instead (:func:`splitmix64`, :func:`weyl_streams`): its state is a
+Weyl counter advanced by a constant, so successive outputs are independent computations the CPU overlaps,
+and each 64-bit output is used as two 32-bit numbers.
 """
 
 from __future__ import annotations
@@ -12,6 +16,10 @@ import numpy as np
 import torch
 
 _MASK64 = (1 << 64) - 1
+#: splitmix64's Weyl increment (odd, so the counter has period 2^64).
+SPLITMIX_GAMMA = 0x9E3779B97F4A7C15
+#: Outputs reserved per stream by :func:`weyl_streams`: 2^40 + 1 (odd, so stream offsets have mixed low bits).
+WEYL_STREAM_LENGTH = (1 << 40) + 1
 
 
 @numba.njit(inline="always")
@@ -23,6 +31,28 @@ def next_u32(states: np.ndarray, i: int) -> np.uint32:
     x ^= x >> np.uint64(27)
     states[i] = x
     return np.uint32((x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32))
+
+
+@numba.njit
+def splitmix64(counter: np.uint64) -> np.uint64:
+    """splitmix64 output (Steele, Lea & Flood 2014) for a Weyl counter value; advance the counter by SPLITMIX_GAMMA."""
+    z = (counter ^ (counter >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def weyl_streams(n: int, generator: torch.Generator) -> np.ndarray:
+    """``n`` splitmix64 counters (uint64) that are disjoint segments of one splitmix64 sequence.
+
+    Stream i starts WEYL_STREAM_LENGTH * i outputs after a start drawn from ``generator`` (64 random bits), so the
+    streams never share an output while each draws fewer than 2^40 of them and n < 2^24.
+    """
+    if n >= 1 << 24:
+        raise ValueError(f"at most 2**24 - 1 splitmix64 streams fit one sequence, got n={n}")
+    halves = torch.randint(0, 2**32, (2,), generator=generator, dtype=torch.int64, device=generator.device)
+    start = (int(halves[0]) << 32) | int(halves[1])
+    step = np.uint64((WEYL_STREAM_LENGTH * SPLITMIX_GAMMA) & _MASK64)
+    return np.arange(n, dtype=np.uint64) * step + np.uint64(start)  # uint64 arithmetic wraps mod 2^64
 
 
 def seed_streams(n: int, generator: torch.Generator) -> np.ndarray:

@@ -9,7 +9,7 @@ Both rules flip spin s with a probability that depends only on s and its neighbo
 
 so every backend takes the same (2, 5) table, indexed by ((s + 1) / 2, (nb + 4) / 2).
 
-Backends: ``"numba"`` (compiled CPU loops, one random stream per lattice row), ``"torch"`` (vectorized
+Backends: ``"numba"`` (compiled CPU loops, one splitmix64 stream per lattice row), ``"torch"`` (vectorized
 tensor ops on any device) and ``"triton"`` (fused GPU kernel, rgnet.ising.samplers.triton_kernels).
 """
 
@@ -21,9 +21,9 @@ import numba
 import numpy as np
 import torch
 
-from rgnet._checks import check_choice
+from rgnet._checks import check_choice, check_real
 from rgnet.ising.lattice import checkerboard_mask, neighbour_sum
-from rgnet.ising.samplers._rng import probability_to_threshold, seed_streams
+from rgnet.ising.samplers._rng import SPLITMIX_GAMMA, probability_to_threshold, splitmix64, weyl_streams
 from rgnet.ising.samplers.base import Sampler
 
 RULES = ("metropolis", "heatbath")
@@ -32,6 +32,8 @@ BACKENDS = ("auto", "numba", "torch", "triton")
 
 def flip_probability_table(K: float, h: float, rule: str) -> np.ndarray:
     """Flip probabilities, float64 of shape (2, 5): entry [(s+1)/2, (nb+4)/2] for spin s and neighbour sum nb."""
+    K = check_real(K, "K")
+    h = check_real(h, "h")
     check_choice(rule, "rule", RULES)
     s = np.array([-1.0, 1.0])[:, None]
     nb = np.arange(-4.0, 5.0, 2.0)[None, :]
@@ -41,43 +43,84 @@ def flip_probability_table(K: float, h: float, rule: str) -> np.ndarray:
     return 0.5 * (1.0 - np.tanh(0.5 * delta))  # = 1 / (1 + exp(delta)), without overflow
 
 
-@numba.njit(parallel=True, cache=True)
-def _numba_sweeps(spins: np.ndarray, thresholds: np.ndarray, streams: np.ndarray, n_sweeps: int) -> None:
-    """In-place sweeps of int8 spins (chains, L, L).
+@numba.njit(cache=True, boundscheck=False, error_model="numpy")
+def _numba_row_update(flat: np.ndarray, L: int, row_id: int, colour: int, thresholds: np.ndarray,
+                      streams: np.ndarray, index: np.ndarray) -> None:
+    """Update the sites of one colour in lattice row ``row_id`` of int8 spins ``flat`` (chains * L * L,), L even.
 
-    thresholds: uint64 (18,), entry 9 * (s + 1) / 2 + nb + 4 (odd nb unused); streams: uint64 (chains * L,),
-    one xorshift64* state per row. The update is branch-free: s -> s - 2 s [u32 < threshold].
+    thresholds: uint64 (19,), entry 2 nb + s + 9 for spin s and neighbour sum nb (see :func:`_numba_thresholds`);
+    streams: uint64 (chains * L,), one splitmix64 counter per row, advanced in place; index: uint8 (L,) scratch.
+    Pass 1 computes the table index of every site of the row (a contiguous loop the compiler vectorizes); pass 2
+    flips the sites of the colour, two per splitmix64 output (low then high 32 bits u), branch-free:
+    s -> s ^ -2 when u < threshold. In a row-parallel half-sweep, pass 1 also reads neighbours of the other
+    colour's sites that other threads are updating; those entries are never used.
+    """
+    i = row_id % L
+    base = row_id * L
+    up = base - L if i > 0 else base + (L - 1) * L
+    down = base + L if i < L - 1 else base - (L - 1) * L
+    # unsigned indices: no negative-index wraparound code
+    index[0] = 2 * (flat[np.uint64(up)] + flat[np.uint64(down)] + flat[np.uint64(base + L - 1)]
+                    + flat[np.uint64(base + 1)]) + flat[np.uint64(base)] + 9
+    for j in range(1, L - 1):
+        index[j] = 2 * (flat[np.uint64(up + j)] + flat[np.uint64(down + j)] + flat[np.uint64(base + j - 1)]
+                        + flat[np.uint64(base + j + 1)]) + flat[np.uint64(base + j)] + 9
+    index[L - 1] = 2 * (flat[np.uint64(up + L - 1)] + flat[np.uint64(down + L - 1)] + flat[np.uint64(base + L - 2)]
+                        + flat[np.uint64(base)]) + flat[np.uint64(base + L - 1)] + 9
+    half = L >> 1
+    pairs = half >> 1
+    low = np.uint64(0xFFFFFFFF)
+    top = np.uint64(63)
+    j0 = (i + colour) & 1
+    x = streams[row_id]
+    for p in range(pairs + (half & 1)):
+        x += np.uint64(SPLITMIX_GAMMA)
+        z = splitmix64(x)
+        j = j0 + 4 * p
+        s = np.int64(flat[np.uint64(base + j)])
+        flip = np.int64(((z & low) - thresholds[index[j]]) >> top)  # 1 iff u < threshold
+        flat[np.uint64(base + j)] = s ^ (-flip & -2)
+        if p < pairs:
+            s = np.int64(flat[np.uint64(base + j + 2)])
+            flip = np.int64(((z >> np.uint64(32)) - thresholds[index[j + 2]]) >> top)
+            flat[np.uint64(base + j + 2)] = s ^ (-flip & -2)
+    streams[row_id] = x
+
+
+@numba.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy")
+def _numba_sweeps(spins: np.ndarray, thresholds: np.ndarray, streams: np.ndarray, n_sweeps: int,
+                  n_blocks: int) -> None:
+    """In-place sweeps of C-contiguous int8 spins (chains, L, L), L even (arguments as :func:`_numba_row_update`).
+
+    n_blocks = 0: chains in parallel, each running all its sweeps (no synchronization between half-sweeps);
+    n_blocks > 0: every half-sweep updates the rows in n_blocks parallel tasks. Both give the same result.
     """
     chains, L, _ = spins.shape
+    rows = chains * L
+    flat = spins.reshape(rows * L)
+    if n_blocks == 0:
+        for c in numba.prange(chains):
+            index = np.empty(L, dtype=np.uint8)
+            for _ in range(n_sweeps):
+                for colour in range(2):
+                    for row_id in range(c * L, (c + 1) * L):
+                        _numba_row_update(flat, L, row_id, colour, thresholds, streams, index)
+        return
     for _ in range(n_sweeps):
         for colour in range(2):
-            for row_id in numba.prange(chains * L):
-                c = row_id // L
-                i = row_id % L
-                up = i - 1 if i > 0 else L - 1
-                down = i + 1 if i < L - 1 else 0
-                row = spins[c, i]
-                row_up = spins[c, up]
-                row_down = spins[c, down]
-                x = streams[row_id]
-                for j in range((i + colour) & 1, L, 2):
-                    left = j - 1 if j > 0 else L - 1
-                    right = j + 1 if j < L - 1 else 0
-                    s = row[j]
-                    k = ((s + 1) >> 1) * 9 + row_up[j] + row_down[j] + row[left] + row[right] + 4
-                    x ^= x >> np.uint64(12)
-                    x ^= x << np.uint64(25)
-                    x ^= x >> np.uint64(27)
-                    u32 = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
-                    row[j] = s - 2 * s * np.int8(u32 < thresholds[k])
-                streams[row_id] = x
+            for block in numba.prange(n_blocks):
+                index = np.empty(L, dtype=np.uint8)
+                for row_id in range(block * rows // n_blocks, (block + 1) * rows // n_blocks):
+                    _numba_row_update(flat, L, row_id, colour, thresholds, streams, index)
 
 
 def _numba_thresholds(flip_probability: np.ndarray) -> np.ndarray:
-    """The (2, 5) flip table as the numba kernel's flat (18,) uint64 threshold table."""
-    table = np.zeros((2, 9), dtype=np.uint64)
-    table[:, ::2] = probability_to_threshold(flip_probability)
-    return table.ravel()
+    """The (2, 5) flip table as the numba kernel's (19,) uint64 thresholds, entry 2 nb + s + 9 (odd entries unused)."""
+    s = np.array([-1, 1])[:, None]
+    nb = np.arange(-4, 5, 2)[None, :]
+    table = np.zeros(19, dtype=np.uint64)
+    table[(2 * nb + s + 9).ravel()] = probability_to_threshold(flip_probability).ravel()
+    return table
 
 
 class CheckerboardSampler(Sampler):
@@ -98,7 +141,7 @@ class CheckerboardSampler(Sampler):
         thresholds = probability_to_threshold(self.flip_probability)
         if self.backend == "numba":
             self._thresholds = _numba_thresholds(self.flip_probability)
-            self._streams = seed_streams(self.chains * self.L, self.generator)
+            self._streams = weyl_streams(self.chains * self.L, self.generator)
         elif self.backend == "triton":
             self._thresholds = torch.as_tensor(thresholds.astype(np.int64), device=self.device)
             self._philox_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device))
@@ -121,7 +164,11 @@ class CheckerboardSampler(Sampler):
 
     def _advance(self, n_sweeps: int) -> None:
         if self.backend == "numba":
-            _numba_sweeps(self.spins.numpy(), self._thresholds, self._streams, n_sweeps)
+            self.spins = self.spins.contiguous()
+            threads = numba.get_num_threads()
+            # whole chains per task when they balance over the threads, else rows of each half-sweep
+            n_blocks = 0 if self.chains % threads == 0 or self.chains >= 4 * threads else 8 * threads
+            _numba_sweeps(self.spins.numpy(), self._thresholds, self._streams, n_sweeps, n_blocks)
         elif self.backend == "triton":
             from rgnet.ising.samplers import triton_kernels
 
@@ -142,16 +189,18 @@ class CheckerboardSampler(Sampler):
 
     def _extra_state(self) -> dict[str, Any]:
         if self.backend == "numba":
-            return {"streams": self._streams.copy()}
+            return {"streams": torch.from_numpy(self._streams.view(np.int64).copy())}
         if self.backend == "triton":
             return {"philox_seed": self._philox_seed, "philox_counter": self._philox_counter}
         return {}
 
     def _load_extra_state(self, extra: dict[str, Any]) -> None:
         if self.backend == "numba":
-            if "streams" not in extra or extra["streams"].shape != (self.chains * self.L,):
+            streams = extra.get("streams")
+            if not isinstance(streams, torch.Tensor) or streams.dtype != torch.int64 \
+                    or tuple(streams.shape) != (self.chains * self.L,):
                 raise ValueError("state has no numba random streams matching this sampler (saved with another backend?)")
-            self._streams = extra["streams"].copy()
+            self._streams = streams.cpu().numpy().view(np.uint64).copy()
         elif self.backend == "triton":
             self._philox_seed = int(extra["philox_seed"])
             self._philox_counter = int(extra["philox_counter"])

@@ -1,17 +1,17 @@
-"""Fused Triton kernels for checkerboard single-spin-flip sweeps (Metropolis and heat-bath) of 2D Ising lattices.
+"""Fused Triton kernels for checkerboard single-spin-flip sweeps (Metropolis, heat-bath) of 2D Ising lattices.
 
 A sweep updates colour 0 (sites with (row + col) % 2 == 0) and then colour 1, one kernel launch per colour,
 in place. Site s with neighbour sum nb (periodic, in {-4, ..., 4}) flips iff u < thresholds[(s + 1) / 2,
 (nb + 4) / 2] for a fresh uniform 32-bit u, so a threshold t gives flip probability t / 2^32 (t = 0: never,
-t = 2^32: always). :func:`flip_probability_table` gives the table of both rules, :func:`thresholds_from_probabilities`
-turns it into thresholds (int64, shape (2, 5)).
+t = 2^32: always). :func:`flip_probability_table` gives the table of both rules,
+:func:`thresholds_from_probabilities` turns it into thresholds (int64, shape (2, 5)).
 
 Two storage formats, one Markov chain law (same table, same update order, independent uniform randoms):
 
-* :func:`checkerboard_sweeps` works on the library's layout, int8 spins (chains, L, L), L even. The kernel reads
-  a lattice row as int16 words, each holding the two columns (2k, 2k+1): one site of each colour. A program
-  owns a tile of 4 consecutive rows (flattened over chains) x BK words and updates only the sites of the
-  launch's colour, so no work is spent on the other colour; the four rows of a tile share one Philox call
+* :func:`checkerboard_sweeps` works on the library's layout, int8 spins (chains, L, L), L even. The kernel
+  reads a lattice row as int16 words, each holding the two columns (2k, 2k+1): one site of each colour. A
+  program owns a tile of 4 consecutive rows (flattened over chains) x BK words and updates only the sites of
+  the launch's colour, so no work is spent on the other colour; the four rows of a tile share one Philox call
   (one 32-bit output per row). Memory traffic: every byte read and written once per colour, 4 bytes per
   attempted flip.
 * :func:`multispin_sweeps` works on a multispin-coded copy made by :func:`pack_multispin` (4 bits per spin,
@@ -22,12 +22,14 @@ Two storage formats, one Markov chain law (same table, same update order, indepe
   added at once. NPW = gcd(8, L / 2): 8 (the fast case) for L a multiple of 16, fewer for other even L.
   Memory traffic: 1.5 bytes per attempted flip.
 
-Random numbers: Philox4x32-10 (the stream of ``tl.randint4x``) keyed by ``seed``; launch number ``counter`` (one per colour
-update, so a sweep uses two) uses the Philox counters [counter * n, (counter + 1) * n) where n is the number of
-Philox calls per launch, so no (seed, counter) pair is ever reused and no two sites or chains share a random
-number. Which counter serves which site does not depend on the tile sizes, so results are identical on any
-GPU and in Triton's CPU interpreter. The kernels run on CUDA tensors, or on CPU tensors when the environment
-variable TRITON_INTERPRET=1 was set before this module was imported (the interpreter, for tests).
+Random numbers: Philox4x32-10 (the stream of ``tl.randint4x``) keyed by ``seed``; launch number ``counter``
+(one per colour update, so a sweep uses two) uses the Philox counters [counter * n, (counter + 1) * n) where n
+is the number of Philox calls per launch, so no (seed, counter) pair is ever reused and no two sites or chains
+share a random number. Which counter serves which site does not depend on the tile sizes, so results are
+identical on any GPU and in Triton's CPU interpreter; with one multispin word per row (L <= 16) both kernels
+even give bit-identical chains. The kernels run on CUDA tensors, or on CPU tensors when the environment
+variable TRITON_INTERPRET=1 is set before this module is imported and while the kernels run (the
+interpreter, for tests).
 """
 
 from __future__ import annotations
@@ -42,14 +44,15 @@ import torch
 import triton
 import triton.language as tl
 
-from rgnet._checks import check_choice, check_int, check_real
+from rgnet._checks import check_int
+from rgnet.ising.samplers.checkerboard import flip_probability_table
 
-RULES = ("metropolis", "heatbath")
 #: Threshold of a flip that always happens: u < 2^32 for every 32-bit u.
 ALWAYS = 2**32
 _INTERPRETED = os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
-# Words per block tensor: tuned on an H100 (triton 3.6), large in the interpreter (numpy speed); the random
-# stream does not depend on them.
+# Words per block tensor: tuned on an H100 (triton 3.6, Metropolis at K_c, CUDA-graph timing): int8 kernel
+# 290-330 flips/ns, multispin 540-600 flips/ns for L >= 4096 and ~375 for 4096 chains of 64 x 64. Large in the
+# interpreter (numpy speed). The random stream does not depend on them.
 _TILE_INT8 = 65536 if _INTERPRETED else 512
 _TILE_MULTISPIN = 65536 if _INTERPRETED else 128
 _MAX_BK = 128
@@ -57,23 +60,7 @@ _NUM_WARPS = 4
 _MAX_COUNTER = 2**63 - 1
 
 
-# ---------------------------------------------------------------------------------------------- tables
-def flip_probability_table(K: float, h: float, rule: str) -> np.ndarray:
-    """Flip probabilities, float64 (2, 5): entry [(s + 1) / 2, (nb + 4) / 2] for spin s and neighbour sum nb.
-
-    Metropolis: min(1, exp(-2 s (K nb + h))); heat-bath: 1 / (1 + exp(2 s (K nb + h))). K = J/kT, h = field/kT.
-    """
-    K = check_real(K, "K")
-    h = check_real(h, "h")
-    check_choice(rule, "rule", RULES)
-    s = np.array([-1.0, 1.0])[:, None]
-    nb = np.arange(-4.0, 5.0, 2.0)[None, :]
-    delta = 2.0 * s * (K * nb + h)  # energy change of the flip in units of kT
-    if rule == "metropolis":
-        return np.exp(-np.maximum(delta, 0.0))
-    return 0.5 * (1.0 - np.tanh(0.5 * delta))  # 1 / (1 + exp(delta)) without overflow
-
-
+# --------------------------------------------------------------------------------------------------- tables
 def thresholds_from_probabilities(
     probabilities: np.ndarray | torch.Tensor, device: str | torch.device = "cpu"
 ) -> torch.Tensor:
@@ -89,14 +76,14 @@ def thresholds_from_probabilities(
     return torch.round(p * float(ALWAYS)).to(torch.int64).clamp_(0, ALWAYS).to(device)
 
 
-# ---------------------------------------------------------------------------------------------- random numbers
+# ------------------------------------------------------------------------------------------- random numbers
 @triton.jit
 def _philox4x32(offset, seed_lo, seed_hi):
     """Philox4x32-10 of counter (offset mod 2^32, offset >> 32, 0, 0) under key (seed_lo, seed_hi).
 
-    ``offset``: int64 tensor; returns four uint32 tensors of its shape. Same stream as ``tl.randint4x``, written
-    out here so that the Triton interpreter can run it even when triton was imported before the interpreter
-    was switched on.
+    ``offset``: int64 tensor; returns four uint32 tensors of its shape. Same stream as ``tl.randint4x``,
+    written out here so that the Triton interpreter can run it even when triton was imported before the
+    interpreter was switched on.
     """
     c0 = offset.to(tl.uint32)
     c1 = (offset >> 32).to(tl.uint32)
@@ -109,14 +96,14 @@ def _philox4x32(offset, seed_lo, seed_hi):
         prev2 = c2
         c0 = tl.umulhi(prev2, 0xCD9E8D57) ^ c1 ^ k0
         c2 = tl.umulhi(prev0, 0xD2511F53) ^ c3 ^ k1
-        c1 = prev2 * 0xCD9E8D57
-        c3 = prev0 * 0xD2511F53
-        k0 = k0 + 0x9E3779B9
-        k1 = k1 + 0xBB67AE85
+        c1 = tl.mul(prev2, 0xCD9E8D57, sanitize_overflow=False)  # wraps mod 2^32 by design
+        c3 = tl.mul(prev0, 0xD2511F53, sanitize_overflow=False)
+        k0 = tl.add(k0, 0x9E3779B9, sanitize_overflow=False)
+        k1 = tl.add(k1, 0xBB67AE85, sanitize_overflow=False)
     return c0, c1, c2, c3
 
 
-# ---------------------------------------------------------------------------------------------- kernel 1: int8
+# ------------------------------------------------------------------------------------------- kernel 1: int8
 @triton.jit
 def _update_words(c, side, up, down, u, thr_ptr, P: tl.constexpr):
     """New words for centre words ``c`` whose byte P is the site being updated.
@@ -185,7 +172,7 @@ def _checkerboard_kernel(
     W,  # L / 2
     n_col_tiles,
     COLOUR: tl.constexpr,
-    ALIGNED4: tl.constexpr,  # L % 4 == 0: the 4 rows of a tile lie in one chain, so rows are shared in registers
+    ALIGNED4: tl.constexpr,  # L % 4 == 0: a tile's 4 rows lie in one chain and share loaded rows
     BR: tl.constexpr,
     BK: tl.constexpr,
 ):
@@ -197,7 +184,7 @@ def _checkerboard_kernel(
     k_next = tl.where(k == W - 1, 0, k + 1)
     # One Philox call per (q, k); output j serves row 4q + j. Row parity j decides which byte is updated.
     u0, u1, u2, u3 = _philox4x32(rand_base + q.to(tl.int64)[:, None] * W + k[None, :], seed_lo, seed_hi)
-    # P_j = (j + COLOUR) % 2: byte of the words in row 4q + j that holds the colour; side word k-1 (P=0) or k+1
+    # P_j = (j + COLOUR) % 2: byte of row 4q + j's words holding the colour; side word k - 1 (P = 0) or k + 1
     rows0 = 4 * q
     if ALIGNED4:
         up_rows, _ = _neighbour_rows(rows0, L)
@@ -240,7 +227,7 @@ def _checkerboard_kernel(
             _update_row_generic(words_ptr, thr_ptr, rows0 + 3, k, k_prev, kmask, n_rows, L, W, u3, 0)
 
 
-# ---------------------------------------------------------------------------------------------- kernel 2: multispin
+# -------------------------------------------------------------------------------------- kernel 2: multispin
 @triton.jit
 def _rotate_up(w, NPW: tl.constexpr):
     """Move nibble z to z + 1 and the top nibble (NPW - 1) to 0; only the low bit of each nibble is kept."""
@@ -319,20 +306,29 @@ def _multispin_kernel(
         count3 = c3 + c2 + cd
     else:
         u_rows, d_rows = _neighbour_rows(rows0, L)
-        count0 = (_load_rows(src_ptr, rows0, m, mmask, n_rows, WM) + _load_rows(src_ptr, u_rows, m, mmask, n_rows, WM)
-                  + _load_rows(src_ptr, d_rows, m, mmask, n_rows, WM))
+        count0 = (
+            _load_rows(src_ptr, rows0, m, mmask, n_rows, WM)
+            + _load_rows(src_ptr, u_rows, m, mmask, n_rows, WM)
+            + _load_rows(src_ptr, d_rows, m, mmask, n_rows, WM)
+        )
         u_rows, d_rows = _neighbour_rows(rows0 + 1, L)
-        count1 = (_load_rows(src_ptr, rows0 + 1, m, mmask, n_rows, WM)
-                  + _load_rows(src_ptr, u_rows, m, mmask, n_rows, WM)
-                  + _load_rows(src_ptr, d_rows, m, mmask, n_rows, WM))
+        count1 = (
+            _load_rows(src_ptr, rows0 + 1, m, mmask, n_rows, WM)
+            + _load_rows(src_ptr, u_rows, m, mmask, n_rows, WM)
+            + _load_rows(src_ptr, d_rows, m, mmask, n_rows, WM)
+        )
         u_rows, d_rows = _neighbour_rows(rows0 + 2, L)
-        count2 = (_load_rows(src_ptr, rows0 + 2, m, mmask, n_rows, WM)
-                  + _load_rows(src_ptr, u_rows, m, mmask, n_rows, WM)
-                  + _load_rows(src_ptr, d_rows, m, mmask, n_rows, WM))
+        count2 = (
+            _load_rows(src_ptr, rows0 + 2, m, mmask, n_rows, WM)
+            + _load_rows(src_ptr, u_rows, m, mmask, n_rows, WM)
+            + _load_rows(src_ptr, d_rows, m, mmask, n_rows, WM)
+        )
         u_rows, d_rows = _neighbour_rows(rows0 + 3, L)
-        count3 = (_load_rows(src_ptr, rows0 + 3, m, mmask, n_rows, WM)
-                  + _load_rows(src_ptr, u_rows, m, mmask, n_rows, WM)
-                  + _load_rows(src_ptr, d_rows, m, mmask, n_rows, WM))
+        count3 = (
+            _load_rows(src_ptr, rows0 + 3, m, mmask, n_rows, WM)
+            + _load_rows(src_ptr, u_rows, m, mmask, n_rows, WM)
+            + _load_rows(src_ptr, d_rows, m, mmask, n_rows, WM)
+        )
     count0 += _side_words(src_ptr, rows0, m, m_prev, m_next, mmask, n_rows, WM, COLOUR % 2, NPW)
     count1 += _side_words(src_ptr, rows0 + 1, m, m_prev, m_next, mmask, n_rows, WM, (COLOUR + 1) % 2, NPW)
     count2 += _side_words(src_ptr, rows0 + 2, m, m_prev, m_next, mmask, n_rows, WM, COLOUR % 2, NPW)
@@ -359,13 +355,12 @@ def _multispin_kernel(
     _store_rows(dst_ptr, rows0 + 3, m, mmask, n_rows, WM, d3 ^ f3)
 
 
-
-# ---------------------------------------------------------------------------------------------- host side
+# ------------------------------------------------------------------------------------------------ host side
 def _check_device_usable(device: torch.device, name: str) -> None:
     if device.type != "cuda" and not _INTERPRETED:
         raise ValueError(
             f"{name} is on {device}: the Triton kernels need a CUDA tensor "
-            "(or TRITON_INTERPRET=1 set before importing rgnet.ising.samplers.triton_kernels)"
+            "(or TRITON_INTERPRET=1 set before importing rgnet.ising.samplers.triton_kernels, for tests)"
         )
 
 
@@ -417,7 +412,7 @@ def _philox_calls(chains: int, L: int) -> int:
 def checkerboard_sweeps(
     spins: torch.Tensor, thresholds: torch.Tensor, seed: int, counter: int, n_sweeps: int
 ) -> int:
-    """Run ``n_sweeps`` checkerboard sweeps on int8 spins in place; returns the new counter (counter + 2 n_sweeps).
+    """Run ``n_sweeps`` checkerboard sweeps on int8 spins in place; returns counter + 2 n_sweeps.
 
     Args:
         spins: int8 +-1, (chains, L, L), contiguous, L even; CUDA (or CPU under TRITON_INTERPRET=1).
@@ -440,8 +435,20 @@ def checkerboard_sweeps(
         for _ in range(n_sweeps):
             for colour in (0, 1):
                 _checkerboard_kernel[grid](
-                    words, table, seed & 0xFFFFFFFF, seed >> 32, counter * calls, n_rows, L, width, n_col_tiles,
-                    COLOUR=colour, ALIGNED4=L % 4 == 0, BR=br, BK=bk, num_warps=_NUM_WARPS,
+                    words,
+                    table,
+                    seed & 0xFFFFFFFF,
+                    seed >> 32,
+                    counter * calls,
+                    n_rows,
+                    L,
+                    width,
+                    n_col_tiles,
+                    COLOUR=colour,
+                    ALIGNED4=L % 4 == 0,
+                    BR=br,
+                    BK=bk,
+                    num_warps=_NUM_WARPS,
                 )
                 counter += 1
     return counter
@@ -450,12 +457,14 @@ def checkerboard_sweeps(
 def _check_spins(spins: object) -> tuple[int, int]:
     chains, L = _check_spin_shape(spins)
     if not spins.is_contiguous() or spins.storage_offset() % 2:
-        raise ValueError("spins must be contiguous (the update is in place); pass spins.contiguous() and keep it")
+        raise ValueError(
+            "spins must be contiguous (the update is in place); pass spins.contiguous() and keep it"
+        )
     _check_device_usable(spins.device, "spins")
     return chains, L
 
 
-# ---------------------------------------------------------------------------------------------- multispin host side
+# -------------------------------------------------------------------------------------- multispin host side
 def multispin_layout(L: int) -> tuple[int, int]:
     """(spins per int32 word NPW = gcd(8, L / 2), words per row and colour WM = L / (2 NPW)) for even L."""
     L = check_int(L, "L", minimum=2)
@@ -486,7 +495,7 @@ def pack_multispin(spins: torch.Tensor) -> torch.Tensor:
 
 def unpack_multispin(packed: torch.Tensor) -> torch.Tensor:
     """int8 spins (chains, L, L) from a packed tensor made by :func:`pack_multispin` (inverse of it)."""
-    chains, L, npw, wm = _check_packed(packed, need_kernel_device=False)
+    chains, L, npw, _ = _check_packed(packed, need_kernel_device=False)
     shifts = (4 * torch.arange(npw, device=packed.device, dtype=torch.int32)).view(1, 1, npw, 1)
     rows = torch.arange(L, device=packed.device)
     out = torch.empty((chains, L, L // 2, 2), dtype=torch.int8, device=packed.device)
@@ -519,8 +528,22 @@ def multispin_sweeps(
         for _ in range(n_sweeps):
             for colour in (0, 1):
                 _multispin_kernel[grid](
-                    packed, table, seed & 0xFFFFFFFF, seed >> 32, counter * calls, n_rows, L, wm, n_rows * wm, n_col_tiles,
-                    COLOUR=colour, NPW=npw, ALIGNED4=L % 4 == 0, BR=br, BK=bk, num_warps=_NUM_WARPS,
+                    packed,
+                    table,
+                    seed & 0xFFFFFFFF,
+                    seed >> 32,
+                    counter * calls,
+                    n_rows,
+                    L,
+                    wm,
+                    n_rows * wm,
+                    n_col_tiles,
+                    COLOUR=colour,
+                    NPW=npw,
+                    ALIGNED4=L % 4 == 0,
+                    BR=br,
+                    BK=bk,
+                    num_warps=_NUM_WARPS,
                 )
                 counter += 1
     return counter
@@ -530,7 +553,9 @@ def _check_spin_shape(spins: object) -> tuple[int, int]:
     if not isinstance(spins, torch.Tensor):
         raise TypeError(f"spins must be a torch.Tensor, got {type(spins).__name__}")
     if spins.dtype != torch.int8 or spins.dim() != 3 or spins.shape[1] != spins.shape[2]:
-        raise ValueError(f"spins must be int8 of shape (chains, L, L), got {spins.dtype} {tuple(spins.shape)}")
+        raise ValueError(
+            f"spins must be int8 of shape (chains, L, L), got {spins.dtype} {tuple(spins.shape)}"
+        )
     chains, L = spins.shape[0], spins.shape[1]
     if L < 2 or L % 2:
         raise ValueError(f"L must be even and >= 2 for checkerboard updates, got L={L}")
@@ -549,7 +574,9 @@ def _check_packed(packed: object, *, need_kernel_device: bool) -> tuple[int, int
         )
     _, chains, L, wm = packed.shape
     if L < 2 or L % 2 or multispin_layout(L)[1] != wm:
-        raise ValueError(f"packed has shape {tuple(packed.shape)}, not a pack_multispin layout (see multispin_layout)")
+        raise ValueError(
+            f"packed has shape {tuple(packed.shape)}, not a pack_multispin layout (see multispin_layout)"
+        )
     if need_kernel_device:
         if not packed.is_contiguous():
             raise ValueError("packed must be contiguous (the update is in place)")
