@@ -377,12 +377,12 @@ class WolffSampler(_ClusterSampler):
     def _pilot(self) -> int:
         """Flips per sweep ``max(1, round(N / <|C|>))`` from a pilot run of whole rounds (one flip per chain).
 
-        Warm-up: rounds until the chains grew 4 N sites each on average (about four sweeps); measurement:
+        Warm-up: rounds until the chains grew 20 N sites each on average (about twenty sweeps); measurement:
         rounds until they grew 2 N more; ``<|C|>`` = sites grown / flips in the measurement (chains pooled).
         From a random start near or above K_c clusters are still growing during the pilot, so ``<|C|>`` comes
         out low and flips_per_sweep high (more work per sweep, never a bias).
         """
-        self._grow_at_least(4 * self.n_sites)
+        self._grow_at_least(20 * self.n_sites)
         rounds, grown = self._grow_at_least(2 * self.n_sites)
         return max(1, round(self.n_sites * rounds * self.chains / grown))
 
