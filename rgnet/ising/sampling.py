@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rgnet._checks import check_choice, check_int
+from rgnet._checks import check_choice, check_device, check_int
 from rgnet.ising.samplers import METHODS, SAMPLERS, Sampler, make_sampler
 from rgnet.ising.stats import integrated_autocorrelation_time, mean_and_error
 
@@ -156,9 +156,8 @@ def generate_2d(
     if thinning is not None:
         thinning = check_int(thinning, "thinning", minimum=1)
     max_sweeps = check_int(max_sweeps, "max_sweeps", minimum=FIRST_WINDOW)
-    on_cpu = torch.device(device).type == "cpu" if isinstance(device, (str, torch.device)) else True
     if chains is None:
-        chains = min(n, 64 if on_cpu else 1024)
+        chains = min(n, 64 if check_device(device).type == "cpu" else 1024)
     sampler = make_sampler(method, L, K, h=h, chains=chains, seed=seed, device=device, **opts)
 
     if burn_in is None:
