@@ -1,5 +1,6 @@
 """Thin Hydra entry points: they compose configs and call library code (no physics here)."""
 
+import platform
 from pathlib import Path
 
 #: The repository's Hydra config directory (rgnet is installed editable from the repository).
@@ -13,3 +14,27 @@ def check_config_dir(command: str, config_dir: Path) -> None:
             f"{command}: config directory {config_dir} not found; rgnet must be installed editable from its "
             "repository (pip install -e .) so that conf/ sits next to the rgnet/ package"
         )
+
+
+def versions() -> dict[str, str]:
+    """Versions of rgnet and of the libraries that decide its numbers, for summary.json."""
+    import hydra
+    import numpy
+    import torch
+
+    import rgnet
+
+    found = {
+        "rgnet": rgnet.__version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "hydra": hydra.__version__,
+        "python": platform.python_version(),
+    }
+    try:
+        import lightning
+
+        found["lightning"] = lightning.__version__
+    except ImportError:  # the sampling and benchmark commands do not need it
+        pass
+    return found

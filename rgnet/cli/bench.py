@@ -19,10 +19,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-import rgnet
 from rgnet._checks import check_choice, check_device, check_int, check_real
 from rgnet.bench.samplers import format_table, independent_samples_table, throughput_table
-from rgnet.cli import CONFIG_DIR, check_config_dir
+from rgnet.cli import CONFIG_DIR, check_config_dir, versions
 from rgnet.data.dataset import atomic_write_json
 from rgnet.ising import METHODS
 
@@ -94,7 +93,7 @@ def _hydra_main(cfg: DictConfig) -> float:
     summary = {
         "device": str(device),
         "device_name": device_name(device),
-        "versions": {"rgnet": rgnet.__version__, "torch": torch.__version__, "python": platform.python_version()},
+        "versions": versions(),
         "config": OmegaConf.to_container(cfg, resolve=True),
         "throughput": throughput,
         "independent_samples": independent,

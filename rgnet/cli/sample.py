@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,9 +25,9 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-import rgnet
-from rgnet.cli import CONFIG_DIR, check_config_dir
+from rgnet.cli import CONFIG_DIR, check_config_dir, versions
 from rgnet.data.dataset import (
+    LOADER_OPTIONS,
     DatasetConfig,
     DatasetError,
     atomic_write_json,
@@ -53,6 +52,10 @@ OBSERVABLES = (
 N_BLOCKS = 20
 
 
+#: Keys of the ``data`` group that configure the training data module, not the dataset.
+NOT_DATASET_FIELDS = ("_target_", "cache_dir", *LOADER_OPTIONS)
+
+
 class ConfigError(ValueError):
     """The composed configuration is invalid (the message names the field)."""
 
@@ -67,6 +70,8 @@ def validate_config(cfg: DictConfig) -> DatasetConfig:
             raise ConfigError(f"config group {group!r} is missing")
     try:
         data = OmegaConf.to_container(cfg.data, resolve=True)
+        for key in NOT_DATASET_FIELDS:  # the data module's keys, shared with rgnet-train
+            data.pop(key, None)
         dataset = DatasetConfig.from_mapping(data, prefix="data.")
     except (ValueError, TypeError) as err:
         raise ConfigError(str(err)) from err
@@ -121,16 +126,6 @@ def format_table(L: int, results: dict[str, tuple[float, float]], exact: dict[st
     return "\n".join(lines)
 
 
-def _versions() -> dict[str, str]:
-    return {
-        "rgnet": rgnet.__version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "hydra": hydra.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
     """Validate ``cfg``, load or create its dataset, write ``output_dir/summary.json``; return the summary."""
     start = time.perf_counter()
@@ -163,7 +158,7 @@ def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
         "deviation_in_errors": deviation,
         "reference": {"onsager_magnetization_infinite_lattice": onsager},
         "device": dataset.device,
-        "versions": _versions(),
+        "versions": versions(),
         "wall_time_s": time.perf_counter() - start,
     }
     summary_path = atomic_write_json(Path(output_dir) / "summary.json", summary)

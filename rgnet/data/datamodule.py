@@ -13,7 +13,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from rgnet._checks import check_choice, check_int, check_real
-from rgnet.data.dataset import DatasetConfig, check_metadata, get_or_create_dataset, load_dataset
+from rgnet.data.dataset import (
+    LOADER_OPTIONS,
+    DatasetConfig,
+    check_metadata,
+    get_or_create_dataset,
+    load_dataset,
+)
 
 SHAPES = ("flat", "image")
 
@@ -106,6 +112,25 @@ class IsingDataModule(lightning.LightningDataModule):
         self.metadata: dict[str, Any] | None = None
         self.train_set: SpinDataset | None = None
         self.val_set: SpinDataset | None = None
+
+    @classmethod
+    def from_fields(cls, cache_dir: str | os.PathLike[str], **fields: Any) -> IsingDataModule:
+        """Data module from one flat mapping, as in the Hydra ``data`` group (``data.K``, ``data.batch_size``).
+
+        ``fields`` holds the dataset parameters (the fields of :class:`rgnet.data.DatasetConfig`) and the
+        loader options (:data:`LOADER_OPTIONS`) side by side; anything else is an error naming the field.
+        The dataset itself is generated or loaded later, in :meth:`prepare_data` / :meth:`setup`.
+        """
+        dataset_names = DatasetConfig.field_names()
+        unknown = sorted(set(fields) - set(dataset_names) - set(LOADER_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown data field(s) {unknown}; allowed: dataset parameters {list(dataset_names)} and "
+                f"loader options {list(LOADER_OPTIONS)}"
+            )
+        dataset = DatasetConfig.from_mapping({k: v for k, v in fields.items() if k in dataset_names})
+        loader = {k: v for k, v in fields.items() if k in LOADER_OPTIONS}
+        return cls(config=dataset, cache_dir=cache_dir, **loader)
 
     def _n_val(self, n: int) -> int:
         return math.floor(self.val_fraction * n + 0.5)

@@ -318,6 +318,22 @@ def check_metadata(metadata: Mapping[str, Any], expect: Mapping[str, Any], sourc
 
 
 # ---------------------------------------------------------------------------------------------- cache
+#: Keyword arguments of :class:`rgnet.data.IsingDataModule` that shape the loaders (the flat ``data``
+#: config group puts
+#: them next to the dataset parameters, see :meth:`rgnet.data.IsingDataModule.from_fields`).
+LOADER_OPTIONS = (
+    "expect",
+    "val_fraction",
+    "batch_size",
+    "num_workers",
+    "split_seed",
+    "shape",
+    "drop_last",
+    "pin_memory",
+    "progress",
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetConfig:
     """The parameters that generate a 2D dataset with :func:`rgnet.ising.sampling.generate_2d`.
@@ -373,6 +389,11 @@ class DatasetConfig:
         fix("opts", {str(key): value for key, value in self.opts.items()})
 
     @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Names of the dataset parameters, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | DatasetConfig, prefix: str = "") -> DatasetConfig:
         """Build and validate from a dict or OmegaConf mapping; errors name fields as ``prefix + name``."""
         if isinstance(mapping, DatasetConfig):
@@ -381,7 +402,7 @@ class DatasetConfig:
             raise TypeError(
                 f"{prefix or 'config'} must be a mapping of dataset parameters, got {type(mapping).__name__}"
             )
-        names = [f.name for f in dataclasses.fields(cls)]
+        names = list(cls.field_names())
         unknown = sorted(str(key) for key in set(mapping) - set(names))
         if unknown:
             raise ValueError(

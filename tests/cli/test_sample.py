@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 
 import rgnet.data.dataset as ds
 from rgnet.cli import sample
-from rgnet.data import DatasetConfig, dataset_path, load_dataset, save_dataset
+from rgnet.data import dataset_path, load_dataset, save_dataset
 from rgnet.ising.exact import K_CRITICAL, energy_torus, specific_heat_torus
 from rgnet.ising.sampling import SampleSet
 
@@ -91,7 +91,7 @@ def test_run_writes_summary_and_reuses_cache(tmp_path, monkeypatch, capsys):
     assert on_disk["config"]["data"]["L"] == 4 and len(on_disk["config_hash"]) == 64
     assert on_disk["wall_time_s"] > 0 and on_disk["device"] == "cpu" and "torch" in on_disk["versions"]
     spins, stored = load_dataset(
-        on_disk["dataset"]["path"], expect=DatasetConfig(**cfg.data).expected_metadata()
+        on_disk["dataset"]["path"], expect=sample.validate_config(cfg).expected_metadata()
     )
     assert spins.shape == (64, 4, 4) and stored == meta
     out = capsys.readouterr().out
@@ -123,7 +123,7 @@ def test_exact_values_only_at_zero_field():
 def test_console_entry_point(tmp_path):
     """The real entry point (Hydra run dir, log file, summary); its dataset is pre-cached to skip sampling."""
     cfg = make_cfg(tmp_path, *TINY)
-    dataset = DatasetConfig(**cfg.data)
+    dataset = sample.validate_config(cfg)
     gen = torch.Generator().manual_seed(0)
     spins = (torch.randint(0, 2, (64, 4, 4), generator=gen, dtype=torch.int8) * 2 - 1).to(torch.int8)
     cached = SampleSet(
