@@ -1,0 +1,80 @@
+"""Block-spin transforms on configurations: majority rule (random tie-break) and decimation, 1D and 2D.
+
+Inputs are +-1 spins, ``(batch, N)`` chains or ``(batch, L, L)`` lattices (any integer or float dtype, any
+device); outputs have the same dtype and device, shape ``(batch, N // b)`` or ``(batch, L // b, L // b)``.
+Block ``J`` of a chain holds sites ``b J .. b J + b - 1``; block ``(I, J)`` of a lattice holds the ``b x b``
+sites starting at ``(b I, b J)``. Periodic boundaries are preserved because ``b`` must divide the size.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rgnet._checks import check_int
+
+
+def _check_spins(spins: object, ndim: int, b: object) -> tuple[torch.Tensor, int]:
+    if not isinstance(spins, torch.Tensor):
+        raise TypeError(f"spins must be a torch.Tensor, got {type(spins).__name__}")
+    shape = "(batch, N)" if ndim == 2 else "(batch, L, L)"
+    if spins.dim() != ndim or (ndim == 3 and spins.shape[1] != spins.shape[2]):
+        raise ValueError(f"spins must have shape {shape}, got {tuple(spins.shape)}")
+    if spins.dtype == torch.bool or spins.is_complex():
+        raise TypeError(f"spins must be an integer or float tensor of +-1, got {spins.dtype}")
+    if spins.numel() and not bool(((spins == 1) | (spins == -1)).all()):
+        raise ValueError("spins must contain only +1 and -1")
+    b = check_int(b, "b", minimum=1)
+    size = spins.shape[-1]
+    if size % b:
+        raise ValueError(f"b={b} must divide the linear size {size}")
+    return spins, b
+
+
+def _tie_break(sums: torch.Tensor, generator: torch.Generator | None, seed: int | None) -> torch.Tensor:
+    """sign(sums) with zeros replaced by independent uniform +-1 (drawn on the CPU for reproducibility)."""
+    if generator is None:
+        generator = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0) if seed is not None else 0)
+    coin = torch.randint(0, 2, sums.shape, generator=generator, dtype=torch.int8, device=generator.device)
+    coin = (2 * coin - 1).to(sums.device)
+    out = torch.sign(sums).to(torch.int8)
+    return torch.where(out == 0, coin, out)
+
+
+def majority_1d(
+    spins: torch.Tensor, b: int, *, generator: torch.Generator | None = None, seed: int | None = None
+) -> torch.Tensor:
+    """Majority rule on blocks of ``b`` consecutive sites; ties (even ``b``) broken by a fair coin from
+    ``generator`` (or a CPU generator seeded with ``seed``, default 0). ``(batch, N) -> (batch, N // b)``."""
+    spins, b = _check_spins(spins, 2, b)
+    sums = spins.to(torch.int32).reshape(spins.shape[0], -1, b).sum(dim=-1)
+    return _tie_break(sums, generator, seed).to(spins.dtype)
+
+
+def majority_2d(
+    spins: torch.Tensor, b: int, *, generator: torch.Generator | None = None, seed: int | None = None
+) -> torch.Tensor:
+    """Majority rule on ``b x b`` blocks; ties broken by a fair coin (see :func:`majority_1d`).
+    ``(batch, L, L) -> (batch, L // b, L // b)``."""
+    spins, b = _check_spins(spins, 3, b)
+    n, L = spins.shape[0], spins.shape[1]
+    blocks = spins.to(torch.int32).reshape(n, L // b, b, L // b, b)
+    return _tie_break(blocks.sum(dim=(2, 4)), generator, seed).to(spins.dtype)
+
+
+def decimate_spins_1d(spins: torch.Tensor, b: int, offset: int = 0) -> torch.Tensor:
+    """Keep sites ``offset, offset + b, ...`` of each chain: ``(batch, N) -> (batch, N // b)``.
+
+    Samples of the periodic chain at ``K`` become samples of the periodic chain at ``tanh K' = tanh(K)^b``.
+    """
+    spins, b = _check_spins(spins, 2, b)
+    offset = check_int(offset, "offset", minimum=0, maximum=b - 1)
+    return spins[:, offset::b].contiguous()
+
+
+def decimate_spins_2d(spins: torch.Tensor, b: int) -> torch.Tensor:
+    """Keep the sites ``(b I, b J)``: ``(batch, L, L) -> (batch, L // b, L // b)``."""
+    spins, b = _check_spins(spins, 3, b)
+    return spins[:, ::b, ::b].contiguous()
+
+
+__all__ = ["decimate_spins_1d", "decimate_spins_2d", "majority_1d", "majority_2d"]
