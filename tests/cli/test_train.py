@@ -3,6 +3,7 @@ a kill), incompatible checkpoints, sweeps with a failing job, DDP on the CPU, th
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -132,12 +133,26 @@ def test_cli_rejects_bad_input_before_creating_anything(tmp_path):
 
 
 def test_multirun_survives_a_failing_job_and_reports_it(tmp_path):
-    result = cli(tmp_path, "-m", *toy_overrides(tmp_path, "model.lr=0.1,-2"))
+    result = cli(tmp_path, "-m", *toy_overrides(tmp_path, "model.lr=0.1,0.3,-2"))
     sweep = tmp_path / "outputs" / "toy"
     good, bad = read_summary(sweep / "model.lr=0.1"), read_summary(sweep / "model.lr=-2")
     assert good["status"] == "finished" and good["metrics"]["m_hat"] > 0
     assert bad["status"] == "failed" and "lr must be > 0" in bad["error"]
-    assert "1 of 2 jobs finished" in result.stderr and "FAILED model.lr=-2" in result.stderr
+    assert "2 of 3 jobs finished" in result.stderr and "FAILED model.lr=-2" in result.stderr
+    # rgnet-report aggregates the sweep: table, CSV, a figure of each metric against the swept setting
+    report = subprocess.run(
+        [sys.executable, "-m", "rgnet.cli.report", str(sweep)], capture_output=True, text=True, timeout=120
+    )
+    assert report.returncode == 1  # a run failed
+    assert "FAILED model.lr=-2" in report.stdout and "2 of 3 runs finished" in report.stdout
+    with open(sweep / "report" / "report.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(row["model.lr"] for row in rows) == ["-2", "0.1", "0.3"]
+    by_lr = {row["model.lr"]: row for row in rows}
+    assert float(by_lr["0.3"]["m_hat"]) == pytest.approx(read_summary(sweep / "model.lr=0.3")["metrics"]["m_hat"])
+    assert by_lr["-2"]["status"] == "failed" and by_lr["-2"]["m_hat"] == ""
+    figure = sweep / "report" / "m_hat__vs__model.lr.png"
+    assert figure.is_file() and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):

@@ -1,0 +1,232 @@
+"""Aggregate the ``summary.json`` files of a sweep into a table and the standard figures.
+
+A sweep directory holds one run directory per job (``rgnet-train -m ...``), each with a ``summary.json``
+(see :mod:`rgnet.cli.train`). :func:`make_report` reads them all, finds the settings that vary between runs,
+and writes ``report/report.csv`` (one row per run: status, varying settings, scalar metrics) and PNG figures:
+every scalar metric against each varying numeric setting (e.g. locality per layer against ``data.K``), plus
+the figures an experiment registers in :data:`FIGURES` (e.g. coupling flows in the (K, h) plane).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rgnet.data.dataset import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+#: Config keys that never identify a run in a report (where it ran, how it was logged).
+IGNORED_SETTINGS = re.compile(
+    r"^(paths|output_dir|hydra|logger|callbacks|trainer\.(?!max_epochs)|debug|resume|test|optimized_metric|"
+    r"checkpoint_every_n_steps|data\.(progress|num_workers|cache_dir|pin_memory))"
+)
+#: Figures an experiment adds to its report: task name -> function(runs, out_dir) -> written PNG paths.
+FIGURES: dict[str, Callable[[Sequence[Run], Path], list[Path]]] = {}
+#: At most this many metric-vs-setting figures (the rest are in the CSV).
+MAX_GENERIC_FIGURES = 40
+
+
+@dataclass
+class Run:
+    """One run of a sweep: its directory, status, flattened config and flattened metrics."""
+
+    name: str
+    status: str
+    settings: dict[str, Any]
+    metrics: dict[str, Any]
+    error: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def scalar_metrics(self) -> dict[str, float]:
+        return {
+            key: float(value)
+            for key, value in self.metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        }
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> ``{"a.b": leaf}``; lists stay leaves."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def load_runs(sweep_dir: str | os.PathLike[str]) -> list[Run]:
+    """Every run below ``sweep_dir`` (any depth) that has a ``summary.json``, sorted by directory name.
+
+    Unreadable summaries become runs with status ``unreadable``. Raises FileNotFoundError when the
+    directory does not exist or holds no summary at all.
+    """
+    root = Path(sweep_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"sweep directory not found: {root}")
+    runs = []
+    for path in sorted(root.rglob("summary.json")):
+        if "report" in path.relative_to(root).parts[:-1]:
+            continue
+        name = str(path.parent.relative_to(root)) if path.parent != root else path.parent.name
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            runs.append(Run(name, "unreadable", {}, {}, error=str(err)))
+            continue
+        settings = {
+            key: value
+            for key, value in flatten(summary.get("config") or {}).items()
+            if not IGNORED_SETTINGS.match(key) and not key.endswith("_target_")
+        }
+        runs.append(
+            Run(
+                name=name,
+                status=str(summary.get("status", "unknown")),
+                settings=settings,
+                metrics=flatten(summary.get("metrics") or {}),
+                error=summary.get("error"),
+                summary=summary,
+            )
+        )
+    if not runs:
+        raise FileNotFoundError(f"no summary.json below {root}: is it a sweep or run directory of rgnet-train?")
+    return runs
+
+
+def varying_settings(runs: Sequence[Run]) -> list[str]:
+    """Config keys whose values differ between runs (sorted)."""
+    keys = sorted({key for run in runs for key in run.settings})
+    varying = []
+    for key in keys:
+        values = {json.dumps(run.settings.get(key), sort_keys=True, default=str) for run in runs}
+        if len(values) > 1:
+            varying.append(key)
+    return varying
+
+
+def table(runs: Sequence[Run]) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows: run, status, varying settings, then every scalar metric (blank where absent)."""
+    settings = varying_settings(runs)
+    metrics = sorted({key for run in runs for key in run.scalar_metrics()})
+    header = ["run", "status", *settings, *metrics]
+    rows = []
+    for run in runs:
+        scalars = run.scalar_metrics()
+        rows.append(
+            [run.name, run.status, *(run.settings.get(k, "") for k in settings), *(scalars.get(k, "") for k in metrics)]
+        )
+    return header, rows
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]], max_columns: int = 8) -> str:
+    """Fixed-width text of the first ``max_columns`` columns (the CSV has them all)."""
+    shown = list(header[:max_columns])
+
+    def text(value: Any) -> str:
+        return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+    cells = [[text(v) for v in row[:max_columns]] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(shown)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(shown, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    if len(header) > max_columns:
+        lines.append(f"({len(header) - max_columns} more columns in the CSV)")
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    data = buffer.getvalue().encode("utf-8")
+    return atomic_write_bytes(path, lambda handle: handle.write(data))
+
+
+def save_figure(figure: Any, path: Path) -> Path:
+    """Write a matplotlib figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    data = buffer.getvalue()
+    return atomic_write_bytes(path, lambda handle: handle.write(data))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
+    """One PNG per (scalar metric, varying numeric setting): the metric against the setting, one line per
+    combination of the other varying settings."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    finished = [run for run in runs if run.status == "finished"]
+    settings = varying_settings(finished)
+    numeric = [key for key in settings if all(_is_number(run.settings.get(key)) for run in finished)]
+    metrics = sorted({key for run in finished for key in run.scalar_metrics()})
+    written: list[Path] = []
+    for x_key in numeric:
+        others = [key for key in settings if key != x_key]
+        for metric in metrics:
+            if len(written) >= MAX_GENERIC_FIGURES:
+                log.info("more than %d metric figures; the rest are in the CSV", MAX_GENERIC_FIGURES)
+                return written
+            groups: dict[str, list[tuple[float, float]]] = {}
+            for run in finished:
+                value = run.scalar_metrics().get(metric)
+                if value is None or not math.isfinite(value):
+                    continue
+                label = ", ".join(f"{k}={run.settings.get(k)}" for k in others) or metric
+                groups.setdefault(label, []).append((float(run.settings[x_key]), value))
+            if not any(len(points) > 1 for points in groups.values()):
+                continue
+            figure, axes = plt.subplots(figsize=(5, 3.5))
+            for label, points in sorted(groups.items()):
+                xs, ys = zip(*sorted(points))
+                axes.plot(xs, ys, "o-", label=label)
+            axes.set_xlabel(x_key)
+            axes.set_ylabel(metric)
+            if len(groups) > 1:
+                axes.legend(fontsize="small")
+            safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{metric}__vs__{x_key}")
+            written.append(save_figure(figure, out_dir / f"{safe}.png"))
+    return written
+
+
+def make_report(sweep_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Write ``report.csv`` and the figures for the sweep in ``sweep_dir`` (default ``<sweep_dir>/report``).
+
+    Returns ``{"runs", "failed", "csv", "figures", "text"}`` (``text`` is the printed table).
+    """
+    runs = load_runs(sweep_dir)
+    out = Path(out_dir) if out_dir is not None else Path(sweep_dir) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    header, rows = table(runs)
+    csv_path = _write_csv(out / "report.csv", header, rows)
+    figures = metric_figures(runs, out)
+    for task in sorted({str(run.summary.get("task_name")) for run in runs}):
+        if task in FIGURES:
+            figures += FIGURES[task]([run for run in runs if run.summary.get("task_name") == task], out)
+    failed = [run for run in runs if run.status != "finished"]
+    lines = [format_table(header, rows)]
+    lines += [f"FAILED {run.name}: {run.error}" for run in failed]
+    lines.append(f"{len(runs) - len(failed)} of {len(runs)} runs finished; wrote {csv_path} and {len(figures)} figures")
+    return {"runs": runs, "failed": failed, "csv": csv_path, "figures": figures, "text": "\n".join(lines)}
