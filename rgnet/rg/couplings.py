@@ -108,7 +108,9 @@ def _check_terms(terms: object, ndim: int, size: int) -> tuple[str, ...]:
         raise ValueError(f"terms must not repeat, got {terms}")
     if ndim == 1 and "Kp" in terms:
         raise ValueError("terms: the plaquette term 'Kp' exists only for 2D lattices (batch, L, L)")
-    minimum = 5 if "K2" in terms and ndim == 1 else 3
+    # A periodic chain of 2 spins is the ring with a double bond (the convention of Tr T^2 and of decimating a
+    # ring of 4); next-nearest neighbours need 5 sites and 2D lattices 3 to be distinct.
+    minimum = (5 if "K2" in terms else 2) if ndim == 1 else 3
     if size < minimum:
         raise ValueError(f"terms {terms} need a linear size >= {minimum} (distinct neighbours), got {size}")
     return terms

@@ -1,0 +1,327 @@
+"""A fully connected deep network of stochastic spin layers on 1D Ising chains whose layers coarse-grain.
+
+Architecture. Layer ``l`` maps spins ``x`` (``n_{l-1}`` of them, +-1) to spins ``y`` (``n_l``, +-1) with
+stochastic sign units, ``P(y_j = +1 | x) = sigmoid(2 a_j)``, ``a = W x + c`` (fully connected). Widths
+halve by default, ``N -> N/2 -> N/4 ...``; every layer's output is itself a spin chain whose Ising
+couplings can be fitted (:meth:`FlowDNN.layer_outputs`). Unit ``j`` of layer ``l`` sits at position
+``j * N / n_l`` of the input lattice (lattice spacing ``N / n_l``).
+
+Objectives (``objective=``), each trained greedily and concurrently: layer ``l`` learns on the sampled
+output of layer ``l - 1`` (no gradient flows between layers).
+
+- ``"elbo"`` (default): the evidence lower bound of a two-level generative model of the layer's input,
+  ``log p(x) >= E_q[log p(x|y) + log p_K'(y) - log q(y|x)]`` with ``q(y|x)`` the layer itself, a factorized
+  logistic decoder ``p(x_i|y) = sigmoid(2 x_i (V y + d)_i)`` and as prior a periodic nearest-neighbour
+  Ising chain ``p_K'(y) = exp(K' sum_j y_j y_{j+1} + h' sum_j y_j) / Z(K', h')`` whose coupling and field are
+  learned (``Z`` exact through the transfer matrix). This is the setting of Gong & Xia (arXiv:2212.00005):
+  the network's output is described by an Ising partition function, and its coupling is read off after the
+  parameters reach their optimum. Why decimation is the optimum (for ``b = 2``): the bound is at most the
+  data log-likelihood ``-H(x)``, and exact decimation ``y_j = x_{2j}`` (Mehta & Schwab's Fig. 2 weights,
+  :meth:`FlowDNN.oracle`) attains it: the decimated chain is exactly a nearest-neighbour chain with
+  ``tanh K' = tanh^2 K`` (prior exact), each removed spin given the kept ones depends only on its two
+  neighbours with log-odds ``2(K (y_j + y_{j+1}) + h)`` (decoder exact, linear-logistic) and ``q`` is
+  deterministic (posterior exact). A map whose output is not a uniform nearest-neighbour chain (majority
+  rules, permuted or sign-flipped units, uneven spacings) leaves a gap in the prior or decoder term. So the
+  learned prior coupling ``K'_l`` and the fitted coupling of the outputs both follow
+  ``K_l = atanh(tanh(K0)^(2^l))`` to ``K* = 0``. The paper's exact training objective is not restated here;
+  this is the closest well-founded trainable objective with that optimum that we could construct.
+- ``"infomax"``: maximize the reconstruction lower bound on the mutual information, ``I(x; y) >= H(x) +
+  E_q[log p(x|y)]`` (same decoder, no prior). Its optimum is any maximally informative map; trained
+  networks use several input spins per unit and produce outputs with couplings below the decimation
+  sequence: they still reach ``K* = 0`` but do not follow the exact flow layer by layer.
+
+Gradients of the expectation over the binary units are exact per unit ("local expectation" gradients):
+with the other units fixed at their sampled values, ``d E_q[f] / d P(y_j=+1) = f(y_j=+1) - f(y_j=-1)``,
+evaluated in closed form for every unit at once (the decoder is linear in ``y`` and the prior local), so the
+estimator is unbiased and has far less variance than score-function estimators.
+
+Initialization (``init=``): ``"local"`` (default) starts unit ``j`` with a Gaussian bump of weights around
+its block's centre ``b j + (b - 1)/2`` (width ``init_width * b`` sites) plus noise; the bump is symmetric
+between the ``b`` sites of the block, so which spin (if any) a unit keeps is learned. ``"random"`` starts
+from i.i.d. Gaussian weights; the objectives are unchanged but from a permutation-symmetric start gradient
+descent typically stalls in local optima that assign units to non-neighbouring sites.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import lightning
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rgnet._checks import check_choice, check_int, check_real
+
+OBJECTIVES = ("elbo", "infomax")
+INITS = ("local", "random")
+
+
+def _widths(n_visible: int, widths: Sequence[int] | None, n_layers: int | None) -> tuple[int, ...]:
+    """Validated layer sizes ``(n_visible, n_1, ..., n_L)``."""
+    if widths is None:
+        if n_layers is None:
+            raise ValueError("give widths (layer sizes) or n_layers (number of halvings)")
+        n_layers = check_int(n_layers, "n_layers", minimum=1)
+        if n_visible % (2**n_layers) or n_visible // 2**n_layers < 2:
+            raise ValueError(
+                f"n_visible={n_visible} is too short for n_layers={n_layers} halvings: it must be a multiple of "
+                f"2**n_layers = {2**n_layers} with at least 2 spins left in the deepest layer"
+            )
+        return (n_visible, *(n_visible // 2**l for l in range(1, n_layers + 1)))
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise TypeError(f"widths must be a sequence of integers, got {widths!r}")
+    if len(widths) == 0:
+        raise ValueError("widths must name at least one layer size")
+    sizes = [n_visible]
+    for k, w in enumerate(widths):
+        w = check_int(w, f"widths[{k}]", minimum=2)
+        if w >= sizes[-1] or sizes[-1] % w:
+            raise ValueError(
+                f"widths[{k}]={w} must be smaller than and divide the previous size {sizes[-1]} "
+                f"(each layer coarse-grains by an integer factor)"
+            )
+        sizes.append(w)
+    return tuple(sizes)
+
+
+def _log_partition_chain(K: torch.Tensor, h: torch.Tensor, n: int) -> torch.Tensor:
+    """ln Z of the periodic chain of ``n >= 2`` spins, ``Tr T^n`` (differentiable, float of K's dtype)."""
+    a = torch.exp(K) * torch.cosh(h)
+    root = torch.sqrt(torch.exp(2 * K) * torch.sinh(h) ** 2 + torch.exp(-2 * K))
+    ratio = (a - root) / (a + root)
+    return n * torch.log(a + root) + torch.log1p(ratio**n)
+
+
+def _binary_entropy(a: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of a +-1 unit with ``P(+1) = sigmoid(2a)``."""
+    u = 2 * a
+    return F.softplus(u) - u * torch.sigmoid(u)
+
+
+class FlowDNN(lightning.LightningModule):
+    """Stochastic sign-unit network on chains of ``n_visible`` spins; see the module docstring.
+
+    Args:
+        n_visible: spins per input chain (periodic).
+        widths: output sizes of the layers, each dividing the previous one (default: halve ``n_layers`` times).
+        n_layers: number of halvings when ``widths`` is None.
+        objective: ``"elbo"`` (default, flows along exact decimation) or ``"infomax"``.
+        init: ``"local"`` (default) or ``"random"`` encoder initialization.
+        init_scale: height of the initial weight bump (``"local"``) or std * sqrt(n_in) (``"random"``).
+        init_width: width of the bump in units of the block size ``b``.
+        init_noise: std of the Gaussian noise added to the initial encoder weights.
+        lr: Adam learning rate.
+    """
+
+    def __init__(
+        self,
+        n_visible: int = 64,
+        widths: Sequence[int] | None = None,
+        n_layers: int | None = 4,
+        objective: str = "elbo",
+        init: str = "local",
+        init_scale: float = 1.0,
+        init_width: float = 0.5,
+        init_noise: float = 0.1,
+        lr: float = 0.05,
+    ) -> None:
+        super().__init__()
+        self.n_visible = check_int(n_visible, "n_visible", minimum=2)
+        self.sizes = _widths(self.n_visible, None if widths is None else list(widths), n_layers)
+        self.objective = check_choice(objective, "objective", OBJECTIVES)
+        self.init = check_choice(init, "init", INITS)
+        self.init_scale = check_real(init_scale, "init_scale", minimum=0.0)
+        self.init_width = check_real(init_width, "init_width", minimum=1e-3)
+        self.init_noise = check_real(init_noise, "init_noise", minimum=0.0)
+        self.lr = check_real(lr, "lr", minimum=0.0)
+        if self.lr == 0.0:
+            raise ValueError("lr must be > 0")
+        self.save_hyperparameters()
+        pairs = list(zip(self.sizes, self.sizes[1:]))
+        self.encoders = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
+        self.decoders = nn.ModuleList(nn.Linear(b, a) for a, b in pairs)
+        # learned (K', h') of each layer's output chain (used by the "elbo" objective)
+        self.priors = nn.Parameter(torch.zeros(len(pairs), 2))
+        self._initialize()
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def n_layers_total(self) -> int:
+        return len(self.encoders)
+
+    @property
+    def spacings(self) -> list[int]:
+        """Lattice spacing of each layer's output in input sites, ``N / n_l``."""
+        return [self.n_visible // n for n in self.sizes[1:]]
+
+    def _initialize(self) -> None:
+        with torch.no_grad():
+            for enc, dec, (n_in, n_out) in zip(self.encoders, self.decoders, zip(self.sizes, self.sizes[1:])):
+                noise = self.init_noise * torch.randn(n_out, n_in)
+                if self.init == "local":
+                    b = n_in // n_out
+                    sites = torch.arange(n_in, dtype=torch.float64)
+                    centres = b * torch.arange(n_out, dtype=torch.float64) + 0.5 * (b - 1)
+                    dist = torch.remainder(sites[None, :] - centres[:, None] + 0.5 * n_in, n_in) - 0.5 * n_in
+                    bump = torch.exp(-0.5 * (dist / (self.init_width * b)) ** 2)
+                    enc.weight.copy_(self.init_scale * bump.float() + noise)
+                else:
+                    enc.weight.copy_(self.init_scale / math.sqrt(n_in) * torch.randn(n_out, n_in) + noise)
+                enc.bias.zero_()
+                dec.weight.zero_()
+                dec.bias.zero_()
+            self.priors.zero_()
+
+    @classmethod
+    def oracle(
+        cls,
+        n_visible: int,
+        n_layers: int = 4,
+        *,
+        weight: float = 10.0,
+        K0: float | None = None,
+        h0: float = 0.0,
+        objective: str = "elbo",
+    ) -> FlowDNN:
+        """Mehta & Schwab's exact-decimation network (arXiv:1410.3831, Fig. 2) with halving layers.
+
+        Unit ``j`` of each layer couples only to unit ``2j`` of the layer below with weight ``weight``, so
+        it copies that spin up to a flip probability ``sigmoid(-2 weight)``: the output is an exact chain with
+        ``tanh K' = tanh(weight)^2 tanh(K)^2`` (exact decimation as ``weight -> inf``).
+        With ``K0`` (and ``h0``) given, the decoders and prior couplings are set to their exact values as
+        well (the removed spin's log-odds given its neighbours, and the decimated ``(K_l, h_l)``), so the
+        objective is at its optimum.
+        """
+        weight = check_real(weight, "weight", minimum=0.0)
+        model = cls(n_visible=n_visible, n_layers=n_layers, objective=objective, init_noise=0.0)
+        with torch.no_grad():
+            couplings = [(K0, h0)]
+            if K0 is not None:
+                from rgnet.rg import flow_1d
+
+                flow = flow_1d(K0, n_layers, 2, h0)
+                couplings = list(zip(flow["K"], flow["h"]))
+            for l, (enc, dec) in enumerate(zip(model.encoders, model.decoders)):
+                n_out = enc.out_features
+                j = torch.arange(n_out)
+                enc.weight.zero_()
+                enc.weight[j, 2 * j] = weight
+                enc.bias.zero_()
+                if K0 is not None:
+                    K, h = couplings[l]
+                    dec.weight.zero_()
+                    dec.weight[2 * j, j] = weight
+                    dec.weight[2 * j + 1, j] += K
+                    dec.weight[2 * j + 1, (j + 1) % n_out] += K
+                    dec.bias.zero_()
+                    dec.bias[2 * j + 1] = h
+                    model.priors[l, 0] = float(couplings[l + 1][0])
+                    model.priors[l, 1] = float(couplings[l + 1][1])
+        return model
+
+    # ------------------------------------------------------------------ forward
+    def _check_input(self, x: object) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"input must be a torch.Tensor of +-1 spins, got {type(x).__name__}")
+        if x.dim() != 2 or x.shape[1] != self.n_visible:
+            raise ValueError(f"input must have shape (batch, {self.n_visible}), got {tuple(x.shape)}")
+        if not bool(((x == 1) | (x == -1)).all()):
+            raise ValueError("input must contain only +1 and -1 spins (non-spin data)")
+        return x.to(torch.float32)
+
+    def _sample(self, a: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if generator is None:
+            u = torch.rand(a.shape, device=a.device)
+        else:
+            u = torch.rand(a.shape, generator=generator, device=generator.device).to(a.device)
+        return torch.where(u < torch.sigmoid(2 * a), 1.0, -1.0)
+
+    @torch.no_grad()
+    def layer_outputs(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Sampled spins of every layer for inputs ``x`` float ``(batch, n_visible)`` of +-1.
+
+        Returns a list of float32 ``(batch, n_l)`` +-1 tensors, layer 1 first; unit ``j`` of layer ``l`` sits
+        at input position ``j * spacings[l-1]`` (periodic chain). ``generator`` makes the sampling
+        reproducible without touching the global random state.
+        """
+        h = self._check_input(x)
+        outputs = []
+        for enc in self.encoders:
+            h = self._sample(enc(h), generator)
+            outputs.append(h)
+        return outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Sampled spins of the deepest layer, float32 ``(batch, n_L)``."""
+        return self.layer_outputs(x)[-1]
+
+    # ------------------------------------------------------------------ objective
+    def _layer_objective(self, layer: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss to differentiate, sampled output y, objective value per configuration in nats)."""
+        enc, dec = self.encoders[layer], self.decoders[layer]
+        a = enc(x)
+        with torch.no_grad():
+            y = self._sample(a)
+        logits = dec(y)
+        f_value = F.softplus(-2 * x * logits).sum(dim=1)  # -log p(x|y)
+        with torch.no_grad():
+            # decoder logits with unit j set to s, all units at once: (batch, n_out, n_in)
+            vt = dec.weight.T[None]
+            f_plus = F.softplus(-2 * x[:, None, :] * (logits[:, None, :] + vt * (1 - y[:, :, None]))).sum(-1)
+            f_minus = F.softplus(-2 * x[:, None, :] * (logits[:, None, :] + vt * (-1 - y[:, :, None]))).sum(-1)
+            diff = f_plus - f_minus
+        if self.objective == "elbo":
+            K, h = self.priors[layer, 0], self.priors[layer, 1]
+            n = y.shape[1]
+            f_value = f_value - K * (y * torch.roll(y, -1, 1)).sum(dim=1) - h * y.sum(dim=1)
+            f_value = f_value + _log_partition_chain(K, h, n)
+            with torch.no_grad():
+                diff = diff - 2 * (K * (torch.roll(y, 1, 1) + torch.roll(y, -1, 1)) + h)
+            entropy = _binary_entropy(a).sum(dim=1)
+            surrogate = (torch.sigmoid(2 * a) * diff).sum(dim=1) - entropy
+            value = f_value.detach() - entropy.detach()
+        else:
+            surrogate = (torch.sigmoid(2 * a) * diff).sum(dim=1)
+            value = f_value.detach()
+        return (f_value + surrogate).mean(), y, value.mean()
+
+    def _objectives(self, batch: torch.Tensor, stage: str) -> torch.Tensor:
+        x = self._check_input(batch)
+        total = torch.zeros((), device=x.device)
+        values = []
+        for layer in range(self.n_layers_total):
+            loss, x, value = self._layer_objective(layer, x)
+            total = total + loss
+            values.append(value)
+            self.log(f"{stage}/objective_layer{layer + 1}", value, on_epoch=True, on_step=False)
+        self.log(f"{stage}/objective", torch.stack(values).sum(), on_epoch=True, on_step=False, prog_bar=True)
+        return total
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        return self._objectives(batch, "train")
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._objectives(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+    def on_fit_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        N = getattr(dm, "N", None)
+        if N is not None and N != self.n_visible:
+            raise ValueError(f"the data has chains of N={N} spins but the model has n_visible={self.n_visible}")
+
+    def summary_metrics(self) -> dict:
+        """Learned prior couplings ``(K'_l, h'_l)`` of each layer's output chain (the Ising partition function
+        of the output, meaningful for ``objective='elbo'``), layer 1 first."""
+        out = {"layer_sizes": list(self.sizes[1:]), "objective": self.objective}
+        if self.objective == "elbo":
+            out["prior_K"] = [float(v) for v in self.priors[:, 0].detach().cpu()]
+            out["prior_h"] = [float(v) for v in self.priors[:, 1].detach().cpu()]
+        return out
+
+
+__all__ = ["INITS", "OBJECTIVES", "FlowDNN"]
