@@ -101,7 +101,9 @@ def load_runs(sweep_dir: str | os.PathLike[str]) -> list[Run]:
             )
         )
     if not runs:
-        raise FileNotFoundError(f"no summary.json below {root}: is it a sweep or run directory of rgnet-train?")
+        raise FileNotFoundError(
+            f"no summary.json below {root}: is it a sweep or run directory of rgnet-train?"
+        )
     return runs
 
 
@@ -125,7 +127,12 @@ def table(runs: Sequence[Run]) -> tuple[list[str], list[list[Any]]]:
     for run in runs:
         scalars = run.scalar_metrics()
         rows.append(
-            [run.name, run.status, *(run.settings.get(k, "") for k in settings), *(scalars.get(k, "") for k in metrics)]
+            [
+                run.name,
+                run.status,
+                *(run.settings.get(k, "") for k in settings),
+                *(scalars.get(k, "") for k in metrics),
+            ]
         )
     return header, rows
 
@@ -211,7 +218,9 @@ def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     return written
 
 
-def make_report(sweep_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+def make_report(
+    sweep_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
     """Write ``report.csv`` and the figures for the sweep in ``sweep_dir`` (default ``<sweep_dir>/report``).
 
     Returns ``{"runs", "failed", "csv", "figures", "text"}`` (``text`` is the printed table).
@@ -228,5 +237,7 @@ def make_report(sweep_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
     failed = [run for run in runs if run.status != "finished"]
     lines = [format_table(header, rows)]
     lines += [f"FAILED {run.name}: {run.error}" for run in failed]
-    lines.append(f"{len(runs) - len(failed)} of {len(runs)} runs finished; wrote {csv_path} and {len(figures)} figures")
+    lines.append(
+        f"{len(runs) - len(failed)} of {len(runs)} runs finished; wrote {csv_path} and {len(figures)} figures"
+    )
     return {"runs": runs, "failed": failed, "csv": csv_path, "figures": figures, "text": "\n".join(lines)}

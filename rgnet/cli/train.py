@@ -48,7 +48,9 @@ from rgnet.data.dataset import atomic_write_json
 log = logging.getLogger(__name__)
 # conf/hydra/launcher/submitit_*.yaml spell out every field of the plugin's schema of the same name, so
 # Hydra's deprecated automatic schema matching adds nothing; its warning about it is noise.
-warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema", category=UserWarning)
+warnings.filterwarnings(
+    "ignore", message=r"(?s).*is validated against ConfigStore schema", category=UserWarning
+)
 
 #: Top-level keys whose values do not change what a run computes; they may differ when a run is resumed.
 NON_IDENTITY_KEYS = (
@@ -109,7 +111,9 @@ register_resolvers()
 
 
 # -------------------------------------------------------------------------------------- composition
-def compose(overrides: list[str] | tuple[str, ...] = (), output_dir: str | os.PathLike[str] | None = None) -> DictConfig:
+def compose(
+    overrides: list[str] | tuple[str, ...] = (), output_dir: str | os.PathLike[str] | None = None
+) -> DictConfig:
     """Compose ``conf/train.yaml`` with Hydra overrides, outside a Hydra run (tests, notebooks, checks).
 
     ``output_dir`` replaces the run directory Hydra would choose (``hydra.run.dir``); the returned config
@@ -148,7 +152,11 @@ def _first_line(err: BaseException) -> str:
 
 
 def _to_plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) or OmegaConf.is_list(node) else node
+    return (
+        OmegaConf.to_container(node, resolve=True)
+        if isinstance(node, DictConfig) or OmegaConf.is_list(node)
+        else node
+    )
 
 
 def _instantiate(node: Any, field: str) -> Any:
@@ -167,7 +175,9 @@ def _instantiate(node: Any, field: str) -> Any:
 def _check_top_level(cfg: DictConfig) -> None:
     for group in ("paths", "data", "model", "trainer"):
         if cfg.get(group) is None:
-            raise ConfigError(f"config group {group!r} is missing (choose an experiment, e.g. experiment=mehta_schwab)")
+            raise ConfigError(
+                f"config group {group!r} is missing (choose an experiment, e.g. experiment=mehta_schwab)"
+            )
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or not 0 <= cfg.seed < 2**32:
         raise ConfigError(f"seed must be an integer in [0, 2**32), got {cfg.seed!r}")
     for flag in ("resume", "test"):
@@ -192,7 +202,9 @@ def build(cfg: DictConfig) -> dict[str, Any]:
     datamodule = _instantiate(cfg.data, "data")
     model = _instantiate(cfg.model, "model")
     callbacks = {
-        name: _instantiate(node, f"callbacks.{name}") for name, node in cfg.callbacks.items() if node is not None
+        name: _instantiate(node, f"callbacks.{name}")
+        for name, node in cfg.callbacks.items()
+        if node is not None
     }
     loggers = [_instantiate(node, f"logger.{name}") for name, node in cfg.logger.items() if node is not None]
     trainer_kwargs = _to_plain(cfg.trainer)
@@ -268,7 +280,9 @@ def check_run_dir(cfg: DictConfig, run_dir: Path) -> Path | None:
     if checkpoint.is_file() and not cfg.resume:
         raise ConfigError(f"{checkpoint} exists and resume=false; resume=true continues that run")
     if checkpoint.is_file() and not stored.is_file():
-        raise ConfigError(f"{checkpoint} has no {RUN_CONFIG} beside it; cannot tell whether it fits this config")
+        raise ConfigError(
+            f"{checkpoint} has no {RUN_CONFIG} beside it; cannot tell whether it fits this config"
+        )
     return checkpoint if checkpoint.is_file() else None
 
 
@@ -324,7 +338,11 @@ def _device_name(trainer: Any) -> str:
     import torch
 
     root = trainer.strategy.root_device
-    return torch.cuda.get_device_name(root) if root.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    return (
+        torch.cuda.get_device_name(root)
+        if root.type == "cuda"
+        else f"cpu ({torch.get_num_threads()} threads)"
+    )
 
 
 def run(cfg: DictConfig, output_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -390,7 +408,9 @@ def _has_test_loop(model: Any, datamodule: Any) -> bool:
     import lightning
 
     overridden = type(model).test_step is not lightning.LightningModule.test_step
-    return overridden and type(datamodule).test_dataloader is not lightning.LightningDataModule.test_dataloader
+    return (
+        overridden and type(datamodule).test_dataloader is not lightning.LightningDataModule.test_dataloader
+    )
 
 
 def _under_slurm() -> bool:

@@ -149,7 +149,9 @@ def test_multirun_survives_a_failing_job_and_reports_it(tmp_path):
         rows = list(csv.DictReader(handle))
     assert sorted(row["model.lr"] for row in rows) == ["-2", "0.1", "0.3"]
     by_lr = {row["model.lr"]: row for row in rows}
-    assert float(by_lr["0.3"]["m_hat"]) == pytest.approx(read_summary(sweep / "model.lr=0.3")["metrics"]["m_hat"])
+    assert float(by_lr["0.3"]["m_hat"]) == pytest.approx(
+        read_summary(sweep / "model.lr=0.3")["metrics"]["m_hat"]
+    )
     assert by_lr["-2"]["status"] == "failed" and by_lr["-2"]["m_hat"] == ""
     figure = sweep / "report" / "m_hat__vs__model.lr.png"
     assert figure.is_file() and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -197,7 +199,12 @@ def test_ddp_on_cpu_with_two_processes_writes_one_run(tmp_path):
 
 def test_submitit_local_launcher(tmp_path):
     pytest.importorskip("submitit")
-    cli(tmp_path, "-m", "hydra/launcher=submitit_local", *toy_overrides(tmp_path, "seed=3", "trainer.max_epochs=1"))
+    cli(
+        tmp_path,
+        "-m",
+        "hydra/launcher=submitit_local",
+        *toy_overrides(tmp_path, "seed=3", "trainer.max_epochs=1"),
+    )
     summary = read_summary(tmp_path / "outputs" / "toy" / "seed=3")
     assert summary["status"] == "finished" and summary["config"]["seed"] == 3
     assert list((tmp_path / "outputs" / "toy" / ".submitit").iterdir())

@@ -1,0 +1,29 @@
+"""TensorBoard histograms of every parameter of a model (weights, biases), every few epochs."""
+
+from __future__ import annotations
+
+import lightning
+from lightning.pytorch.loggers import TensorBoardLogger
+
+
+class ParameterHistograms(lightning.Callback):
+    """Log a histogram of each named parameter of the LightningModule every ``every_n_epochs`` epochs.
+
+    Tags are ``parameters/<name>`` at the current global step; nothing is logged without a TensorBoard logger
+    or on ranks other than zero.
+    """
+
+    def __init__(self, every_n_epochs: int = 1) -> None:
+        if not isinstance(every_n_epochs, int) or isinstance(every_n_epochs, bool) or every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}")
+        self.every_n_epochs = every_n_epochs
+
+    def on_train_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        if not trainer.is_global_zero or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                for name, parameter in pl_module.named_parameters():
+                    logger.experiment.add_histogram(
+                        f"parameters/{name}", parameter.detach().float().cpu(), trainer.global_step
+                    )
