@@ -465,3 +465,224 @@ def train_rbm(
     )
     trainer.fit(model, train_dataloaders=batch_loader(data.cpu() if accelerator == "cpu" else data, batch_size, True))
     return model
+
+
+PROPAGATE = ("sample", "mean")
+
+
+def lattice_side(n_sites: int) -> int | None:
+    """``L`` if ``n_sites = L * L``, else None."""
+    side = math.isqrt(n_sites)
+    return side if side * side == n_sites else None
+
+
+def box_window(L: int, n_units: int, factor: float) -> int:
+    """Window side for locality of a layer of ``n_units`` on an ``L x L`` lattice: ``factor`` block sides.
+
+    The block side ``L / sqrt(n_units)`` is the area per unit (2 for 1600 -> 400, 4 for 100, 8 for 25).
+    """
+    return max(1, min(L, round(factor * L / math.sqrt(n_units))))
+
+
+@torch.no_grad()
+def locality(fields: torch.Tensor, L: int, window: int) -> torch.Tensor:
+    """Share of each receptive field's squared weight inside the best-placed ``window x window`` box.
+
+    ``fields``: (units, L*L) (row-major sites); distances are periodic. Returns float32 (units,) in
+    ``[window^2 / L^2, 1]``: ``window^2 / L^2`` for a uniform field, 1 for a field confined to the window.
+    The box is centred where it captures the most weight (the field's centre).
+    """
+    w2 = fields.reshape(-1, 1, L, L).float() ** 2
+    padded = torch.nn.functional.pad(w2, (0, window - 1, 0, window - 1), mode="circular")
+    boxes = torch.nn.functional.avg_pool2d(padded, window, stride=1) * (window * window)
+    total = w2.sum(dim=(1, 2, 3)).clamp_min(torch.finfo(torch.float32).tiny)
+    return boxes.amax(dim=(1, 2, 3)) / total
+
+
+class RBMStack(lightning.LightningModule):
+    """Greedy layer-wise stack of RBMs (a deep belief net), ``layers = [n_visible, n_1, n_2, ...]``.
+
+    One ``trainer.fit`` trains layer ``l`` (0-based) during epochs ``[l E, (l + 1) E)`` with
+    ``E = epochs_per_layer`` (epochs after the last block keep training the top layer), so checkpoints and
+    resume work across layers: the active layer follows from ``current_epoch``. Set
+    ``trainer.max_epochs = len(layers - 1) * E`` (see :attr:`total_epochs`). Layer ``l > 0`` is trained on the
+    hidden units of layer ``l - 1`` given the data, propagated up through the frozen layers below:
+    ``propagate="sample"`` (default: sampled units, so every layer sees data in its alphabet) or ``"mean"``
+    (conditional means). Every RBM option (``units``, ``k``, ``persistent``, ``lr``, ``momentum``,
+    ``weight_decay``, ``l1``, ...) applies to all layers. The first layer's inputs are ``inputs``; deeper
+    layers' inputs are the units' alphabet.
+
+    Validation logs ``val/recon_error_depth{d}`` (reconstruction of held-out data from depth ``d``, up by
+    conditional means and down by conditional means, squared error / 4 in the spin alphabet) and
+    ``val/free_energy`` of the first layer. :meth:`summary_metrics` gives final locality per layer
+    (:func:`locality` of the effective fields in windows of ``locality_factor`` block sides), reconstruction
+    errors, and the first layer's log-likelihood per configuration (exact or AIS log Z).
+    """
+
+    def __init__(
+        self,
+        layers: list[int],
+        *,
+        epochs_per_layer: int = 10,
+        propagate: str = "sample",
+        locality_factor: float = 2.0,
+        ais_runs: int = 100,
+        ais_betas: int = 1000,
+        **rbm_opts: Any,
+    ) -> None:
+        super().__init__()
+        if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__") or len(layers) < 2:
+            raise ValueError(f"layers must be a list of >= 2 layer sizes [n_visible, n_1, ...], got {layers!r}")
+        self.layers = [check_int(n, f"layers[{i}]", minimum=1) for i, n in enumerate(layers)]
+        self.epochs_per_layer = check_int(epochs_per_layer, "epochs_per_layer", minimum=1)
+        self.propagate = check_choice(propagate, "propagate", PROPAGATE)
+        self.locality_factor = check_real(locality_factor, "locality_factor", minimum=0.0)
+        if self.locality_factor <= 0:
+            raise ValueError(f"locality_factor must be > 0, got {self.locality_factor}")
+        for name in ("log_z_every",):
+            if name in rbm_opts:
+                raise ValueError(f"{name} is not an RBMStack option (log Z is computed in summary_metrics)")
+        inputs = rbm_opts.pop("inputs", "spin")
+        units = rbm_opts.get("units", "spin")
+        self.save_hyperparameters()
+        self.rbms = nn.ModuleList(
+            RBM(n_in, n_out, inputs=inputs if i == 0 else units, log_z_every=0, ais_runs=ais_runs,
+                ais_betas=ais_betas, **rbm_opts)
+            for i, (n_in, n_out) in enumerate(zip(self.layers[:-1], self.layers[1:]))
+        )
+        self.automatic_optimization = False
+        self.L = lattice_side(self.layers[0])
+        self._val: dict[str, float] = {}
+        self.last_validation: dict[str, float] = {}
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.rbms)
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs for greedy training of every layer: ``n_layers * epochs_per_layer``."""
+        return self.n_layers * self.epochs_per_layer
+
+    def layer_of_epoch(self, epoch: int) -> int:
+        """The layer (0-based) trained during ``epoch``."""
+        return min(epoch // self.epochs_per_layer, self.n_layers - 1)
+
+    @property
+    def active_layer(self) -> int:
+        return self.layer_of_epoch(self.current_epoch)
+
+    # ------------------------------------------------------------------ passes through the stack
+    @torch.no_grad()
+    def up(self, v: torch.Tensor, depth: int, mode: str | None = None) -> torch.Tensor:
+        """Hidden representation at ``depth`` (0 = inputs) of inputs ``v`` (batch, n_visible); ``mode`` as
+        ``propagate`` (default: the model's). Returns (batch, layers[depth]) in the units' alphabet."""
+        mode = self.propagate if mode is None else check_choice(mode, "mode", PROPAGATE)
+        x = v
+        for rbm in self.rbms[:depth]:
+            x = rbm.sample_hidden(x) if mode == "sample" else rbm.hidden_mean(x)
+        return x
+
+    @torch.no_grad()
+    def down(self, h: torch.Tensor, depth: int) -> torch.Tensor:
+        """Mean-field pass from units at ``depth`` down to the inputs: (batch, layers[depth]) -> (batch, n_visible)."""
+        x = h
+        for rbm in reversed(self.rbms[:depth]):
+            x = rbm.visible_mean(x)
+        return x
+
+    @torch.no_grad()
+    def reconstruct(self, v: torch.Tensor, depth: int) -> torch.Tensor:
+        """Up to ``depth`` by conditional means and back down: inputs (batch, n_visible) -> means, same shape."""
+        depth = check_int(depth, "depth", minimum=1, maximum=self.n_layers)
+        return self.down(self.up(v, depth, mode="mean"), depth)
+
+    @torch.no_grad()
+    def reconstruction_error(self, v: torch.Tensor, depth: int) -> float:
+        """Mean over sites of the squared error of :meth:`reconstruct` (spin alphabet / 4, in [0, 1])."""
+        scale = 0.25 if self.rbms[0].inputs == "spin" else 1.0
+        return float(((v - self.reconstruct(v, depth)) ** 2).mean() * scale)
+
+    @torch.no_grad()
+    def effective_fields(self) -> list[torch.Tensor]:
+        """Receptive fields ``r_l = r_{l-1} W_l`` (r_1 = W_1) of every layer, as (n_l, n_visible) float32 tensors."""
+        fields, r = [], None
+        for rbm in self.rbms:
+            r = rbm.W if r is None else r @ rbm.W
+            fields.append(r.t().contiguous())
+        return fields
+
+    def locality_per_layer(self) -> list[float]:
+        """Mean :func:`locality` of each layer's effective fields (needs ``layers[0] = L * L``)."""
+        if self.L is None:
+            raise ValueError(f"locality needs a square lattice, layers[0] = {self.layers[0]} is not L*L")
+        return [
+            float(locality(fields, self.L, box_window(self.L, fields.shape[0], self.locality_factor)).mean())
+            for fields in self.effective_fields()
+        ]
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [rbm.make_optimizer() for rbm in self.rbms]
+
+    def _optimizer(self, layer: int):
+        optimizers = self.optimizers()
+        return optimizers[layer] if isinstance(optimizers, list) else optimizers
+
+    def on_fit_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        L = getattr(dm, "L", None) if dm is not None else None
+        if isinstance(L, int) and L * L != self.layers[0]:
+            raise ValueError(f"layers[0] = {self.layers[0]} does not match the data's L*L = {L * L}")
+
+    def layer_batch(self, batch: torch.Tensor, layer: int) -> torch.Tensor:
+        """A training batch of inputs propagated to the visible units of ``layer`` (checked at layer 0)."""
+        v = batch[0] if isinstance(batch, (list, tuple)) else batch
+        v = check_configurations(v, self.layers[0], self.rbms[0].inputs, name="batch")
+        return self.up(v, layer)
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        layer = self.active_layer
+        x = self.layer_batch(batch, layer)
+        optimizer = self._optimizer(layer)
+        recon = self.rbms[layer].cd_gradients(x)
+        optimizer.step()
+        self.log("train/layer", float(layer), on_step=True, on_epoch=False)
+        if not self.rbms[layer].persistent:
+            self.log("train/recon_error", recon, prog_bar=True, on_step=True, on_epoch=False)
+
+    def on_validation_epoch_start(self) -> None:
+        self._val = {"n": 0.0, "free_energy": 0.0, **{f"recon_error_depth{d}": 0.0 for d in range(1, self.n_layers + 1)}}
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        v = batch[0] if isinstance(batch, (list, tuple)) else batch
+        v = check_configurations(v, self.layers[0], self.rbms[0].inputs, name="batch")
+        n = v.shape[0]
+        self._val["n"] += n
+        self._val["free_energy"] += float(self.rbms[0].free_energy(v).double().sum())
+        for d in range(1, self.n_layers + 1):
+            self._val[f"recon_error_depth{d}"] += self.reconstruction_error(v, d) * n
+
+    def on_validation_epoch_end(self) -> None:
+        n = self._val.get("n", 0.0)
+        if not n:
+            return
+        self.last_validation = {key: value / n for key, value in self._val.items() if key != "n"}
+        for key, value in self.last_validation.items():
+            self.log(f"val/{key}", value)
+
+    def summary_metrics(self) -> dict[str, Any]:
+        """Final locality per layer, reconstruction errors per depth (last validation), layer-1 log-likelihood."""
+        out: dict[str, Any] = {}
+        if self.L is not None:
+            out["locality"] = {f"layer{l + 1}": value for l, value in enumerate(self.locality_per_layer())}
+        log_z, error = self.rbms[0].log_partition()
+        out["layer1_log_z"] = log_z
+        out["layer1_log_z_error"] = error
+        if self.last_validation:
+            out["reconstruction_error"] = {
+                key.removeprefix("recon_error_"): value
+                for key, value in self.last_validation.items() if key.startswith("recon_error_")
+            }
+            out["layer1_log_likelihood"] = -self.last_validation["free_energy"] - log_z
+        return out
