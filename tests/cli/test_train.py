@@ -202,3 +202,13 @@ def test_submitit_local_launcher(tmp_path):
     summary = read_summary(tmp_path / "outputs" / "toy" / "seed=3")
     assert summary["status"] == "finished" and summary["config"]["seed"] == 3
     assert list((tmp_path / "outputs" / "toy" / ".submitit").iterdir())
+
+
+def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
+    cli(tmp_path, *toy_overrides(tmp_path, "hparams_search=toy_optuna"))
+    sweep = tmp_path / "outputs" / "toy"
+    trials = [read_summary(p.parent) for p in sweep.glob("*/summary.json")]
+    assert len(trials) == 3 and all(t["status"] == "finished" for t in trials)
+    results = (sweep / "optimization_results.yaml").read_text()
+    best = min(t["metrics"]["val/loss"] for t in trials)
+    assert f"best_value: {best}" in results
