@@ -542,12 +542,13 @@ class RBMStack(lightning.LightningModule):
         for name in ("log_z_every",):
             if name in rbm_opts:
                 raise ValueError(f"{name} is not an RBMStack option (log Z is computed in summary_metrics)")
-        inputs = rbm_opts.pop("inputs", "spin")
-        units = rbm_opts.get("units", "spin")
         self.save_hyperparameters()
+        opts = dict(rbm_opts)
+        inputs = opts.pop("inputs", "spin")
+        units = opts.get("units", "spin")
         self.rbms = nn.ModuleList(
             RBM(n_in, n_out, inputs=inputs if i == 0 else units, log_z_every=0, ais_runs=ais_runs,
-                ais_betas=ais_betas, **rbm_opts)
+                ais_betas=ais_betas, **opts)
             for i, (n_in, n_out) in enumerate(zip(self.layers[:-1], self.layers[1:]))
         )
         self.automatic_optimization = False

@@ -1,0 +1,334 @@
+"""TensorBoard callbacks for RBMs and RBM stacks (rgnet.models.rbm): learned filters, block-spin emergence
+against controls, reconstructions from each depth, thermodynamics of generated configurations.
+
+All work with an :class:`rgnet.models.rbm.RBMStack` or a single :class:`rgnet.models.rbm.RBM` (one layer) whose
+visible layer is an ``L x L`` lattice (row-major sites). Images and scalars go to TensorBoard only when the
+trainer has a :class:`~lightning.pytorch.loggers.TensorBoardLogger`, on global rank zero; the physics results
+are also returned by ``summary_metrics()`` (rgnet-train writes them to summary.json).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from rgnet._checks import check_choice, check_int, check_real
+from rgnet.ising.observables import energy_per_site, magnetization_per_site
+from rgnet.models.rbm import RBM, RBMStack, box_window, lattice_side, locality
+
+CONTROLS = ("shuffle", "random", "none")
+
+
+def _writer(trainer: lightning.Trainer):
+    """The TensorBoard SummaryWriter of the trainer on rank zero, else None."""
+    if not trainer.is_global_zero:
+        return None
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            return logger.experiment
+    return None
+
+
+def _check_module(module: lightning.LightningModule) -> int:
+    """Lattice side L of an RBM or RBMStack whose visible layer is L x L."""
+    if not isinstance(module, (RBM, RBMStack)):
+        raise TypeError(f"the RBM callbacks need an RBM or RBMStack, got {type(module).__name__}")
+    n_visible = module.n_visible if isinstance(module, RBM) else module.layers[0]
+    L = lattice_side(n_visible)
+    if L is None:
+        raise ValueError(f"the RBM callbacks need n_visible = L*L (a square lattice), got {n_visible}")
+    return L
+
+
+def _fields(module: RBM | RBMStack) -> list[torch.Tensor]:
+    """Effective receptive fields per layer, (n_l, n_visible)."""
+    return module.effective_fields() if isinstance(module, RBMStack) else [module.W.detach().t()]
+
+
+def _first_rbm(module: RBM | RBMStack) -> RBM:
+    return module.rbms[0] if isinstance(module, RBMStack) else module
+
+
+def _trained_layers(module: RBM | RBMStack, epoch: int) -> int:
+    """Number of layers that have started training by the end of ``epoch``."""
+    return module.layer_of_epoch(epoch) + 1 if isinstance(module, RBMStack) else 1
+
+
+def _due(trainer: lightning.Trainer, every: int) -> bool:
+    epoch = trainer.current_epoch + 1
+    return epoch % every == 0 or epoch >= (trainer.max_epochs or 0)
+
+
+def tile_images(images: torch.Tensor, columns: int | None = None, pad: int = 1) -> torch.Tensor:
+    """Tile ``images`` (n, H, W) with values in [0, 1] into one (rows (H + pad) - pad, ...) image, gaps 0.5."""
+    n, H, W = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = torch.full((rows * (H + pad) - pad, columns * (W + pad) - pad), 0.5)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        grid[r * (H + pad): r * (H + pad) + H, c * (W + pad): c * (W + pad) + W] = images[i]
+    return grid
+
+
+def field_images(fields: torch.Tensor, L: int) -> torch.Tensor:
+    """Receptive fields (units, L*L) as images (units, L, L) in [0, 1]: 0.5 is zero, each scaled by its max |w|."""
+    scale = fields.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)
+    return (0.5 + 0.5 * fields / scale).reshape(-1, L, L).float().cpu()
+
+
+class _Periodic(lightning.Callback):
+    def __init__(self, every_n_epochs: int) -> None:
+        self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", minimum=1)
+
+
+class RBMFilters(_Periodic):
+    """Image grid of every hidden unit's (effective) receptive field per trained layer, every N epochs.
+
+    Tags ``filters/layer{l}`` (l = 1 is W_1, deeper layers r_l = r_{l-1} W_l); at most ``max_units`` units
+    per layer; each field scaled to its own max |weight| (grey = 0, white > 0, black < 0).
+    """
+
+    def __init__(self, every_n_epochs: int = 5, max_units: int = 100) -> None:
+        super().__init__(every_n_epochs)
+        self.max_units = check_int(max_units, "max_units", minimum=1)
+
+    def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        _check_module(pl_module)
+
+    def on_train_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        writer = _writer(trainer)
+        if writer is None or not _due(trainer, self.every_n_epochs):
+            return
+        L = _check_module(pl_module)
+        for l, fields in enumerate(_fields(pl_module)[: _trained_layers(pl_module, trainer.current_epoch)]):
+            grid = tile_images(field_images(fields[: self.max_units], L))
+            writer.add_image(f"filters/layer{l + 1}", grid, trainer.global_step, dataformats="HW")
+
+
+class BlockSpinEmergence(_Periodic):
+    """Locality of the receptive fields per layer, against controls, every N epochs.
+
+    Locality of a layer: mean over its units of :func:`rgnet.models.rbm.locality` of the effective field, the
+    share of squared weight inside the best-placed window of ``locality_factor`` block sides (the model's
+    setting; block side = L / sqrt(n_units)). Controls, logged on the same TensorBoard chart
+    (``block_spin/layer{l}``: trained / init / control):
+
+    * ``init``: the untrained initialization (measured once at the start of fit);
+    * ``control``: an identical copy of the model from the same initialization, trained in lock-step with
+      the same options (same L1, same layer schedule, one CD update per training batch) on data *without
+      spatial structure*: ``control="shuffle"`` permutes each configuration's sites at random (keeps its
+      magnetization, destroys correlations); ``control="random"`` replaces it by i.i.d. uniform spins (K = 0);
+      ``"none"`` disables it (halves the training cost).
+
+    Localization learned from correlations shows as ``locality - control > 0``; what L1 alone produces shows
+    in the control. The control model and its optimizers are part of the callback state (resume works).
+    """
+
+    def __init__(self, every_n_epochs: int = 1, control: str = "shuffle") -> None:
+        super().__init__(every_n_epochs)
+        self.control_mode = check_choice(control, "control", CONTROLS)
+        self.init_locality: list[float] | None = None
+        self.history: list[dict[str, Any]] = []
+        self.control: RBMStack | RBM | None = None
+        self.control_optimizers: list[torch.optim.Optimizer] = []
+        self._pending: dict[str, Any] | None = None
+
+    def _locality(self, module: RBM | RBMStack) -> list[float]:
+        if isinstance(module, RBMStack):
+            return module.locality_per_layer()
+        L = _check_module(module)
+        factor = 2.0
+        return [float(locality(module.W.detach().t(), L, box_window(L, module.n_hidden, factor)).mean())]
+
+    def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        _check_module(pl_module)
+        if self.init_locality is None:
+            self.init_locality = self._locality(pl_module)
+        if self.control_mode != "none" and self.control is None:
+            self.control = type(pl_module)(**pl_module.hparams).to(pl_module.device)
+            self.control.load_state_dict(pl_module.state_dict())
+            rbms = self.control.rbms if isinstance(self.control, RBMStack) else [self.control]
+            self.control_optimizers = [rbm.make_optimizer() for rbm in rbms]
+            if self._pending is not None:
+                self.control.load_state_dict(self._pending["control"])
+                for optimizer, state in zip(self.control_optimizers, self._pending["control_optimizers"]):
+                    optimizer.load_state_dict(state)
+        self._pending = None
+
+    def structureless(self, batch: torch.Tensor) -> torch.Tensor:
+        """The control's version of a batch (n, n_visible): sites shuffled per configuration, or K = 0 spins."""
+        if self.control_mode == "shuffle":
+            order = torch.argsort(torch.rand(batch.shape, device=batch.device), dim=1)
+            return torch.gather(batch, 1, order)
+        rbm = _first_rbm(self.control)
+        bits = torch.randint(0, 2, batch.shape, device=batch.device).to(batch.dtype)
+        return 2 * bits - 1 if rbm.inputs == "spin" else bits
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.control is None:
+            return
+        v = batch[0] if isinstance(batch, (list, tuple)) else batch
+        x = self.structureless(v.to(torch.float32))
+        if isinstance(self.control, RBMStack):
+            layer = pl_module.active_layer
+            x = self.control.layer_batch(x, layer)
+            rbm = self.control.rbms[layer]
+        else:
+            layer, rbm = 0, self.control
+        rbm.cd_gradients(x)
+        self.control_optimizers[layer].step()
+
+    def measure(self, pl_module: RBM | RBMStack) -> dict[str, list[float]]:
+        """Current locality per layer of the model, the initialization and the control (when trained)."""
+        out = {"trained": self._locality(pl_module), "init": list(self.init_locality or [])}
+        if self.control is not None:
+            out["control"] = self._locality(self.control)
+        return out
+
+    def on_train_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        if not _due(trainer, self.every_n_epochs):
+            return
+        values = self.measure(pl_module)
+        n_trained = _trained_layers(pl_module, trainer.current_epoch)
+        self.history.append({"epoch": trainer.current_epoch, **values})
+        writer = _writer(trainer)
+        if writer is None:
+            return
+        for l in range(n_trained):
+            writer.add_scalars(f"block_spin/layer{l + 1}", {k: v[l] for k, v in values.items()}, trainer.global_step)
+
+    def summary_metrics(self) -> dict[str, Any]:
+        """Last measured locality per layer: trained, init, control and trained - control."""
+        if not self.history:
+            return {}
+        last = self.history[-1]
+        out: dict[str, Any] = {
+            f"locality_{key}": {f"layer{l + 1}": v for l, v in enumerate(last[key])}
+            for key in ("trained", "init", "control") if key in last
+        }
+        if "control" in last:
+            out["locality_excess_over_control"] = {
+                f"layer{l + 1}": t - c for l, (t, c) in enumerate(zip(last["trained"], last["control"]))
+            }
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"init_locality": self.init_locality, "history": self.history}
+        if self.control is not None:
+            state["control"] = self.control.state_dict()
+            state["control_optimizers"] = [o.state_dict() for o in self.control_optimizers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.init_locality = state_dict["init_locality"]
+        self.history = list(state_dict["history"])
+        self._pending = state_dict if "control" in state_dict else None
+        self.control = None
+
+
+class RBMReconstructions(_Periodic):
+    """Held-out configurations and their reconstructions from each trained depth, as one image, every N epochs.
+
+    Tag ``reconstructions``: the first row holds ``n_samples`` validation configurations, row ``d`` their
+    reconstructions from depth ``d`` (up by conditional means, down by conditional means; white = +1).
+    """
+
+    def __init__(self, every_n_epochs: int = 5, n_samples: int = 8) -> None:
+        super().__init__(every_n_epochs)
+        self.n_samples = check_int(n_samples, "n_samples", minimum=1)
+        self._held_out: torch.Tensor | None = None
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0:
+            v = batch[0] if isinstance(batch, (list, tuple)) else batch
+            self._held_out = v[: self.n_samples].detach().to(torch.float32)
+
+    def on_validation_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        writer = _writer(trainer)
+        if writer is None or trainer.sanity_checking or self._held_out is None or not _due(trainer, self.every_n_epochs):
+            return
+        L = _check_module(pl_module)
+        v = self._held_out
+        rows = [v]
+        for depth in range(1, _trained_layers(pl_module, trainer.current_epoch) + 1):
+            if isinstance(pl_module, RBMStack):
+                rows.append(pl_module.reconstruct(v, depth))
+            else:
+                rows.append(pl_module.visible_mean(pl_module.hidden_mean(v)))
+        rbm = _first_rbm(pl_module)
+        images = torch.cat(rows)
+        images = (images + 1) / 2 if rbm.inputs == "spin" else images
+        grid = tile_images(images.reshape(-1, L, L).cpu(), columns=v.shape[0])
+        writer.add_image("reconstructions", grid, trainer.global_step, dataformats="HW")
+
+
+class RBMThermodynamics(_Periodic):
+    """Energy, |m| and specific heat of configurations Gibbs-sampled from the first-layer RBM, next to the data's.
+
+    Every N epochs (after validation) and at the end of fit: ``n_chains`` chains started uniformly at
+    random run ``steps`` block-Gibbs sweeps; per-site energy ``e`` (units of J, torus), ``|m|`` and
+    ``C = K^2 N var(e)`` of the final configurations, against the same on up to ``max_data`` validation
+    configurations. ``K`` is the data's coupling (enters C only). TensorBoard: ``thermo/<quantity>`` with
+    ``model`` and ``data`` on one chart.
+    """
+
+    def __init__(self, K: float, every_n_epochs: int = 10, n_chains: int = 200, steps: int = 200,
+                 max_data: int = 2000, seed: int = 0) -> None:
+        super().__init__(every_n_epochs)
+        self.K = check_real(K, "K")
+        self.n_chains = check_int(n_chains, "n_chains", minimum=2)
+        self.steps = check_int(steps, "steps", minimum=1)
+        self.max_data = check_int(max_data, "max_data", minimum=2)
+        self.seed = check_int(seed, "seed", minimum=0)
+        self._data: list[torch.Tensor] = []
+        self.last: dict[str, dict[str, float]] = {}
+
+    def _observables(self, v: torch.Tensor, L: int, inputs: str) -> dict[str, float]:
+        spins = (v if inputs == "spin" else 2 * v - 1).reshape(-1, L, L)
+        e = energy_per_site(spins)
+        m = magnetization_per_site(spins)
+        return {"energy": float(e.mean()), "abs_magnetization": float(m.abs().mean()),
+                "specific_heat": self.K**2 * L * L * float(e.var())}
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self._data = []
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if sum(d.shape[0] for d in self._data) < self.max_data:
+            v = batch[0] if isinstance(batch, (list, tuple)) else batch
+            self._data.append(v.detach().to(torch.float32).cpu())
+
+    def measure(self, pl_module: RBM | RBMStack, data: torch.Tensor) -> dict[str, dict[str, float]]:
+        """Observables of generated configurations ("model") and of ``data`` (n, L*L) ("data")."""
+        L = _check_module(pl_module)
+        rbm = _first_rbm(pl_module)
+        generator = torch.Generator(device=rbm.W.device).manual_seed(self.seed)
+        samples = rbm.sample(self.n_chains, steps=self.steps, generator=generator).cpu()
+        return {"model": self._observables(samples, L, rbm.inputs),
+                "data": self._observables(data[: self.max_data], L, rbm.inputs)}
+
+    def _record(self, trainer: lightning.Trainer, pl_module) -> None:
+        if not self._data:
+            return
+        self.last = self.measure(pl_module, torch.cat(self._data))
+        writer = _writer(trainer)
+        if writer is not None:
+            for key in self.last["model"]:
+                writer.add_scalars(f"thermo/{key}", {s: self.last[s][key] for s in ("model", "data")},
+                                   trainer.global_step)
+
+    def on_validation_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        if not trainer.sanity_checking and _due(trainer, self.every_n_epochs):
+            self._record(trainer, pl_module)
+
+    def on_fit_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        self._record(trainer, pl_module)
+
+    def summary_metrics(self) -> dict[str, Any]:
+        """``{"thermodynamics": {"model": {...}, "data": {...}}}`` from the last measurement."""
+        return {"thermodynamics": self.last} if self.last else {}
