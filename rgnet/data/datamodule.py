@@ -132,6 +132,20 @@ class IsingDataModule(lightning.LightningDataModule):
         loader = {k: v for k, v in fields.items() if k in LOADER_OPTIONS}
         return cls(config=dataset, cache_dir=cache_dir, **loader)
 
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], L: int, expect: Mapping[str, Any] | None = None, **loader: Any
+    ) -> IsingDataModule:
+        """Data module of a dataset file that must hold L x L configurations (and match ``expect``).
+
+        Giving ``L`` up front lets configs size models from it (``${data.L}``) before the file is read; the
+        file's metadata is checked against it in :meth:`setup`.
+        """
+        L = check_int(L, "L", minimum=2)
+        if expect is not None and not isinstance(expect, Mapping):
+            raise TypeError(f"expect must be a mapping of metadata values, got {type(expect).__name__}")
+        return cls(path, expect={**(expect or {}), "L": L}, **loader)
+
     def _n_val(self, n: int) -> int:
         return math.floor(self.val_fraction * n + 0.5)
 

@@ -175,3 +175,25 @@ def test_spin_dataset_validates():
         SpinDataset(torch.ones(2, 3, 3))
     with pytest.raises(ValueError, match="shape must be one of"):
         SpinDataset(torch.ones(2, 3, 3, dtype=torch.int8), shape="cube")
+
+
+def test_from_file_checks_L_and_missing_files(dataset_file, tmp_path):
+    path, _ = dataset_file
+    dm = IsingDataModule.from_file(path, L=6, batch_size=5)
+    dm.setup()
+    assert dm.L == 6 and dm.batch_size == 5
+    with pytest.raises(DatasetError, match="L"):
+        IsingDataModule.from_file(path, L=8).setup()
+    with pytest.raises(FileNotFoundError, match="dataset file not found"):
+        IsingDataModule.from_file(tmp_path / "missing.npz", L=6)
+    with pytest.raises(ValueError, match="L must be >= 2"):
+        IsingDataModule.from_file(path, L=1)
+
+
+def test_from_fields_splits_dataset_and_loader_options(tmp_path):
+    dm = IsingDataModule.from_fields(tmp_path, L=4, K=0.3, n=10, method="wolff", batch_size=3, val_fraction=0.2)
+    assert dm.config.L == 4 and dm.config.method == "wolff" and dm.batch_size == 3
+    with pytest.raises(ValueError, match=r"unknown data field\(s\) \['KK'\]"):
+        IsingDataModule.from_fields(tmp_path, L=4, K=0.3, n=10, KK=1)
+    with pytest.raises(ValueError, match="K must be finite"):
+        IsingDataModule.from_fields(tmp_path, L=4, K=float("nan"), n=10)
