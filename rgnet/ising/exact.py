@@ -14,7 +14,9 @@ Contents:
 * infinite square lattice (Onsager, Yang): free energy, energy, specific heat, spontaneous magnetization;
 * 1D chain of ``N`` spins, periodic or open, in a field: transfer-matrix ``ln Z``, correlations and
   magnetization;
-* enumeration of all configurations of tiny systems and their exact Boltzmann probabilities.
+* enumeration of all configurations of tiny systems and their exact Boltzmann probabilities;
+* infinite cylinder of circumference L: ring-to-ring transfer matrix (with field) and its leading eigenpairs,
+  overall or per Z2 sector.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import scipy.integrate
 import scipy.special
 import torch
 
-from rgnet._checks import check_int, check_real
+from rgnet._checks import check_choice, check_int, check_real
 from rgnet.ising.lattice import bond_sum
 
 #: Critical coupling of the square lattice, K_c = ln(1 + sqrt 2) / 2.
@@ -562,3 +564,114 @@ def boltzmann_probabilities_1d(N: int, K: float, h: float = 0.0, periodic: bool 
         chunks.append(K * bonds.to(torch.float64) + h * s.sum(dim=1).to(torch.float64))
     return _probabilities(chunks)
 
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Infinite cylinder: ring-to-ring transfer matrix
+# ----------------------------------------------------------------------------------------------------------
+
+#: Largest circumference whose transfer matrix is built densely (4096 x 4096 float64, 128 MiB).
+MAX_CYLINDER_DENSE = 12
+#: Largest circumference for the matrix-free leading eigenpairs (vectors of 2**20 float64).
+MAX_CYLINDER_CIRCUMFERENCE = 20
+_CYLINDER_SECTORS = ("all", "even", "odd")
+_CYLINDER_DENSE_EIGH = 8  # above this circumference Lanczos beats a dense eigh of the whole spectrum
+
+
+def _check_cylinder(L: object, K: object, h: object, maximum: int) -> tuple[int, float, float]:
+    L = check_int(L, "L", minimum=2, maximum=maximum)
+    K = check_real(K, "K")
+    h = check_real(h, "h")
+    if 2.0 * L * abs(K) + L * abs(h) > 600.0:
+        raise ValueError(
+            f"|K| = {abs(K)} and |h| = {abs(h)} at L = {L} overflow float64 transfer-matrix entries; "
+            "need 2 L |K| + L |h| <= 600"
+        )
+    return L, K, h
+
+
+def cylinder_ring_states(L: int) -> np.ndarray:
+    """All ``2**L`` states of one ring of the cylinder, int8 ``(2**L, L)`` of +-1.
+
+    Row ``i`` has ``s_k = +1`` iff bit ``k`` of ``i`` is 1 (as :func:`enumerate_configurations`); the global
+    spin flip of state ``i`` is state ``2**L - 1 - i``.
+    """
+    L = check_int(L, "L", minimum=1, maximum=MAX_CYLINDER_CIRCUMFERENCE)
+    return _configuration_block(L, 0, 1 << L).numpy()
+
+
+def _ring_log_weight(L: int, K: float, h: float) -> np.ndarray:
+    """``K R(a) + h M(a)`` for every ring state ``a``, float64 ``(2**L,)``; R = periodic bond sum of the ring."""
+    s = cylinder_ring_states(L).astype(np.float64)
+    ring = (s * np.roll(s, -1, axis=1)).sum(axis=1)
+    return K * ring + h * s.sum(axis=1)
+
+
+def cylinder_transfer_matrix(L: int, K: float, h: float = 0.0) -> np.ndarray:
+    """Symmetric ring-to-ring transfer matrix of the square-lattice Ising model on a cylinder of circumference L.
+
+    ``T[a, b] = exp(w(a)/2 + K sum_k a_k b_k + w(b)/2)`` with ``w(a) = K sum_k a_k a_{k+1} + h sum_k a_k`` (ring
+    bonds periodic; for ``L = 2`` both bonds of the pair are counted, torus convention), so that the
+    ``L x M`` torus has ``Z = Tr T^M``. Rings are indexed as :func:`cylinder_ring_states`.
+    Returns float64 ``(2**L, 2**L)``; ``2 <= L <= MAX_CYLINDER_DENSE``.
+    """
+    L, K, h = _check_cylinder(L, K, h, MAX_CYLINDER_DENSE)
+    s = cylinder_ring_states(L).astype(np.float64)
+    half_w = 0.5 * _ring_log_weight(L, K, h)
+    return np.exp(half_w[:, None] + K * (s @ s.T) + half_w[None, :])
+
+
+def _apply_cylinder_transfer(x: np.ndarray, L: int, K: float, sqrt_d: np.ndarray) -> np.ndarray:
+    """``T @ x`` without forming T: ``T = D^(1/2) (b kron ... kron b) D^(1/2)`` with ``b = exp(K s s')``."""
+    b = np.array([[math.exp(K), math.exp(-K)], [math.exp(-K), math.exp(K)]])
+    y = (sqrt_d * x).reshape((2,) * L)
+    for axis in range(L):
+        y = np.moveaxis(np.tensordot(b, y, axes=([1], [axis])), 0, axis)
+    return sqrt_d * y.reshape(-1)
+
+
+def cylinder_spectrum(
+    L: int, K: float, h: float = 0.0, n_eig: int = 4, sector: str = "all"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Leading eigenpairs of :func:`cylinder_transfer_matrix`, ordered by decreasing ``|lambda|``.
+
+    ``sector``: ``"all"``, or at ``h = 0`` the Z2 sector ``"even"`` (``psi(-a) = psi(a)``) or ``"odd"``
+    (``psi(-a) = -psi(a)``). Dense ``eigh`` for ``L <= 8``, matrix-free Lanczos up to
+    ``MAX_CYLINDER_CIRCUMFERENCE``. Returns eigenvalues float64 ``(n_eig,)`` and orthonormal eigenvectors
+    float64 ``(2**L, n_eig)`` (columns, on the full ring space, the leading one chosen positive).
+    """
+    L, K, h = _check_cylinder(L, K, h, MAX_CYLINDER_CIRCUMFERENCE)
+    sector = check_choice(sector, "sector", _CYLINDER_SECTORS)
+    if sector != "all" and h != 0.0:
+        raise ValueError(f"sector={sector!r} needs h = 0 (the field breaks the Z2 symmetry), got h={h}")
+    dim = 1 << L if sector == "all" else 1 << (L - 1)
+    n_eig = check_int(n_eig, "n_eig", minimum=1, maximum=dim)
+    sign = -1.0 if sector == "odd" else 1.0
+
+    def embed(x: np.ndarray) -> np.ndarray:
+        # sector vector on the lower half of the ring indices -> full vector (flip(i) = 2**L - 1 - i)
+        return x if sector == "all" else np.concatenate([x, sign * x[::-1]], axis=0)
+
+    if L <= _CYLINDER_DENSE_EIGH:
+        T = cylinder_transfer_matrix(L, K, h)
+        if sector != "all":
+            half = dim
+            T = T[:half, :half] + sign * T[:half, half:][:, ::-1]
+        values, vectors = np.linalg.eigh(T)
+    else:
+        import scipy.sparse.linalg
+
+        sqrt_d = np.exp(0.5 * _ring_log_weight(L, K, h))
+
+        def matvec(x: np.ndarray) -> np.ndarray:
+            return _apply_cylinder_transfer(embed(np.ravel(x)), L, K, sqrt_d)[:dim]
+
+        op = scipy.sparse.linalg.LinearOperator((dim, dim), matvec=matvec, dtype=np.float64)
+        values, vectors = scipy.sparse.linalg.eigsh(op, k=n_eig, which="LM", tol=1e-13)
+    order = np.argsort(-np.abs(values), kind="stable")[:n_eig]
+    values = values[order]
+    vectors = embed(vectors[:, order])
+    vectors = vectors / np.linalg.norm(vectors, axis=0, keepdims=True)
+    if vectors[:, 0].sum() < 0:
+        vectors[:, 0] = -vectors[:, 0]
+    return values, vectors

@@ -1,0 +1,1 @@
+"""Information bottleneck: exact discrete IB, the Ising-cylinder relevance problem, Gaussian IB, MI estimators."""
