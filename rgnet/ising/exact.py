@@ -618,7 +618,8 @@ def cylinder_transfer_matrix(L: int, K: float, h: float = 0.0) -> np.ndarray:
     L, K, h = _check_cylinder(L, K, h, MAX_CYLINDER_DENSE)
     s = cylinder_ring_states(L).astype(np.float64)
     half_w = 0.5 * _ring_log_weight(L, K, h)
-    return np.exp(half_w[:, None] + K * (s @ s.T) + half_w[None, :])
+    exponent = half_w[:, None] + K * (s @ s.T) + half_w[None, :]
+    return np.exp(0.5 * (exponent + exponent.T))  # symmetric to the last bit
 
 
 def _apply_cylinder_transfer(x: np.ndarray, L: int, K: float, sqrt_d: np.ndarray) -> np.ndarray:
