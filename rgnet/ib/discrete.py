@@ -35,6 +35,8 @@ import scipy.optimize
 from rgnet._checks import check_int, check_real
 
 _TINY = 1e-300
+#: Critical betas above this are reported as ``inf`` (no transition: X and Y independent to round-off).
+BETA_C_MAX = 1e12
 
 
 def check_joint(joint: object, name: str = "joint") -> np.ndarray:
@@ -72,9 +74,13 @@ def maximal_correlation(joint: object) -> float:
 
 
 def critical_beta_spectral(joint: object) -> float:
-    """First IB critical ``beta_c = 1 / sigma_2^2`` from the SVD of :func:`normalized_joint` (inf if sigma_2 = 0)."""
+    """First IB critical ``beta_c = 1 / sigma_2^2`` from the SVD of :func:`normalized_joint`.
+
+    ``inf`` when ``beta_c`` would exceed ``BETA_C_MAX`` (sigma_2 at the float64 round-off level: X and Y
+    independent), the same cut-off as :func:`locate_first_transition`.
+    """
     sigma = maximal_correlation(joint)
-    return math.inf if sigma == 0.0 else 1.0 / sigma**2
+    return math.inf if sigma**2 * BETA_C_MAX <= 1.0 else 1.0 / sigma**2
 
 
 class _Problem:
@@ -262,7 +268,7 @@ def locate_first_transition(
     n_clusters: int = 2,
     rtol: float = 1e-8,
     seed: int = 0,
-    beta_max: float = 1e12,
+    beta_max: float = BETA_C_MAX,
 ) -> tuple[float, np.ndarray]:
     """``beta_c`` where the trivial encoder loses stability, ``mu(beta_c) = 1`` (:func:`linear_growth`).
 
