@@ -221,7 +221,9 @@ class CouplingTrajectories(lightning.Callback):
             return
         K0, h0 = self._couplings(trainer)
         rows = self.measure(pl_module, self._heldout(trainer), K0, h0)
-        self.history.append({"epoch": epoch, "global_step": trainer.global_step, "K0": K0, "h0": h0, "layers": rows})
+        self.history.append(
+            {"epoch": epoch, "global_step": trainer.global_step, "K0": K0, "h0": h0, "method": self.method, "layers": rows}
+        )
         if trainer.is_global_zero and isinstance(trainer.logger, TensorBoardLogger):
             writer = trainer.logger.experiment
             for row in rows:
@@ -281,7 +283,7 @@ class CouplingTrajectories(lightning.Callback):
                 "K0": last["K0"],
                 "h0": last["h0"],
                 "epoch": last["epoch"],
-                "method": self.method,
+                "method": last["method"],
                 "layers": [dict(r) for r in rows],
                 "fixed_point_K": FIXED_POINT_K,
                 "distance_to_fixed_point": abs(deep["K"] - FIXED_POINT_K),
