@@ -330,5 +330,5 @@ class RBMThermodynamics(_Periodic):
         self._record(trainer, pl_module)
 
     def summary_metrics(self) -> dict[str, Any]:
-        """``{"thermodynamics": {"model": {...}, "data": {...}}}`` from the last measurement."""
-        return {"thermodynamics": self.last} if self.last else {}
+        """``{"model": {...}, "data": {...}}`` (energy, abs_magnetization, specific_heat) of the last measurement."""
+        return dict(self.last)

@@ -69,7 +69,7 @@ def test_callbacks_write_tensorboard_images_and_scalars_and_summaries(tmp_path):
     block = cbs[1].summary_metrics()
     assert set(block) == {"locality_trained", "locality_init", "locality_control", "locality_excess_over_control"}
     assert set(block["locality_trained"]) == {"layer1", "layer2"}
-    thermo = cbs[3].summary_metrics()["thermodynamics"]
+    thermo = cbs[3].summary_metrics()
     assert set(thermo) == {"model", "data"}
     assert all(math.isfinite(v) for part in thermo.values() for v in part.values())
     # reconstructions: 4 samples x (1 + 2 depths) rows of 4x4 images with 1-pixel gaps
