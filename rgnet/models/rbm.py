@@ -512,7 +512,7 @@ class RBMStack(lightning.LightningModule):
 
     Validation logs ``val/recon_error_depth{d}`` (reconstruction of held-out data from depth ``d``, up by
     conditional means and down by conditional means, squared error / 4 in the spin alphabet) and
-    ``val/free_energy`` of the first layer. :meth:`summary_metrics` gives final locality per layer
+    ``val/free_energy`` and ``val/pll`` (pseudo-log-likelihood per configuration) of the first layer. :meth:`summary_metrics` gives final locality per layer
     (:func:`locality` of the effective fields in windows of ``locality_factor`` block sides), reconstruction
     errors, and the first layer's log-likelihood per configuration (exact or AIS log Z).
     """
@@ -651,7 +651,7 @@ class RBMStack(lightning.LightningModule):
             self.log("train/flip_fraction", flips, prog_bar=True, on_step=True, on_epoch=False)
 
     def on_validation_epoch_start(self) -> None:
-        self._val = {"n": 0.0, "free_energy": 0.0, **{f"recon_error_depth{d}": 0.0 for d in range(1, self.n_layers + 1)}}
+        self._val = {"n": 0.0, "free_energy": 0.0, "pll": 0.0, **{f"recon_error_depth{d}": 0.0 for d in range(1, self.n_layers + 1)}}
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         v = batch[0] if isinstance(batch, (list, tuple)) else batch
@@ -659,6 +659,7 @@ class RBMStack(lightning.LightningModule):
         n = v.shape[0]
         self._val["n"] += n
         self._val["free_energy"] += float(self.rbms[0].free_energy(v).double().sum())
+        self._val["pll"] += float(self.rbms[0].pseudo_log_likelihood(v).sum())
         for d in range(1, self.n_layers + 1):
             self._val[f"recon_error_depth{d}"] += self.reconstruction_error(v, d) * n
 

@@ -310,3 +310,19 @@ def test_stack_rejects_data_of_the_wrong_size_before_training():
     stack = RBMStack([16, 8])
     with pytest.raises(ValueError, match="n_visible=16"):
         stack.training_step(torch.ones(4, 25), 0)
+
+
+def test_stack_refuses_a_datamodule_of_another_lattice_size_at_fit_start(tmp_path):
+    from rgnet.data.datamodule import IsingDataModule
+    from rgnet.models.rbm import RBMStack
+
+    dm = IsingDataModule.from_fields(cache_dir=tmp_path, L=6, K=0.3, n=20, method="wolff")
+    trainer = lightning.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+                                enable_checkpointing=False, enable_model_summary=False)
+    with pytest.raises(ValueError, match=r"layers\[0\] = 16 does not match the data's L\*L = 36"):
+        trainer.fit(RBMStack([16, 4]), datamodule=dm)
+
+
+def test_train_rbm_with_progress_bar():
+    rbm = train_rbm(spin_data(50, 6), 3, epochs=1, batch_size=25, progress=True)
+    assert isinstance(rbm, RBM) and rbm.trainer.global_step == 2
