@@ -64,7 +64,7 @@ class Chain1DDataModule(lightning.LightningDataModule):
         self.seed = check_int(seed, "seed", minimum=0, maximum=2**62)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.val_fraction = check_real(val_fraction, "val_fraction", minimum=0.0, maximum=1.0)
-        n_val = int(round(self.val_fraction * self.n))
+        n_val = round(self.val_fraction * self.n)
         if not 0.0 < self.val_fraction < 1.0 or n_val < 1 or n_val >= self.n:
             raise ValueError(
                 f"val_fraction must lie in (0, 1) and leave both parts non-empty, got {val_fraction} with n={n}"

@@ -319,4 +319,4 @@ def fit_couplings(
     )
 
 
-__all__ = ["TERMS", "METHODS", "CouplingFit", "fit_couplings"]
+__all__ = ["METHODS", "TERMS", "CouplingFit", "fit_couplings"]

@@ -198,3 +198,16 @@ def test_checkpoint_state_holds_the_priors():
     fresh.load_state_dict(state)
     assert torch.equal(fresh.priors, model.priors)
     assert fresh.summary_metrics()["prior_K"][0] == pytest.approx(decimate_1d(K0, 2).K, rel=1e-6)
+
+
+def test_oracle_in_a_field_follows_the_field_recursion():
+    """With h0 != 0 the decimated chain has (K', h') = decimate_1d(K0, 2, h0): both are recovered."""
+    h0 = 0.3
+    spins = sample_1d(32, K0, 2000, h=h0, seed=9)
+    oracle = FlowDNN.oracle(32, 2, K0=K0, h0=h0)
+    outputs = oracle.layer_outputs(spins.float(), generator=torch.Generator().manual_seed(0))
+    rows = fit_layers(outputs, 32, K0, h0, method="exact")
+    for row in rows:
+        assert abs(row["K"] - row["K_exact"]) < 4 * row["K_err"], row
+        assert abs(row["h"] - row["h_exact"]) < 4 * row["h_err"], row
+    assert rows[0]["h_exact"] > h0  # the field grows under decimation

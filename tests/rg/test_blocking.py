@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from rgnet.ising import sample_1d
-from rgnet.rg import decimate_1d, decimate_spins_1d, decimate_spins_2d, fit_couplings, majority_1d, majority_2d
+from rgnet.rg import (
+    decimate_1d,
+    decimate_spins_1d,
+    decimate_spins_2d,
+    fit_couplings,
+    majority_1d,
+    majority_2d,
+)
 
 
 def random_spins(shape, seed=0, dtype=torch.int8):

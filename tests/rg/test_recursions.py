@@ -38,7 +38,7 @@ def test_summing_out_spins_by_brute_force(K, h, b):
         total = 0.0
         for inner in itertools.product((1, -1), repeat=b - 1):
             chain = (a, *inner, c)
-            energy = K * sum(x * y for x, y in zip(chain, chain[1:])) + h * sum(inner) + 0.5 * h * (a + c)
+            energy = K * sum(x * y for x, y in itertools.pairwise(chain)) + h * sum(inner) + 0.5 * h * (a + c)
             total += math.exp(energy)
         assert math.log(total) == pytest.approx(step.g + step.K * a * c + 0.5 * step.h * (a + c), abs=1e-12)
 
