@@ -436,8 +436,11 @@ def train_rbm(
     _check_bool(progress, "progress")
     if seed is not None:
         lightning.seed_everything(check_int(seed, "seed", minimum=0, maximum=2**32 - 1), verbose=False)
-    n_visible = data.shape[1] if isinstance(data, torch.Tensor) and data.dim() == 2 else -1
-    model = RBM(max(n_visible, 1), n_hidden, log_z_every=0, **opts)
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(f"data must be a torch.Tensor of shape (n, n_visible), got {type(data).__name__}")
+    if data.dim() != 2:
+        raise ValueError(f"data must have shape (n, n_visible), got {tuple(data.shape)}")
+    model = RBM(data.shape[1], n_hidden, log_z_every=0, **opts)
     data = check_configurations(data, model.n_visible, model.inputs)
     with torch.no_grad():
         mean = model.to_units(data).mean(0)
