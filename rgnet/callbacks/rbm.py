@@ -60,7 +60,8 @@ def _trained_layers(module: RBM | RBMStack, epoch: int) -> int:
 
 def _due(trainer: lightning.Trainer, every: int) -> bool:
     epoch = trainer.current_epoch + 1
-    return epoch % every == 0 or epoch >= (trainer.max_epochs or 0)
+    last = trainer.max_epochs is not None and 0 < trainer.max_epochs <= epoch
+    return epoch % every == 0 or last
 
 
 def tile_images(images: torch.Tensor, columns: int | None = None, pad: int = 1) -> torch.Tensor:
