@@ -100,6 +100,7 @@ def gaussian_ib(cov_x: object, cov_y: object, cov_xy: object) -> GaussianIB:
     # left eigenvectors of Sigma_{x|y} Sigma_x^{-1}: Sigma_{x|y} v = lambda Sigma_x v (generalised, symmetric)
     lam, vecs = scipy.linalg.eigh(sx_given_y, sx)
     lam = np.clip(lam, 0.0, 1.0)
+    lam[lam > 1.0 - 1e-12] = 1.0  # round-off of directions of X that carry no information about Y
     directions = (vecs / np.linalg.norm(vecs, axis=0, keepdims=True)).T
     with np.errstate(divide="ignore"):
         betas = np.where(lam < 1.0, 1.0 / np.maximum(1.0 - lam, 1e-300), math.inf)
