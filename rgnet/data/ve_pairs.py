@@ -1,0 +1,152 @@
+"""(V, E) pairs cut from 2D Ising configurations: the block and its environment for IB / RSMI encoders.
+
+Geometries on the periodic ``L x L`` lattice (offsets wrap around):
+
+* ``"shell"`` (RSMI, Koch-Janusz & Ringel 2018): V is a ``block x block`` square; around it a buffer ring of
+  width ``buffer`` is discarded; E is the ring of width ``env_width`` around the buffer. Needs
+  ``block + 2 (buffer + env_width) <= L``.
+* ``"slab"`` (Gordon et al. 2021, the cylinder geometry on the torus): V is ``block`` consecutive full rows,
+  E is ``env_width`` consecutive full rows starting ``buffer + 1`` rows after V's last row (``separation =
+  buffer + 1`` lattice spacings; 1 = adjacent). Needs ``block + env_width + 2 buffer <= L`` so that E is at
+  least as far from V across the periodic wrap as on the near side.
+
+Batches: ``(v, e)`` float32 +-1 of shapes ``(batch, dim_v)`` and ``(batch, dim_e)`` (sites in row-major order
+of the lattice, relative to the cut's offset). The configurations come from :class:`IsingDataModule`'s cache
+(generated in :meth:`prepare_data`); ``pairs_per_config`` cuts at seeded random offsets.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import lightning
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from rgnet._checks import check_choice, check_int
+from rgnet.data.datamodule import IsingDataModule
+
+GEOMETRIES = ("shell", "slab")
+
+
+def ve_site_indices(L: int, geometry: str, block: int, buffer: int, env_width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat site indices (int64) of V and E for the cut at offset (0, 0); validates the geometry."""
+    L = check_int(L, "L", minimum=2)
+    geometry = check_choice(geometry, "geometry", GEOMETRIES)
+    block = check_int(block, "block", minimum=1)
+    if not isinstance(buffer, bool) and isinstance(buffer, int) and buffer < 0:
+        raise ValueError(f"buffer must be >= 0 (a negative buffer would overlap the block), got {buffer}")
+    buffer = check_int(buffer, "buffer", minimum=0)
+    env_width = check_int(env_width, "env_width", minimum=1)
+    rows = torch.arange(L)[:, None].expand(L, L)
+    cols = torch.arange(L)[None, :].expand(L, L)
+    if geometry == "shell":
+        outer = block + 2 * (buffer + env_width)
+        if outer > L:
+            raise ValueError(
+                f"shell geometry does not fit: block + 2 (buffer + env_width) = {outer} > L = {L} "
+                f"(block={block}, buffer={buffer}, env_width={env_width})"
+            )
+        # Chebyshev distance from the block, which occupies rows/cols [s, s + block) with s = buffer + env_width
+        s = buffer + env_width
+        dr = torch.clamp(torch.maximum(s - rows, rows - (s + block - 1)), min=0)
+        dc = torch.clamp(torch.maximum(s - cols, cols - (s + block - 1)), min=0)
+        dist = torch.maximum(dr, dc)
+        inside = (rows < outer) & (cols < outer)
+        v_mask = inside & (dist == 0)
+        e_mask = inside & (dist > buffer) & (dist <= buffer + env_width)
+    else:
+        if block + env_width + 2 * buffer > L:
+            raise ValueError(
+                f"slab geometry does not fit: block + env_width + 2 buffer = {block + env_width + 2 * buffer} > "
+                f"L = {L} (E must not come closer to V across the periodic wrap)"
+            )
+        v_mask = rows < block
+        e_mask = (rows >= block + buffer) & (rows < block + buffer + env_width)
+    flat = torch.arange(L * L).reshape(L, L)
+    return flat[v_mask], flat[e_mask]
+
+
+class VEPairsDataModule(lightning.LightningDataModule):
+    """(V, E) pairs from one cached 2D Ising dataset.
+
+    Args:
+        cache_dir: dataset cache directory.
+        geometry, block, buffer, env_width: see the module docstring (validated here, before any sampling).
+        pairs_per_config: cuts per configuration at random periodic offsets (seeded by ``split_seed``).
+        **fields: the dataset and loader fields of :meth:`IsingDataModule.from_fields` (``L, K, h, n, method,
+            seed, batch_size, val_fraction, ...``); the train/validation split is by configuration.
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike[str],
+        geometry: str = "shell",
+        block: int = 2,
+        buffer: int = 1,
+        env_width: int = 2,
+        pairs_per_config: int = 1,
+        **fields: Any,
+    ) -> None:
+        super().__init__()
+        self.spins = IsingDataModule.from_fields(cache_dir, **fields)
+        self.geometry = geometry
+        self.v_index, self.e_index = ve_site_indices(self.spins.L, geometry, block, buffer, env_width)
+        self.pairs_per_config = check_int(pairs_per_config, "pairs_per_config", minimum=1)
+        self.train_set: TensorDataset | None = None
+        self.val_set: TensorDataset | None = None
+
+    @property
+    def dim_v(self) -> int:
+        return int(self.v_index.numel())
+
+    @property
+    def dim_e(self) -> int:
+        return int(self.e_index.numel())
+
+    def prepare_data(self) -> None:
+        self.spins.prepare_data()
+
+    def _cut(self, spins: torch.Tensor, generator: torch.Generator) -> TensorDataset:
+        """Pairs from ``spins`` int8 (n, L, L), each configuration rolled to ``pairs_per_config`` offsets."""
+        L = spins.shape[-1]
+        configs = spins.repeat_interleave(self.pairs_per_config, dim=0)
+        offsets = torch.randint(0, L, (configs.shape[0], 2), generator=generator)
+        # site (r, c) of the cut at offset (o_r, o_c) is lattice site ((r + o_r) % L, (c + o_c) % L)
+        rows = (self.v_index.new_tensor(range(L))[None, :, None] + offsets[:, 0, None, None]) % L
+        cols = (self.v_index.new_tensor(range(L))[None, None, :] + offsets[:, 1, None, None]) % L
+        flat = (rows * L + cols).reshape(configs.shape[0], -1)
+        values = configs.reshape(configs.shape[0], -1).to(torch.float32)
+        return TensorDataset(
+            torch.gather(values, 1, flat[:, self.v_index]), torch.gather(values, 1, flat[:, self.e_index])
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load the configurations (checked to be +-1, no NaN) and cut the pairs; idempotent."""
+        if self.train_set is not None:
+            return
+        self.spins.setup(stage)
+        generator = torch.Generator().manual_seed(self.spins.split_seed)
+        sets = []
+        for part in (self.spins.train_set, self.spins.val_set):
+            spins = part.spins
+            if not bool(((spins == 1) | (spins == -1)).all()):
+                raise ValueError("dataset configurations must contain only +1 and -1 (found other values)")
+            sets.append(self._cut(spins, generator))
+        self.train_set, self.val_set = sets
+
+    def _loader(self, dataset: TensorDataset | None, train: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("call setup() before asking for dataloaders")
+        return DataLoader(dataset, batch_size=self.spins.batch_size, shuffle=train, drop_last=train)
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled batches ``(v, e)`` float32 +-1, ``(batch, dim_v)`` and ``(batch, dim_e)``."""
+        return self._loader(self.train_set, True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, False)
+
+
+__all__ = ["GEOMETRIES", "VEPairsDataModule", "ve_site_indices"]

@@ -1,0 +1,72 @@
+"""(V, E) pair geometry, validation and batches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rgnet.data.ve_pairs import VEPairsDataModule, ve_site_indices
+
+
+@pytest.mark.parametrize("block, buffer, env_width", [(2, 1, 2), (3, 0, 1), (1, 2, 1)])
+def test_shell_geometry(block: int, buffer: int, env_width: int) -> None:
+    L = 10
+    v, e = ve_site_indices(L, "shell", block, buffer, env_width)
+    inner = block + 2 * buffer
+    assert v.numel() == block**2 and e.numel() == (inner + 2 * env_width) ** 2 - inner**2
+    assert not set(v.tolist()) & set(e.tolist())
+    rv, cv, re, ce = v // L, v % L, e // L, e % L
+    # every E site is more than `buffer` (Chebyshev) away from every V site, and some are at buffer + 1
+    dist = torch.maximum((re[:, None] - rv[None]).abs(), (ce[:, None] - cv[None]).abs()).min(dim=1).values
+    assert int(dist.min()) == buffer + 1 and int(dist.max()) == buffer + env_width
+
+
+def test_slab_geometry() -> None:
+    v, e = ve_site_indices(8, "slab", 2, 1, 3)
+    assert sorted(set((v // 8).tolist())) == [0, 1] and sorted(set((e // 8).tolist())) == [3, 4, 5]
+
+
+def test_geometry_validation() -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        ve_site_indices(8, "shell", 5, 1, 1)
+    with pytest.raises(ValueError, match="overlap"):
+        ve_site_indices(8, "shell", 2, -1, 1)
+    with pytest.raises(ValueError, match="does not fit"):
+        ve_site_indices(8, "slab", 3, 2, 2)
+    with pytest.raises(ValueError, match="geometry"):
+        ve_site_indices(8, "disc", 2, 1, 1)
+    with pytest.raises(ValueError, match="env_width"):
+        ve_site_indices(8, "shell", 2, 1, 0)
+    with pytest.raises(ValueError, match="block"):
+        ve_site_indices(8, "shell", 0, 1, 1)
+
+
+def test_constructor_validates_before_sampling(tmp_path) -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        VEPairsDataModule(tmp_path, block=6, buffer=1, env_width=1, L=8, K=0.3, n=10, method="wolff")
+    with pytest.raises(ValueError, match="unknown data field"):
+        VEPairsDataModule(tmp_path, L=8, K=0.3, n=10, method="wolff", colour="red")
+    assert not any(tmp_path.iterdir())  # nothing generated
+
+
+def test_pairs_from_a_dataset(tmp_path) -> None:
+    dm = VEPairsDataModule(
+        tmp_path, geometry="shell", block=2, buffer=1, env_width=1, pairs_per_config=3,
+        L=8, K=0.3, n=20, method="wolff", seed=0, batch_size=8, val_fraction=0.25,
+    )
+    assert (dm.dim_v, dm.dim_e) == (4, 36 - 16)
+    dm.prepare_data()
+    dm.setup()
+    v, e = next(iter(dm.train_dataloader()))
+    assert v.shape == (8, 4) and e.shape == (8, 20) and v.dtype == torch.float32
+    assert bool(((v == 1) | (v == -1)).all()) and bool(((e == 1) | (e == -1)).all())
+    assert len(dm.train_set) == 15 * 3 and len(dm.val_set) == 5 * 3
+    # the cut is the configuration rolled to a random offset, read at the geometry's sites
+    spins = dm.spins.train_set.spins[:1]
+    gen = torch.Generator().manual_seed(5)
+    cut = dm._cut(spins, gen)
+    gen = torch.Generator().manual_seed(5)
+    offsets = torch.randint(0, 8, (3, 2), generator=gen)
+    rolled = torch.roll(spins[0], shifts=(-int(offsets[1, 0]), -int(offsets[1, 1])), dims=(0, 1)).reshape(-1)
+    assert torch.equal(cut.tensors[0][1], rolled[dm.v_index].float())
+    assert torch.equal(cut.tensors[1][1], rolled[dm.e_index].float())
