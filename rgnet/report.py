@@ -30,8 +30,6 @@ IGNORED_SETTINGS = re.compile(
     r"^(paths|output_dir|hydra|logger|callbacks|trainer\.(?!max_epochs)|debug|resume|test|optimized_metric|"
     r"checkpoint_every_n_steps|data\.(progress|num_workers|cache_dir|pin_memory))"
 )
-#: Figures an experiment adds to its report: task name -> function(runs, out_dir) -> written PNG paths.
-FIGURES: dict[str, Callable[[Sequence[Run], Path], list[Path]]] = {}
 #: At most this many metric-vs-setting figures (the rest are in the CSV).
 MAX_GENERIC_FIGURES = 40
 
@@ -241,3 +239,45 @@ def make_report(
         f"{len(runs) - len(failed)} of {len(runs)} runs finished; wrote {csv_path} and {len(figures)} figures"
     )
     return {"runs": runs, "failed": failed, "csv": csv_path, "figures": figures, "text": "\n".join(lines)}
+
+
+def coupling_flow_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
+    """coupling_flow_1d: every finished run's fitted layer couplings (K_l, h_l) with error bars in the (K, h)
+    plane, joined in layer order from the data's (K0, h0), next to the exact decimation flow from the same
+    start (dashed) and the stable fixed point K* = 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    flows = []
+    for run in runs:
+        flow = (run.summary.get("metrics") or {}).get("coupling_trajectories", {}).get("coupling_flow")
+        if run.status == "finished" and flow and flow.get("layers"):
+            flows.append((run.name, flow))
+    if not flows:
+        return []
+    figure, axes = plt.subplots(figsize=(6, 4.5))
+    for index, (name, flow) in enumerate(flows):
+        colour = f"C{index % 10}"
+        layers = flow["layers"]
+        K = [flow["K0"], *(layer["K"] for layer in layers)]
+        h = [flow["h0"], *(layer.get("h", 0.0) for layer in layers)]
+        K_err = [0.0, *(layer["K_err"] for layer in layers)]
+        h_err = [0.0, *(layer.get("h_err", 0.0) for layer in layers)]
+        axes.errorbar(K, h, xerr=K_err, yerr=h_err, fmt="o-", color=colour, ms=4, label=name)
+        K_exact = [flow["K0"], *(layer["K_exact"] for layer in layers)]
+        h_exact = [flow["h0"], *(layer.get("h_exact", 0.0) for layer in layers)]
+        axes.plot(K_exact, h_exact, "x--", color=colour, alpha=0.6)
+    axes.plot([0.0], [0.0], "k*", ms=12, label="K* = 0 (stable)")
+    axes.set_xlabel("K (fitted: o, exact decimation: x)")
+    axes.set_ylabel("h")
+    axes.set_title("coupling flows of the layers' outputs")
+    axes.legend(fontsize="small")
+    return [save_figure(figure, out_dir / "coupling_flows_K_h.png")]
+
+
+#: Figures an experiment adds to its report: task name -> function(runs, out_dir) -> written PNG paths.
+FIGURES: dict[str, Callable[[Sequence[Run], Path], list[Path]]] = {
+    "coupling_flow_1d": coupling_flow_figure,
+}

@@ -65,6 +65,7 @@ NON_IDENTITY_KEYS = (
     "test",
     "optimized_metric",
     "checkpoint_every_n_steps",
+    "threads",
     "hydra",
 )
 #: Keys of the data group that only affect how data are served or shown.
@@ -185,6 +186,9 @@ def _check_top_level(cfg: DictConfig) -> None:
             raise ConfigError(f"{flag} must be true or false, got {cfg[flag]!r}")
     if not isinstance(cfg.task_name, str) or not cfg.task_name or "/" in cfg.task_name:
         raise ConfigError(f"task_name must be a non-empty name without '/', got {cfg.task_name!r}")
+    threads = cfg.threads
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ConfigError(f"threads must be null or an integer >= 1, got {threads!r}")
     every = cfg.checkpoint_every_n_steps
     if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
         raise ConfigError(f"checkpoint_every_n_steps must be null or an integer >= 1, got {every!r}")
@@ -357,6 +361,10 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike[str]) -> dict[str, Any]:
     start = time.perf_counter()
     run_dir = Path(output_dir).resolve()
     _check_top_level(cfg)  # the seed among them
+    if cfg.threads is not None:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     lightning.seed_everything(cfg.seed, workers=True, verbose=False)  # before the model draws its weights
     parts = build(cfg)
     resume_from = check_run_dir(cfg, run_dir)

@@ -1,0 +1,52 @@
+"""rgnet.report on hand-made summaries: varying settings, CSV columns, experiment figures, missing input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rgnet.report import load_runs, make_report, varying_settings
+
+
+def write_summary(directory, task, config, metrics, status="finished"):
+    directory.mkdir(parents=True)
+    summary = {"task_name": task, "status": status, "config": config, "metrics": metrics}
+    (directory / "summary.json").write_text(json.dumps(summary))
+
+
+def flow(K0, h0):
+    layer = {"K": K0 / 2, "K_err": 0.01, "K_exact": K0 / 2, "h": h0 / 2, "h_err": 0.01, "h_exact": h0 / 2}
+    return {"coupling_trajectories": {"coupling_chi2": 1.0, "coupling_flow": {"K0": K0, "h0": h0, "layers": [layer]}}}
+
+
+def test_coupling_flow_sweep_report(tmp_path):
+    for K in (0.5, 1.0):
+        config = {"data": {"K": K, "h": 0.0, "progress": True}, "paths": {"root_dir": str(tmp_path)}, "seed": 0}
+        write_summary(tmp_path / f"data.K={K}", "coupling_flow_1d", config, flow(K, 0.0))
+    runs = load_runs(tmp_path)
+    assert [run.name for run in runs] == ["data.K=0.5", "data.K=1.0"]
+    assert varying_settings(runs) == ["data.K"]  # paths and data.progress never count
+    report = make_report(tmp_path)
+    names = sorted(path.name for path in report["figures"])
+    assert "coupling_flows_K_h.png" in names
+    assert "coupling_trajectories.coupling_chi2__vs__data.K.png" in names
+    header = (tmp_path / "report" / "report.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["run", "status", "data.K"] and "coupling_trajectories.coupling_chi2" in header
+    assert not report["failed"]
+
+
+def test_missing_or_empty_sweep_dir(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_runs(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="no summary.json"):
+        load_runs(tmp_path)
+
+
+def test_unreadable_summary_is_reported_not_fatal(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "summary.json").write_text("{not json")
+    write_summary(tmp_path / "ok", "toy", {"seed": 1}, {"x": 1.0})
+    report = make_report(tmp_path)
+    assert [run.name for run in report["failed"]] == ["broken"]
+    assert "FAILED broken" in report["text"]
