@@ -93,6 +93,9 @@ class VEPairsDataModule(lightning.LightningDataModule):
         self.spins = IsingDataModule.from_fields(cache_dir, **fields)
         self.geometry = geometry
         self.v_index, self.e_index = ve_site_indices(self.spins.L, geometry, block, buffer, env_width)
+        L = self.spins.L
+        #: V as an image: (rows, cols, cols periodic) -- row-major order of the v features
+        self.block_shape = (block, block, False) if geometry == "shell" else (block, L, True)
         self.pairs_per_config = check_int(pairs_per_config, "pairs_per_config", minimum=1)
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None

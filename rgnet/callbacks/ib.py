@@ -1,0 +1,114 @@
+"""Information-bottleneck callbacks for :class:`rgnet.models.vib.VIBEncoder` on (V, E) pairs.
+
+:class:`IBRelevance` records, at every validation epoch end, the information terms ``I(V;H)`` (upper bound)
+and ``I(H;E)`` (lower bound) and what the code has learned, measured on held-out blocks ``v``:
+
+* ``overlap_magnetization``: ``|corr(mu(v), sum_i v_i)|`` (max over code components) -- the Z2-odd operator of
+  lowest scaling dimension;
+* ``overlap_energy``: ``|corr(mu(v), sum_<ij> v_i v_j)|`` over the block's nearest-neighbour bonds -- the
+  leading Z2-even operator;
+* ``z2_odd_fraction``: share of the code's variance that is odd under ``v -> -v``
+  (``Var(mu(v) - mu(-v)) / (Var(mu(v) - mu(-v)) + Var(mu(v) + mu(-v)))``; 1 = odd, 0 = even);
+* ``filter_sign_purity``: ``|sum_i W_i| / sum_i |W_i|`` of the (first) filter (1 = single-sign filter).
+
+Filters are logged to TensorBoard as images (rank zero, TensorBoard logger only); the history survives resume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from rgnet._checks import check_int
+
+
+def block_bond_sum(v: torch.Tensor, block_shape: tuple[int, int, bool]) -> torch.Tensor:
+    """Nearest-neighbour bond sum inside blocks ``v`` (batch, rows*cols) of shape ``(rows, cols, periodic cols)``."""
+    rows, cols, periodic = block_shape
+    x = v.reshape(v.shape[0], rows, cols)
+    total = (x[:, 1:, :] * x[:, :-1, :]).sum(dim=(1, 2)) + (x[:, :, 1:] * x[:, :, :-1]).sum(dim=(1, 2))
+    if periodic and cols > 2:
+        total = total + (x[:, :, 0] * x[:, :, -1]).sum(dim=1)
+    return total
+
+
+def _abs_corr(code: torch.Tensor, template: torch.Tensor) -> float:
+    code = code - code.mean(dim=0)
+    template = template - template.mean()
+    denom = code.norm(dim=0) * template.norm()
+    corr = (code * template[:, None]).sum(dim=0) / torch.clamp(denom, min=1e-12)
+    return float(corr.abs().max())
+
+
+def code_operator_overlaps(
+    module: lightning.LightningModule, v: torch.Tensor, block_shape: tuple[int, int, bool]
+) -> dict[str, float]:
+    """Overlaps of the code ``mu(v)`` with the operator templates (see the module docstring)."""
+    with torch.no_grad():
+        mu, mu_flip = module(v), module(-v)
+    odd = (mu - mu_flip).var(dim=0).sum()
+    even = (mu + mu_flip).var(dim=0).sum()
+    w = module.filters()[0]
+    return {
+        "overlap_magnetization": _abs_corr(mu, v.sum(dim=1)),
+        "overlap_energy": _abs_corr(mu, block_bond_sum(v, block_shape)),
+        "z2_odd_fraction": float(odd / torch.clamp(odd + even, min=1e-30)),
+        "filter_sign_purity": float(w.sum().abs() / torch.clamp(w.abs().sum(), min=1e-30)),
+    }
+
+
+class IBRelevance(lightning.Callback):
+    """Information curve point and operator overlaps of a VIB encoder, every ``every_n_epochs`` epochs.
+
+    Args:
+        every_n_epochs: measurement period (validation epoch ends).
+        max_blocks: held-out blocks used for the overlaps.
+    """
+
+    def __init__(self, every_n_epochs: int = 1, max_blocks: int = 2000) -> None:
+        super().__init__()
+        self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", minimum=1)
+        self.max_blocks = check_int(max_blocks, "max_blocks", minimum=2)
+        self.history: list[dict[str, Any]] = []
+
+    def on_validation_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        dm = trainer.datamodule
+        if dm is None or not hasattr(dm, "val_set") or not hasattr(dm, "block_shape"):
+            raise ValueError("IBRelevance needs a data module with val_set and block_shape (VEPairsDataModule)")
+        v = dm.val_set.tensors[0][: self.max_blocks].to(pl_module.device)
+        record: dict[str, Any] = {"epoch": int(trainer.current_epoch), "step": int(trainer.global_step)}
+        for key in ("val/i_vh", "val/i_he"):
+            if key in trainer.callback_metrics:
+                record[key.split("/")[1]] = float(trainer.callback_metrics[key])
+        record.update(code_operator_overlaps(pl_module, v, dm.block_shape))
+        self.history.append(record)
+        if trainer.is_global_zero and isinstance(trainer.logger, TensorBoardLogger):
+            writer = trainer.logger.experiment
+            for key, value in record.items():
+                if key not in ("epoch", "step"):
+                    writer.add_scalar(f"ib/{key}", value, trainer.global_step)
+            rows, cols, _ = dm.block_shape
+            w = pl_module.filters().cpu()
+            scale = torch.clamp(w.abs().amax(dim=1, keepdim=True), min=1e-12)
+            images = (0.5 + 0.5 * w / scale).reshape(-1, 1, rows, cols)  # grey = 0, white > 0, black < 0
+            writer.add_images("ib/filters", images, trainer.global_step)
+
+    def summary_metrics(self) -> dict[str, Any]:
+        """The last record (informations in nats, overlaps) and the history of ``(epoch, i_vh, i_he)``."""
+        if not self.history:
+            return {}
+        return {"last": dict(self.history[-1]), "history": [dict(r) for r in self.history]}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": [dict(r) for r in self.history]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = [dict(r) for r in state_dict["history"]]
+
+
+__all__ = ["IBRelevance", "block_bond_sum", "code_operator_overlaps"]
