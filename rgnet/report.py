@@ -216,6 +216,24 @@ def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     return written
 
 
+def export_tensorboard_images(log_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write the latest image of every TensorBoard image tag under ``log_dir`` (filters, reconstructions,
+    figures) to ``out_dir/<tag>.png`` (``/`` in tags becomes ``__``), so a run's figures can be looked at
+    without TensorBoard. Returns the written paths (none when nothing was logged)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    if not Path(log_dir).is_dir():
+        return []
+    events = EventAccumulator(str(log_dir), size_guidance={"images": 1})
+    events.Reload()
+    written = []
+    for tag in sorted(events.Tags().get("images", [])):
+        image = events.Images(tag)[-1].encoded_image_string
+        name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", tag.replace("/", "__"))
+        written.append(atomic_write_bytes(Path(out_dir) / f"{name}.png", lambda handle, data=image: handle.write(data)))
+    return written
+
+
 def make_report(
     sweep_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None
 ) -> dict[str, Any]:

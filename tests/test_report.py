@@ -50,3 +50,22 @@ def test_unreadable_summary_is_reported_not_fatal(tmp_path):
     report = make_report(tmp_path)
     assert [run.name for run in report["failed"]] == ["broken"]
     assert "FAILED broken" in report["text"]
+
+
+def test_export_tensorboard_images_writes_the_latest_png(tmp_path):
+    import numpy as np
+    from torch.utils.tensorboard import SummaryWriter
+
+    from rgnet.report import export_tensorboard_images
+
+    writer = SummaryWriter(tmp_path / "tb")
+    for step, value in ((0, 0), (5, 255)):
+        writer.add_image("filters/layer1", np.full((4, 6), value, dtype=np.uint8), step, dataformats="HW")
+    writer.close()
+    (path,) = export_tensorboard_images(tmp_path / "tb", tmp_path / "figures")
+    assert path == tmp_path / "figures" / "filters__layer1.png"
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(path)
+    assert pixels.shape[:2] == (4, 6) and pixels.min() == 1.0  # the step-5 image (all white), not step 0
+    assert export_tensorboard_images(tmp_path / "empty", tmp_path / "none") == []

@@ -407,6 +407,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike[str]) -> dict[str, Any]:
     }
     if trainer.is_global_zero:
         _log_hparams(parts["loggers"], cfg, metrics)
+        summary["figures"] = [str(path) for path in _export_figures(parts["loggers"], run_dir / "figures")]
         atomic_write_json(run_dir / SUMMARY, summary)
         log.info("wrote %s", run_dir / SUMMARY)
     return summary
@@ -448,6 +449,20 @@ def _log_hparams(loggers: list[Any], cfg: DictConfig, metrics: Mapping[str, Any]
     }
     for logger in loggers:
         logger.log_hyperparams(params, metrics=finals)
+
+
+def _export_figures(loggers: list[Any], out_dir: Path) -> list[Path]:
+    """The latest TensorBoard images of the run as PNG files in ``out_dir`` (see export_tensorboard_images)."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from rgnet.report import export_tensorboard_images
+
+    written: list[Path] = []
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.flush()
+            written += export_tensorboard_images(logger.log_dir, out_dir)
+    return written
 
 
 def _failure_summary(cfg: DictConfig, run_dir: Path, err: BaseException, start: float) -> dict[str, Any]:
