@@ -1,0 +1,78 @@
+"""IBRelevance callback and the ib_relevance experiment end to end (tiny sizes)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rgnet.callbacks.ib import IBRelevance, block_bond_sum, code_operator_overlaps
+from rgnet.models.vib import VIBEncoder
+
+
+def test_block_bond_sum() -> None:
+    v = torch.tensor([[1.0, 1.0, -1.0, 1.0, 1.0, 1.0]])  # 2 x 3 block
+    # open: rows (1*1 + 1*-1) + (1*1 + 1*1) = 2, columns 1*1 + 1*1 + -1*1 = 1
+    assert float(block_bond_sum(v, (2, 3, False))[0]) == 3.0
+    # periodic columns add (1*-1) + (1*1) = 0
+    assert float(block_bond_sum(v, (2, 3, True))[0]) == 3.0
+    assert float(block_bond_sum(torch.ones(1, 6), (2, 3, True))[0]) == 3 + 6
+
+
+def test_operator_overlaps_of_hand_set_filters() -> None:
+    gen = torch.Generator().manual_seed(0)
+    v = (torch.randint(0, 2, (500, 4), generator=gen) * 2 - 1).float()
+    model = VIBEncoder(4, 4)
+    with torch.no_grad():
+        model.encoder.weight.fill_(1.0)  # block magnetization
+    odd = code_operator_overlaps(model, v, (2, 2, False))
+    assert odd["overlap_magnetization"] == pytest.approx(1.0) and odd["z2_odd_fraction"] == pytest.approx(1.0)
+    assert odd["filter_sign_purity"] == pytest.approx(1.0) and odd["overlap_energy"] < 0.2
+    with torch.no_grad():
+        model.encoder.weight.copy_(torch.tensor([[1.0, -1.0, 1.0, -1.0]]))
+    assert code_operator_overlaps(model, v, (2, 2, False))["filter_sign_purity"] == pytest.approx(0.0)
+
+
+def test_callback_state_roundtrip() -> None:
+    cb = IBRelevance()
+    cb.history.append({"epoch": 0, "i_vh": 0.1})
+    other = IBRelevance()
+    other.load_state_dict(cb.state_dict())
+    assert other.summary_metrics()["last"] == {"epoch": 0, "i_vh": 0.1}
+    with pytest.raises(ValueError, match="every_n_epochs"):
+        IBRelevance(every_n_epochs=0)
+
+
+def _overrides(tmp_path, *extra: str) -> list[str]:
+    return [
+        "experiment=ib_relevance", "data.L=8", "data.n=120", "data.pairs_per_config=2", "data.batch_size=64",
+        "trainer.max_epochs=2", "logger=none", "callbacks.progress_bar=null", "data.progress=false",
+        f"paths.cache_dir={tmp_path}/cache", *extra,
+    ]
+
+
+def test_experiment_runs_and_reports(tmp_path) -> None:
+    from rgnet.cli.train import compose, run
+
+    cfg = compose(_overrides(tmp_path), output_dir=tmp_path / "run")
+    assert cfg.model.dim_v == 8 and cfg.model.dim_e == 16
+    metrics = run(cfg, tmp_path / "run")["metrics"]
+    last = metrics["ib_relevance"]["last"]
+    assert set(last) >= {"i_vh", "i_he", "overlap_magnetization", "overlap_energy", "z2_odd_fraction"}
+    assert len(metrics["ib_relevance"]["history"]) == 2
+
+
+def test_bad_geometry_fails_before_sampling(tmp_path) -> None:
+    from hydra.utils import instantiate
+
+    from rgnet.cli.train import compose
+
+    cfg = compose(_overrides(tmp_path, "data.buffer=-1"), output_dir=tmp_path / "run")
+    with pytest.raises(Exception, match="overlap"):
+        instantiate(cfg.data)
+    cfg = compose(_overrides(tmp_path, "data.block=5"), output_dir=tmp_path / "run")
+    with pytest.raises(Exception, match="does not fit"):
+        instantiate(cfg.data)
+    cfg = compose(_overrides(tmp_path, "model.beta=-2"), output_dir=tmp_path / "run")
+    with pytest.raises(Exception, match="beta"):
+        instantiate(cfg.model)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
