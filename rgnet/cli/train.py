@@ -44,6 +44,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rgnet.cli import CONFIG_DIR, check_config_dir, versions
 from rgnet.data.dataset import atomic_write_json
+from rgnet.report import flatten
 
 log = logging.getLogger(__name__)
 # conf/hydra/launcher/submitit_*.yaml spell out every field of the plugin's schema of the same name, so
@@ -297,17 +298,6 @@ def _scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
         with contextlib.suppress(TypeError, ValueError, RuntimeError):
             out[key] = float(value)
     return out
-
-
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mapping -> ``{"a.b.c": leaf}`` (lists stay leaves)."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def lookup(metrics: Mapping[str, Any], dotted: str) -> Any:
