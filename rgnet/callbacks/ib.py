@@ -74,12 +74,16 @@ class IBRelevance(lightning.Callback):
         self.max_blocks = check_int(max_blocks, "max_blocks", minimum=2)
         self.history: list[dict[str, Any]] = []
 
-    def on_validation_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+    def on_validation_epoch_end(
+        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
+    ) -> None:
         if trainer.sanity_checking or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
         dm = trainer.datamodule
         if dm is None or not hasattr(dm, "val_set") or not hasattr(dm, "block_shape"):
-            raise ValueError("IBRelevance needs a data module with val_set and block_shape (VEPairsDataModule)")
+            raise ValueError(
+                "IBRelevance needs a data module with val_set and block_shape (VEPairsDataModule)"
+            )
         v = dm.val_set.tensors[0][: self.max_blocks].to(pl_module.device)
         record: dict[str, Any] = {"epoch": int(trainer.current_epoch), "step": int(trainer.global_step)}
         for key in ("val/i_vh", "val/i_he"):

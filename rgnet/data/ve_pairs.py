@@ -30,7 +30,9 @@ from rgnet.data.datamodule import IsingDataModule
 GEOMETRIES = ("shell", "slab")
 
 
-def ve_site_indices(L: int, geometry: str, block: int, buffer: int, env_width: int) -> tuple[torch.Tensor, torch.Tensor]:
+def ve_site_indices(
+    L: int, geometry: str, block: int, buffer: int, env_width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Flat site indices (int64) of V and E for the cut at offset (0, 0); validates the geometry."""
     L = check_int(L, "L", minimum=2)
     geometry = check_choice(geometry, "geometry", GEOMETRIES)

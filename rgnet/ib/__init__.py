@@ -12,26 +12,32 @@ from rgnet.ib.cylinder import (
     scaling_dimension,
 )
 from rgnet.ib.discrete import IBResult, IBScan, critical_beta_spectral, ib_scan, solve_ib
-from rgnet.ib.estimators import ConcatCritic, SeparableCritic, infonce_lower_bound, mi_lower_bound, nwj_lower_bound
+from rgnet.ib.estimators import (
+    ConcatCritic,
+    SeparableCritic,
+    infonce_lower_bound,
+    mi_lower_bound,
+    nwj_lower_bound,
+)
 from rgnet.ib.gaussian import GaussianIB, gaussian_ib, gaussian_mutual_information
 
 __all__ = [
     "ConcatCritic",
     "CylinderIBResult",
     "GaussianIB",
-    "SeparableCritic",
-    "gaussian_ib",
-    "gaussian_mutual_information",
-    "infonce_lower_bound",
-    "mi_lower_bound",
-    "nwj_lower_bound",
     "IBResult",
     "IBScan",
+    "SeparableCritic",
     "critical_beta_spectral",
     "cylinder_boundary_joint",
     "cylinder_joint",
+    "gaussian_ib",
+    "gaussian_mutual_information",
     "ib_scan",
+    "infonce_lower_bound",
     "ising_cylinder_ib",
+    "mi_lower_bound",
+    "nwj_lower_bound",
     "predicted_beta_c",
     "scaling_dimension",
     "solve_ib",

@@ -137,7 +137,9 @@ def _slab_weight(step: np.ndarray, psi0: np.ndarray, n: int) -> np.ndarray:
     return w.reshape(-1)
 
 
-def predicted_beta_c(circumference: int, K: float, separation: int, h: float = 0.0, z2_even: bool = False) -> float:
+def predicted_beta_c(
+    circumference: int, K: float, separation: int, h: float = 0.0, z2_even: bool = False
+) -> float:
     """Spectral prediction ``(lambda_0 / |lambda_1|)^(2 separation)`` (overall, or in the even sector)."""
     L, K, h, separation = _check_geometry(circumference, K, h, separation)
     z2_even = _check_z2(z2_even, h)
@@ -247,4 +249,6 @@ def ising_cylinder_ib(
         ratio = ratio[: 1 << (L - 1)]
     p_a = joint.sum(axis=1)
     ratio = ratio / math.sqrt((p_a * ratio * ratio).sum())
-    return CylinderIBResult(L, K, h, nb, ne, separation, z2_even, result, result.beta_c, predicted, ratio, p_a)
+    return CylinderIBResult(
+        L, K, h, nb, ne, separation, z2_even, result, result.beta_c, predicted, ratio, p_a
+    )

@@ -149,7 +149,9 @@ def _check_betas(betas: object) -> np.ndarray:
     return arr
 
 
-def _iterate(problem: _Problem, enc: np.ndarray, beta: float, tol: float, max_iter: int) -> tuple[np.ndarray, int, bool]:
+def _iterate(
+    problem: _Problem, enc: np.ndarray, beta: float, tol: float, max_iter: int
+) -> tuple[np.ndarray, int, bool]:
     for it in range(1, max_iter + 1):
         new = problem.step(enc, beta)
         change = float(np.abs(new - enc).max())
@@ -246,7 +248,9 @@ def linear_growth(
         return new / problem.marginal(new)[None, :] - 1.0
 
     rng = np.random.default_rng(seed)
-    delta = centre(rng.standard_normal((p.shape[0], n_clusters)) if start is None else np.array(start, dtype=float))
+    delta = centre(
+        rng.standard_normal((p.shape[0], n_clusters)) if start is None else np.array(start, dtype=float)
+    )
     delta /= _weighted_norm(delta, w)
     mu = math.nan
     for _ in range(max_iter):

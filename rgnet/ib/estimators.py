@@ -80,7 +80,9 @@ class ConcatCritic(nn.Module):
         super().__init__()
         dim_x = check_int(dim_x, "dim_x", minimum=1)
         dim_y = check_int(dim_y, "dim_y", minimum=1)
-        self.net = _mlp(dim_x + dim_y, check_int(hidden, "hidden", minimum=1), 1, check_int(layers, "layers", minimum=1))
+        self.net = _mlp(
+            dim_x + dim_y, check_int(hidden, "hidden", minimum=1), 1, check_int(layers, "layers", minimum=1)
+        )
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Scores ``(B, B)``: ``S[i, j] = f(x_i, y_j)``."""
@@ -99,4 +101,11 @@ def mi_lower_bound(name: str, scores: torch.Tensor) -> torch.Tensor:
     return BOUNDS[name](scores)
 
 
-__all__ = ["BOUNDS", "ConcatCritic", "SeparableCritic", "infonce_lower_bound", "mi_lower_bound", "nwj_lower_bound"]
+__all__ = [
+    "BOUNDS",
+    "ConcatCritic",
+    "SeparableCritic",
+    "infonce_lower_bound",
+    "mi_lower_bound",
+    "nwj_lower_bound",
+]

@@ -36,7 +36,9 @@ def _as_matrix(value: object, name: str) -> np.ndarray:
     return arr
 
 
-def _check_covariances(cov_x: object, cov_y: object, cov_xy: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check_covariances(
+    cov_x: object, cov_y: object, cov_xy: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sx, sy, sxy = _as_matrix(cov_x, "cov_x"), _as_matrix(cov_y, "cov_y"), _as_matrix(cov_xy, "cov_xy")
     for name, s in (("cov_x", sx), ("cov_y", sy)):
         if s.shape[0] != s.shape[1] or not np.allclose(s, s.T, rtol=1e-10, atol=1e-12):
@@ -45,7 +47,9 @@ def _check_covariances(cov_x: object, cov_y: object, cov_xy: object) -> tuple[np
         raise ValueError(f"cov_xy must have shape {(sx.shape[0], sy.shape[0])}, got {sxy.shape}")
     joint = np.block([[sx, sxy], [sxy.T, sy]])
     if np.linalg.eigvalsh(0.5 * (joint + joint.T)).min() <= 0:
-        raise ValueError("the joint covariance [[cov_x, cov_xy], [cov_xy^T, cov_y]] must be positive definite")
+        raise ValueError(
+            "the joint covariance [[cov_x, cov_xy], [cov_xy^T, cov_y]] must be positive definite"
+        )
     return 0.5 * (sx + sx.T), 0.5 * (sy + sy.T), sxy
 
 

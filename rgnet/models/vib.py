@@ -133,7 +133,9 @@ class VIBEncoder(lightning.LightningModule):
         if self.hparams.encoder == "linear":
             return self.encoder.weight.detach().clone()
         v0 = torch.zeros(1, self.hparams.dim_v, device=self.device, requires_grad=True)
-        return torch.autograd.functional.jacobian(lambda x: self.encoder(x)[0], v0).reshape(self.hparams.dim_h, -1)
+        return torch.autograd.functional.jacobian(lambda x: self.encoder(x)[0], v0).reshape(
+            self.hparams.dim_h, -1
+        )
 
     def summary_metrics(self) -> dict[str, Any]:
         """beta, last informations (nats) and the filters (lists), JSON-serialisable."""

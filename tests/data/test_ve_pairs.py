@@ -51,8 +51,19 @@ def test_constructor_validates_before_sampling(tmp_path) -> None:
 
 def test_pairs_from_a_dataset(tmp_path) -> None:
     dm = VEPairsDataModule(
-        tmp_path, geometry="shell", block=2, buffer=1, env_width=1, pairs_per_config=3,
-        L=8, K=0.3, n=20, method="wolff", seed=0, batch_size=8, val_fraction=0.25,
+        tmp_path,
+        geometry="shell",
+        block=2,
+        buffer=1,
+        env_width=1,
+        pairs_per_config=3,
+        L=8,
+        K=0.3,
+        n=20,
+        method="wolff",
+        seed=0,
+        batch_size=8,
+        val_fraction=0.25,
     )
     assert (dm.dim_v, dm.dim_e) == (4, 36 - 16)
     dm.prepare_data()

@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from rgnet.ib.estimators import ConcatCritic, SeparableCritic, infonce_lower_bound, mi_lower_bound, nwj_lower_bound
+from rgnet.ib.estimators import (
+    ConcatCritic,
+    SeparableCritic,
+    infonce_lower_bound,
+    mi_lower_bound,
+    nwj_lower_bound,
+)
 
 RHO, DIM = 0.8, 2
 TRUE_MI = -0.5 * DIM * math.log(1 - RHO**2)  # 1.02 nats
@@ -30,7 +36,11 @@ def _pairs(n: int, gen: torch.Generator, rho: float = RHO) -> tuple[torch.Tensor
 def _log_ratio(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Exact ln p(y_j | x_i) / p(y_j), (B, B)."""
     diff = y[None, :, :] - RHO * x[:, None, :]
-    return -0.5 * (diff**2).sum(-1) / (1 - RHO**2) - 0.5 * DIM * math.log(1 - RHO**2) + 0.5 * (y**2).sum(-1)[None, :]
+    return (
+        -0.5 * (diff**2).sum(-1) / (1 - RHO**2)
+        - 0.5 * DIM * math.log(1 - RHO**2)
+        + 0.5 * (y**2).sum(-1)[None, :]
+    )
 
 
 def test_bounds_with_the_optimal_critic() -> None:
@@ -46,7 +56,11 @@ def test_bounds_with_the_optimal_critic() -> None:
 
 @pytest.mark.parametrize(
     "bound, critic_cls, steps, batch",
-    [("infonce", SeparableCritic, 200, 128), ("nwj", SeparableCritic, 200, 128), ("infonce", ConcatCritic, 150, 64)],
+    [
+        ("infonce", SeparableCritic, 200, 128),
+        ("nwj", SeparableCritic, 200, 128),
+        ("infonce", ConcatCritic, 150, 64),
+    ],
 )
 def test_trained_critic_recovers_gaussian_mi(bound: str, critic_cls: type, steps: int, batch: int) -> None:
     torch.manual_seed(0)

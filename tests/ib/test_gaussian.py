@@ -58,7 +58,10 @@ def test_closed_form_encoder_is_optimal_for_a_scalar_code() -> None:
         return i_tx - beta * (i_tx - 0.5 * math.log(a @ sxy_cond @ a + 1))
 
     best = min(
-        (scipy.optimize.minimize(lagrangian, x0, method="BFGS") for x0 in np.random.default_rng(0).normal(size=(5, 4))),
+        (
+            scipy.optimize.minimize(lagrangian, x0, method="BFGS")
+            for x0 in np.random.default_rng(0).normal(size=(5, 4))
+        ),
         key=lambda r: r.fun,
     )
     a_star = g.encoder(beta)[0]

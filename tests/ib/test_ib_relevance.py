@@ -44,9 +44,17 @@ def test_callback_state_roundtrip() -> None:
 
 def _overrides(tmp_path, *extra: str) -> list[str]:
     return [
-        "experiment=ib_relevance", "data.L=8", "data.n=120", "data.pairs_per_config=2", "data.batch_size=64",
-        "trainer.max_epochs=2", "logger=none", "callbacks.progress_bar=null", "data.progress=false",
-        f"paths.cache_dir={tmp_path}/cache", *extra,
+        "experiment=ib_relevance",
+        "data.L=8",
+        "data.n=120",
+        "data.pairs_per_config=2",
+        "data.batch_size=64",
+        "trainer.max_epochs=2",
+        "logger=none",
+        "callbacks.progress_bar=null",
+        "data.progress=false",
+        f"paths.cache_dir={tmp_path}/cache",
+        *extra,
     ]
 
 

@@ -79,7 +79,9 @@ def test_sectors_split_the_spectrum(L: int) -> None:
 
 def test_free_energy_tends_to_onsager() -> None:
     K = 0.3  # short correlation length: finite-circumference corrections decay exponentially in L
-    errors = [abs(math.log(cylinder_spectrum(L, K, n_eig=1)[0][0]) / L - onsager_free_energy(K)) for L in (8, 12)]
+    errors = [
+        abs(math.log(cylinder_spectrum(L, K, n_eig=1)[0][0]) / L - onsager_free_energy(K)) for L in (8, 12)
+    ]
     assert errors[1] < 1e-5 * onsager_free_energy(K) and errors[1] < errors[0] / 10
 
 

@@ -29,7 +29,9 @@ def _one_thread():
 def _sample(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     z = torch.randn(n, 3, generator=gen)
     rho = torch.tensor(_RHO, dtype=torch.float32)
-    return z @ torch.tensor(_A, dtype=torch.float32).T, rho * z + torch.sqrt(1 - rho**2) * torch.randn(n, 3, generator=gen)
+    return z @ torch.tensor(_A, dtype=torch.float32).T, rho * z + torch.sqrt(1 - rho**2) * torch.randn(
+        n, 3, generator=gen
+    )
 
 
 def _train(beta: float, steps: int, seed: int = 0) -> np.ndarray:

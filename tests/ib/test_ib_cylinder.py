@@ -100,7 +100,11 @@ def test_z2_even_moves_the_transition_to_the_energy_operator() -> None:
     assert np.all(np.diff(np.abs(np.array(odd) - 0.125)) < 0) and abs(odd[-1] - 0.125) < 0.01
     assert np.all(np.diff(np.abs(np.array(even) - 1.0)) < 0) and abs(even[-1] - 1.0) < 0.02
     # Delta from the solver's located transition, for two separations (beta_c ~ exp(4 pi Delta L_B / L))
-    results = [ising_cylinder_ib(6, K_CRITICAL, 1, 1, lb, z2_even=z, betas=_BETAS) for lb in (1, 2) for z in (False, True)]
+    results = [
+        ising_cylinder_ib(6, K_CRITICAL, 1, 1, lb, z2_even=z, betas=_BETAS)
+        for lb in (1, 2)
+        for z in (False, True)
+    ]
     deltas = [r.scaling_dimension for r in results]
     assert deltas[0] == pytest.approx(deltas[2], rel=1e-6) and deltas[0] == pytest.approx(0.1266, abs=2e-3)
     assert deltas[1] == pytest.approx(deltas[3], rel=1e-6) and deltas[1] == pytest.approx(0.978, abs=0.01)
