@@ -252,3 +252,51 @@ def ising_cylinder_ib(
     return CylinderIBResult(
         L, K, h, nb, ne, separation, z2_even, result, result.beta_c, predicted, ratio, p_a
     )
+
+
+@dataclass(frozen=True)
+class ScalingDimensionEstimate:
+    """Scaling dimension from IB transitions. ``beta_c`` float64 ``(n_L, n_sep)`` located by the solver
+    (:func:`rgnet.ib.discrete.locate_first_transition`) for each circumference and separation; ``delta``
+    ``(n_L,)``: ``L * slope / (4 pi)`` with ``slope`` the least-squares slope of ``ln beta_c`` against ``L_B``;
+    ``delta_extrapolated``: ``Delta_inf`` of the fit ``Delta(L) = Delta_inf + c / L^2`` (CFT corrections)."""
+
+    circumferences: np.ndarray
+    separations: np.ndarray
+    beta_c: np.ndarray
+    delta: np.ndarray
+    delta_extrapolated: float
+
+
+def ib_scaling_dimension(
+    circumferences: tuple[int, ...] | list[int],
+    K: float,
+    separations: tuple[int, ...] | list[int] = (1, 2, 3),
+    z2_even: bool = False,
+) -> ScalingDimensionEstimate:
+    """``Delta`` of the operator the first IB transition switches on, from ``beta_c ~ exp(4 pi Delta L_B / L)``.
+
+    At ``K = K_c`` this converges to 1/8 (spin), or to 1 (energy) with ``z2_even``. Needs at least two
+    separations, and two circumferences for the extrapolation (else ``delta_extrapolated`` is ``delta[0]``).
+    """
+    from rgnet.ib.discrete import locate_first_transition
+
+    Ls = [check_int(L, "circumferences[]", minimum=2, maximum=MAX_CYLINDER_DENSE) for L in circumferences]
+    seps = [check_int(s, "separations[]", minimum=1) for s in separations]
+    if len(Ls) < 1 or len(set(seps)) < 2:
+        raise ValueError("give at least one circumference and two distinct separations")
+    K = check_real(K, "K")
+    beta_c = np.empty((len(Ls), len(seps)))
+    for i, L in enumerate(Ls):
+        for j, s in enumerate(seps):
+            beta_c[i, j] = locate_first_transition(cylinder_boundary_joint(L, K, s, z2_even=z2_even))[0]
+    if not np.all(np.isfinite(beta_c)):
+        raise ValueError("no IB transition found for some (circumference, separation): V and E independent?")
+    slopes = np.polyfit(np.array(seps, dtype=float), np.log(beta_c).T, 1)[0]
+    delta = np.array(Ls) * slopes / (4.0 * math.pi)
+    if len(set(Ls)) >= 2:
+        design = np.stack([np.ones(len(Ls)), 1.0 / np.array(Ls, dtype=float) ** 2], axis=1)
+        extrapolated = float(np.linalg.lstsq(design, delta, rcond=None)[0][0])
+    else:
+        extrapolated = float(delta[0])
+    return ScalingDimensionEstimate(np.array(Ls), np.array(seps), beta_c, delta, extrapolated)

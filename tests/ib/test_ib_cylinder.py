@@ -13,6 +13,7 @@ from rgnet.ib.cylinder import (
     cylinder_boundary_joint,
     cylinder_joint,
     flip_orbit_joint,
+    ib_scaling_dimension,
     ising_cylinder_ib,
     predicted_beta_c,
     scaling_dimension,
@@ -167,3 +168,16 @@ def test_bad_input() -> None:
         result.encode(np.ones((3, 2, 4)))
     with pytest.raises(ValueError, match="only"):
         result.encode(np.zeros((3, 1, 4)))
+
+
+def test_scaling_dimensions_extrapolate_to_ising_cft() -> None:
+    spin = ib_scaling_dimension((4, 6, 8), K_CRITICAL, (1, 2))
+    energy = ib_scaling_dimension((4, 6, 8), K_CRITICAL, (1, 2), z2_even=True)
+    assert spin.beta_c.shape == (3, 2)
+    assert abs(spin.delta_extrapolated - 0.125) < 0.003 and abs(energy.delta_extrapolated - 1.0) < 0.01
+    assert np.all(np.diff(spin.delta) < 0) and np.all(np.diff(energy.delta) > 0)
+    # negative control: off criticality the apparent dimension grows with L (finite correlation length)
+    massive = ib_scaling_dimension((4, 8), 0.3, (1, 2))
+    assert massive.delta[1] > 1.5 * massive.delta[0]
+    with pytest.raises(ValueError, match="separations"):
+        ib_scaling_dimension((4,), K_CRITICAL, (1,))
