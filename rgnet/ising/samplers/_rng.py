@@ -41,18 +41,50 @@ def splitmix64(counter: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-def weyl_streams(n: int, generator: torch.Generator) -> np.ndarray:
+def weyl_streams(n: int, generator: torch.Generator, stream_length: int = WEYL_STREAM_LENGTH) -> np.ndarray:
     """``n`` splitmix64 counters (uint64) that are disjoint segments of one splitmix64 sequence.
 
-    Stream i starts WEYL_STREAM_LENGTH * i outputs after a start drawn from ``generator`` (64 random bits), so the
-    streams never share an output while each draws fewer than 2^40 of them and n < 2^24.
+    Stream i starts ``stream_length * i`` outputs after a start drawn from ``generator`` (64 random bits), so the
+    streams never share an output while each draws fewer than ``stream_length`` of them (default 2^40 + 1, for
+    n < 2^24; :func:`widest_stream_length` gives the longest segments for n streams).
     """
-    if n >= 1 << 24:
-        raise ValueError(f"at most 2**24 - 1 splitmix64 streams fit one sequence, got n={n}")
+    if n * stream_length > 1 << 64:
+        raise ValueError(f"{n} splitmix64 streams of {stream_length} outputs do not fit one sequence of 2**64")
     halves = torch.randint(0, 2**32, (2,), generator=generator, dtype=torch.int64, device=generator.device)
     start = (int(halves[0]) << 32) | int(halves[1])
-    step = np.uint64((WEYL_STREAM_LENGTH * SPLITMIX_GAMMA) & _MASK64)
+    step = np.uint64((stream_length * SPLITMIX_GAMMA) & _MASK64)
     return np.arange(n, dtype=np.uint64) * step + np.uint64(start)  # uint64 arithmetic wraps mod 2^64
+
+
+def widest_stream_length(n: int) -> int:
+    """Longest odd segment length that ``n`` streams of :func:`weyl_streams` can have (>= 2^40 for n < 2^24)."""
+    return ((1 << 64) // n - 1) | 1
+
+
+@numba.njit(inline="always")
+def weyl_next(counter: np.uint64) -> tuple[np.uint64, np.uint64]:
+    """Advance a splitmix64 Weyl counter held in a local variable; return (new counter, its 64-bit output)."""
+    counter += np.uint64(SPLITMIX_GAMMA)
+    return counter, splitmix64(counter)
+
+
+def split_threshold(threshold: int) -> tuple[int, int]:
+    """A 32-bit threshold t in [0, 2^32] of :func:`probability_to_threshold` as (t >> 16, t & 0xFFFF), for
+    :func:`below_threshold16`."""
+    return int(threshold) >> 16, int(threshold) & 0xFFFF
+
+
+@numba.njit(inline="always")
+def below_threshold16(u16: int, t_hi: int, t_lo: int, counter: np.uint64) -> tuple[bool, np.uint64]:
+    """Exactly the event "32-bit uniform < t" (probability t / 2^32) from 16 random bits ``u16`` (int64).
+
+    The 16 bits are the uniform's high half: below ``t_hi`` it is a hit, above a miss; only on a tie
+    (probability 2^-16) is the low half drawn, from a fresh output of ``counter``. Returns (hit, counter).
+    """
+    if u16 != t_hi:
+        return u16 < t_hi, counter
+    counter, z = weyl_next(counter)
+    return np.int64(z & np.uint64(0xFFFF)) < t_lo, counter
 
 
 def seed_streams(n: int, generator: torch.Generator) -> np.ndarray:

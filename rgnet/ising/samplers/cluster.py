@@ -25,9 +25,11 @@ probability ``p = 1 - exp(-2K)``; clusters are the connected components of the a
 
 Two backends, same physics:
 
-* ``"numba"`` (CPU): compiled kernels parallel over chains, one xorshift64* stream per chain
-  (:mod:`rgnet.ising.samplers._rng`); Wolff grows each cluster with a queue in ``O(|C|)``; Swendsen-Wang
-  labels clusters by union-find with path halving.
+* ``"numba"`` (CPU): compiled kernels parallel over chains, one splitmix64 stream per chain
+  (:mod:`rgnet.ising.samplers._rng`; a bond is active when 32 random bits fall below ``round(p 2^32)``,
+  decided exactly from 16 bits except on a tie); Wolff grows each cluster with a queue in ``O(|C|)``;
+  Swendsen-Wang labels clusters in one raster pass of union-find (path halving, smallest index as root) and
+  relabels them in a second.
 * ``"torch"`` (any device, vectorized over chains): clusters are labelled on the device by min-label hooking
   plus pointer jumping; Swendsen-Wang labels all bonds, Wolff the bonds among sites of the seed's sign and
   flips the seed's component (all chains' clusters together). The torch backend
@@ -45,14 +47,24 @@ import numpy as np
 import torch
 
 from rgnet._checks import check_choice, check_int, check_real
-from rgnet.ising.samplers._rng import next_u32, probability_to_threshold, seed_streams
+from rgnet.ising.samplers._rng import (
+    below_threshold16,
+    probability_to_threshold,
+    split_threshold,
+    weyl_next,
+    weyl_streams,
+    widest_stream_length,
+)
 from rgnet.ising.samplers.base import Sampler
 
 BACKENDS = ("auto", "numba", "torch")
 
 
 # ---------------------------------------------------------------------------------------------- numba kernels
-@numba.njit(cache=True)
+# Shared conventions: spins (chains, N = L*L) int8 +-1, row-major; one splitmix64 Weyl counter per chain, held in
+# a local variable while the chain runs; a bond is active with probability t / 2^32, decided from 16 random bits
+# by below_threshold16 (exact), so one 64-bit output serves four bonds. Neighbours are computed from (row, column).
+@numba.njit(inline="always")
 def _find(parent: np.ndarray, i: int) -> int:
     """Root of ``i`` in the union-find forest ``parent`` (path halving)."""
     while parent[i] != i:
@@ -61,108 +73,198 @@ def _find(parent: np.ndarray, i: int) -> int:
     return i
 
 
-@numba.njit(parallel=True, cache=True)
-def _swendsen_wang_kernel(
-    spins: np.ndarray,
-    neighbours: np.ndarray,
-    streams: np.ndarray,
-    n_sweeps: int,
-    bond_threshold: np.uint64,
-    two_h: float,
-) -> None:
-    """``n_sweeps`` Swendsen-Wang sweeps in place.
+@numba.njit(inline="always")
+def _union(parent: np.ndarray, a: int, b: int) -> None:
+    """Merge the trees of ``a`` and ``b``; the smaller root becomes the root (so parent[i] <= i throughout)."""
+    ra = _find(parent, a)
+    rb = _find(parent, b)
+    parent[max(ra, rb)] = min(ra, rb)
 
-    spins: (chains, N) int8 +-1; neighbours: (N, 4) int32 [right, down, left, up]; streams: (chains,) uint64;
-    a bond is active when ``u32 < bond_threshold``; ``two_h = 2h``.
+
+@numba.njit(inline="always")
+def _sw_bonds(s: np.ndarray, parent: np.ndarray, L: int, t_hi: int, t_lo: int, x: np.uint64) -> np.uint64:
+    """Draw every FK bond of chain ``s`` once and build its clusters in ``parent`` (int32, N); returns the counter.
+
+    Raster scan (Hoshen-Kopelman style) over the left and up bonds: a site joins the cluster of its left
+    neighbour, whose root is still in a register, and is merged with its up neighbour's; then the L horizontal
+    and L vertical wrap-around bonds are merged in. Every root is its cluster's smallest site index and
+    parent[i] <= i for every site. For L = 2 the left bond and the wrap bond of a row are two distinct bonds.
+    """
+    for r in range(L):
+        base = r * L
+        root = base
+        z = np.uint64(0)
+        for col in range(L):
+            i = base + col
+            if col & 1 == 0:  # one 64-bit output per two sites: (left, up) 16-bit draws each
+                x, z = weyl_next(x)
+            else:
+                z >>= np.uint64(32)
+            si = s[i]
+            hit_left, x = below_threshold16(np.int64(z & np.uint64(0xFFFF)), t_hi, t_lo, x)
+            joined = i
+            if hit_left and col > 0 and s[i - 1] == si:
+                joined = root  # root of the left neighbour's cluster
+            if r > 0:
+                hit_up, x = below_threshold16(np.int64((z >> np.uint64(16)) & np.uint64(0xFFFF)), t_hi, t_lo, x)
+                up_root = _find(parent, i - L)
+                if not (hit_up and s[i - L] == si):
+                    up_root = joined
+                low = min(joined, up_root)
+                parent[max(joined, up_root)] = low
+                joined = low
+            parent[i] = joined
+            root = joined
+    z = np.uint64(0)
+    for k in range(2 * L):  # wrap-around bonds: (r, L-1)-(r, 0) for k = r < L; (L-1, c)-(0, c) for k = L + c
+        if k & 3 == 0:
+            x, z = weyl_next(x)
+        else:
+            z >>= np.uint64(16)
+        hit, x = below_threshold16(np.int64(z & np.uint64(0xFFFF)), t_hi, t_lo, x)
+        a, b = (k * L + L - 1, k * L) if k < L else ((L - 1) * L + k - L, k - L)
+        if hit and s[a] == s[b]:
+            _union(parent, a, b)
+    return x
+
+
+@numba.njit(inline="always")
+def _sw_flip_fair(s: np.ndarray, parent: np.ndarray, x: np.uint64) -> np.uint64:
+    """h = 0: give every cluster a fair random sign; returns the counter.
+
+    Sites in increasing order: a root takes bit (i mod 64) of a fresh output per 64 sites, any other site the
+    already-updated spin of its parent (parent[i] < i is in the same cluster).
+    """
+    n = s.shape[0]
+    z = np.uint64(0)
+    for i in range(n):
+        if i & 63 == 0:
+            x, z = weyl_next(x)
+        else:
+            z >>= np.uint64(1)
+        p = parent[i]
+        coin = np.int8(2 * np.int64(z & np.uint64(1)) - 1)
+        s[i] = coin if p == i else s[p]
+    return x
+
+
+@numba.njit(inline="always")
+def _sw_flip_field(s: np.ndarray, parent: np.ndarray, size: np.ndarray, two_h: float, x: np.uint64) -> np.uint64:
+    """h != 0: cluster sign +1 with probability 1 / (1 + exp(-2 h |C|)); returns the counter.
+
+    First pass: parent[i] <- root (parent[i]'s parent is already its root) and cluster sizes at the roots.
+    """
+    n = s.shape[0]
+    for i in range(n):
+        root = parent[parent[i]]
+        parent[i] = root
+        size[i] = 0
+        size[root] += 1
+    for i in range(n):
+        root = parent[i]
+        if root == i:
+            x, z = weyl_next(x)
+            p_up = 1.0 / (1.0 + math.exp(-two_h * size[i]))
+            s[i] = 1 if (z >> np.uint64(32)) < np.uint64(p_up * 4294967296.0) else -1
+        else:
+            s[i] = s[root]
+    return x
+
+
+@numba.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy")
+def _swendsen_wang_kernel(
+    spins: np.ndarray, L: int, counters: np.ndarray, n_sweeps: int, t_hi: int, t_lo: int, two_h: float
+) -> None:
+    """``n_sweeps`` Swendsen-Wang sweeps in place, chains in parallel.
+
+    spins: (chains, L*L) int8 +-1; counters: (chains,) uint64 splitmix64 counters, advanced in place;
+    (t_hi, t_lo): the bond threshold of :func:`split_threshold`; ``two_h = 2h``.
     """
     chains, n = spins.shape
     for c in numba.prange(chains):
         s = spins[c]
         parent = np.empty(n, np.int32)
-        size = np.zeros(n, np.int32)
-        sign = np.empty(n, np.int8)
+        size = np.empty(n if two_h != 0.0 else 0, np.int32)
+        x = counters[c]
         for _ in range(n_sweeps):
-            for i in range(n):
-                parent[i] = i
-            for i in range(n):
-                for k in range(2):  # right and down bonds: every bond once
-                    j = neighbours[i, k]
-                    if s[i] == s[j] and next_u32(streams, c) < bond_threshold:
-                        ri = _find(parent, i)
-                        rj = _find(parent, j)
-                        if ri < rj:
-                            parent[rj] = ri
-                        elif rj < ri:
-                            parent[ri] = rj
-            if two_h != 0.0:
-                for i in range(n):
-                    size[i] = 0
-                for i in range(n):
-                    size[_find(parent, i)] += 1
-            for i in range(n):
-                if parent[i] == i:
-                    u = next_u32(streams, c)
-                    if two_h == 0.0:
-                        sign[i] = 1 if u < np.uint32(2147483648) else -1
-                    else:
-                        p_up = 1.0 / (1.0 + math.exp(-two_h * size[i]))
-                        sign[i] = 1 if u < np.uint64(p_up * 4294967296.0) else -1
-            for i in range(n):
-                s[i] = sign[_find(parent, i)]
+            x = _sw_bonds(s, parent, L, t_hi, t_lo, x)
+            if two_h == 0.0:
+                x = _sw_flip_fair(s, parent, x)
+            else:
+                x = _sw_flip_field(s, parent, size, two_h, x)
+        counters[c] = x
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(inline="always")
+def _wolff_try(
+    s: np.ndarray, queue: np.ndarray, tail: int, s0: int, row: int, col: int, L: int, u16: int, t_hi: int,
+    t_lo: int, x: np.uint64,
+) -> tuple[int, np.uint64]:
+    """Test the bond to site (row, col): it joins (flipped, queued) iff its spin is s0 and the bond is active.
+
+    Branch-free: the queue slot is always written and ``tail`` advanced by 0 or 1. Returns (tail, counter).
+    """
+    j = row * L + col
+    hit, x = below_threshold16(u16, t_hi, t_lo, x)
+    sj = np.int64(s[j])
+    join = np.int64(hit) & np.int64(sj == s0)
+    s[j] = sj ^ (-join & -2)
+    queue[tail] = (row << 16) | col
+    return tail + join, x
+
+
+@numba.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy")
 def _wolff_kernel(
-    spins: np.ndarray,
-    neighbours: np.ndarray,
-    streams: np.ndarray,
-    n_flips: int,
-    bond_threshold: np.uint64,
-    two_h: float,
+    spins: np.ndarray, L: int, counters: np.ndarray, n_flips: int, t_hi: int, t_lo: int, two_h: float,
     grown: np.ndarray,
 ) -> None:
-    """``n_flips`` Wolff cluster updates per chain in place; adds the grown cluster sizes to ``grown``.
+    """``n_flips`` Wolff cluster updates per chain in place, chains in parallel; adds grown sizes to ``grown``.
 
-    spins: (chains, N) int8 +-1; neighbours: (N, 4) int32; streams: (chains,) uint64; grown: (chains,) int64.
+    spins: (chains, L*L) int8 +-1; counters: (chains,) uint64 splitmix64 counters; (t_hi, t_lo): the bond
+    threshold of :func:`split_threshold`; grown: (chains,) int64. The queue holds sites as (row << 16) | column.
     Sites are flipped as they join, so "equal to the seed's old sign" also means "not yet in the cluster";
-    each bond from a newly added site to such a neighbour is tested once. A rejected flip (h != 0) is undone.
+    each bond from a newly added site to such a neighbour is tested once (one 64-bit output per added site, 16
+    bits per bond). A rejected flip (h != 0) is undone.
     """
     chains, n = spins.shape
+    mask16 = np.uint64(0xFFFF)
     for c in numba.prange(chains):
         s = spins[c]
-        queue = np.empty(n, np.int32)
+        queue = np.empty(n + 1, np.int32)  # + 1: the branch-free push writes one slot past a full cluster
+        x = counters[c]
         total = 0
         for _ in range(n_flips):
-            seed = (np.uint64(next_u32(streams, c)) * np.uint64(n)) >> np.uint64(32)
-            s0 = s[seed]
+            x, z = weyl_next(x)
+            seed = np.int64(((z >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
+            s0 = np.int64(s[seed])
             s[seed] = -s0
-            queue[0] = seed
+            queue[0] = ((seed // L) << 16) | (seed % L)
             head = 0
             tail = 1
             while head < tail:
-                i = queue[head]
+                q = np.int64(queue[head])
                 head += 1
-                for k in range(4):
-                    j = neighbours[i, k]
-                    if s[j] == s0 and next_u32(streams, c) < bond_threshold:
-                        s[j] = -s0
-                        queue[tail] = j
-                        tail += 1
+                row = q >> 16
+                col = q & 0xFFFF
+                x, z = weyl_next(x)
+                tail, x = _wolff_try(s, queue, tail, s0, row, col + 1 if col < L - 1 else 0, L,
+                                     np.int64(z & mask16), t_hi, t_lo, x)
+                tail, x = _wolff_try(s, queue, tail, s0, row, col - 1 if col > 0 else L - 1, L,
+                                     np.int64((z >> np.uint64(16)) & mask16), t_hi, t_lo, x)
+                tail, x = _wolff_try(s, queue, tail, s0, row + 1 if row < L - 1 else 0, col, L,
+                                     np.int64((z >> np.uint64(32)) & mask16), t_hi, t_lo, x)
+                tail, x = _wolff_try(s, queue, tail, s0, row - 1 if row > 0 else L - 1, col, L,
+                                     np.int64(z >> np.uint64(48)), t_hi, t_lo, x)
             total += tail
             log_accept = -two_h * s0 * tail
-            if log_accept < 0.0 and next_u32(streams, c) >= np.uint64(math.exp(log_accept) * 4294967296.0):
-                for q in range(tail):
-                    s[queue[q]] = s0
+            if log_accept < 0.0:
+                x, z = weyl_next(x)
+                if (z >> np.uint64(32)) >= np.uint64(math.exp(log_accept) * 4294967296.0):
+                    for k in range(tail):
+                        q = np.int64(queue[k])
+                        s[(q >> 16) * L + (q & 0xFFFF)] = s0
+        counters[c] = x
         grown[c] += total
-
-
-def _neighbour_table(L: int) -> np.ndarray:
-    """(L*L, 4) int32 flat indices of the [right, down, left, up] neighbours on the periodic L x L lattice."""
-    r, c = np.divmod(np.arange(L * L), L)
-    table = np.stack(
-        [r * L + (c + 1) % L, ((r + 1) % L) * L + c, r * L + (c - 1) % L, ((r - 1) % L) * L + c], axis=1
-    )
-    return table.astype(np.int32)
 
 
 # ---------------------------------------------------------------------------------------------- torch helpers
@@ -236,9 +338,8 @@ class _ClusterSampler(Sampler):
         #: FK bond probability p = 1 - exp(-2K).
         self.bond_probability = -math.expm1(-2.0 * self.K)
         if backend == "numba":
-            self._bond_threshold = np.uint64(probability_to_threshold(np.array(self.bond_probability)))
-            self._neighbours = _neighbour_table(self.L)
-            self._streams = seed_streams(self.chains, self.generator)
+            self._bond_threshold = split_threshold(probability_to_threshold(np.array(self.bond_probability)))
+            self._streams = self._new_streams()
 
     def _flat_numpy_spins(self) -> np.ndarray:
         """(chains, N) int8 numpy view sharing memory with ``self.spins`` (made contiguous first)."""
@@ -259,7 +360,11 @@ class _ClusterSampler(Sampler):
                 raise ValueError(f"state holds {streams.shape[0]} random streams for {self.chains} chains")
             self._streams = streams
         else:  # saved by the torch backend: derive fresh streams from the restored generator
-            self._streams = seed_streams(self.chains, self.generator)
+            self._streams = self._new_streams()
+
+    def _new_streams(self) -> np.ndarray:
+        """One splitmix64 counter per chain, disjoint segments of one sequence (as long as they can be)."""
+        return weyl_streams(self.chains, self.generator, widest_stream_length(self.chains))
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", backend={self.backend!r})"
@@ -277,8 +382,7 @@ class SwendsenWangSampler(_ClusterSampler):
     def _advance(self, n_sweeps: int) -> None:
         if self.backend == "numba":
             _swendsen_wang_kernel(
-                self._flat_numpy_spins(), self._neighbours, self._streams, n_sweeps, self._bond_threshold,
-                2.0 * self.h,
+                self._flat_numpy_spins(), self.L, self._streams, n_sweeps, *self._bond_threshold, 2.0 * self.h
             )
             return
         for _ in range(n_sweeps):
@@ -340,8 +444,8 @@ class WolffSampler(_ClusterSampler):
         if self.backend == "numba":
             grown = np.zeros(self.chains, dtype=np.int64)
             _wolff_kernel(
-                self._flat_numpy_spins(), self._neighbours, self._streams, n_flips, self._bond_threshold,
-                2.0 * self.h, grown,
+                self._flat_numpy_spins(), self.L, self._streams, n_flips, *self._bond_threshold, 2.0 * self.h,
+                grown,
             )
             return grown
         total = torch.zeros(self.chains, dtype=torch.int64, device=self.device)
