@@ -10,6 +10,7 @@ from rgnet.ib.cylinder import (
     ib_scaling_dimension,
     ising_cylinder_ib,
     predicted_beta_c,
+    sample_boundary_pairs,
     scaling_dimension,
 )
 from rgnet.ib.discrete import IBResult, IBScan, critical_beta_spectral, ib_scan, solve_ib
@@ -41,6 +42,7 @@ __all__ = [
     "mi_lower_bound",
     "nwj_lower_bound",
     "predicted_beta_c",
+    "sample_boundary_pairs",
     "scaling_dimension",
     "solve_ib",
 ]

@@ -36,7 +36,12 @@ import numpy as np
 
 from rgnet._checks import check_int, check_real
 from rgnet.ib.discrete import IBResult, solve_ib
-from rgnet.ising.exact import MAX_CYLINDER_DENSE, cylinder_spectrum, cylinder_transfer_matrix
+from rgnet.ising.exact import (
+    MAX_CYLINDER_DENSE,
+    cylinder_ring_states,
+    cylinder_spectrum,
+    cylinder_transfer_matrix,
+)
 
 #: Largest number of states of V or E for which :func:`cylinder_joint` builds the full joint law.
 MAX_FULL_JOINT_STATES = 1 << 12
@@ -300,3 +305,17 @@ def ib_scaling_dimension(
     else:
         extrapolated = float(delta[0])
     return ScalingDimensionEstimate(np.array(Ls), np.array(seps), beta_c, delta, extrapolated)
+
+
+def sample_boundary_pairs(
+    circumference: int, K: float, separation: int, n: int, h: float = 0.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact i.i.d. samples of the ring pair ``(a, b)`` of :func:`cylinder_boundary_joint` (the infinite
+    cylinder, no Monte Carlo): int8 +-1 arrays ``(n, L)`` each, ring sites in order."""
+    joint = cylinder_boundary_joint(circumference, K, separation, h)
+    n = check_int(n, "n", minimum=1)
+    rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
+    flat = rng.choice(joint.size, size=n, p=joint.reshape(-1))
+    states = cylinder_ring_states(circumference)
+    size = joint.shape[1]
+    return states[flat // size], states[flat % size]

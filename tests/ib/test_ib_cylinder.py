@@ -16,6 +16,7 @@ from rgnet.ib.cylinder import (
     ib_scaling_dimension,
     ising_cylinder_ib,
     predicted_beta_c,
+    sample_boundary_pairs,
     scaling_dimension,
 )
 from rgnet.ib.discrete import solve_ib
@@ -181,3 +182,19 @@ def test_scaling_dimensions_extrapolate_to_ising_cft() -> None:
     assert massive.delta[1] > 1.5 * massive.delta[0]
     with pytest.raises(ValueError, match="separations"):
         ib_scaling_dimension((4,), K_CRITICAL, (1,))
+
+
+def test_sample_boundary_pairs_follow_the_joint() -> None:
+    L, K, s, n = 3, 0.4, 2, 100000
+    a, b = sample_boundary_pairs(L, K, s, n, h=0.1, seed=3)
+    assert a.shape == (n, L) and a.dtype == np.int8
+    weights = 1 << np.arange(L)
+    ia, ib = ((a > 0) * weights).sum(1), ((b > 0) * weights).sum(1)
+    counts = np.zeros((8, 8))
+    np.add.at(counts, (ia, ib), 1)
+    expected = n * cylinder_boundary_joint(L, K, s, h=0.1)
+    z = (counts - expected) / np.sqrt(expected)
+    assert np.abs(z).max() < 5.0
+    # power check: the same counts are far from the joint at another separation
+    other = n * cylinder_boundary_joint(L, K, 1, h=0.1)
+    assert np.abs((counts - other) / np.sqrt(other)).max() > 5.0

@@ -106,3 +106,42 @@ def test_bad_input() -> None:
     model = VIBEncoder(3, 3)
     with pytest.raises(ValueError, match="NaN"):
         model.information_terms(torch.full((4, 3), math.nan), torch.zeros(4, 3))
+
+
+def _train_on_cylinder(beta: float, a: torch.Tensor, b: torch.Tensor, steps: int = 600) -> VIBEncoder:
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    model = VIBEncoder(a.shape[1], b.shape[1], dim_h=1, beta=beta, critic_hidden=32)
+    opt = model.configure_optimizers()
+    for _ in range(steps):
+        idx = torch.randint(0, a.shape[0], (256,), generator=gen)
+        i_vh, i_he = model.information_terms(a[idx], b[idx])
+        loss = i_vh - beta * i_he
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model
+
+
+def test_vib_on_exact_cylinder_samples_matches_exact_ib_encoder() -> None:
+    from rgnet.ib.cylinder import ising_cylinder_ib, sample_boundary_pairs
+    from rgnet.ising.exact import K_CRITICAL, cylinder_ring_states
+
+    L, separation = 6, 1
+    exact = ising_cylinder_ib(L, K_CRITICAL, 1, 1, separation, betas=np.geomspace(1.0, 5.0, 10))
+    a, b = (
+        torch.tensor(x, dtype=torch.float32) for x in sample_boundary_pairs(L, K_CRITICAL, separation, 20000)
+    )
+    states = torch.tensor(cylinder_ring_states(L), dtype=torch.float32)
+    p, g = exact.ring_marginal, exact.predicted_direction
+    # just above the transition: a Z2-odd (linear), single-sign filter whose code is the exact IB direction
+    model = _train_on_cylinder(1.5 * exact.beta_c, a, b)
+    w = model.filters()[0]
+    assert float(w.sum().abs() / w.abs().sum()) > 0.99
+    with torch.no_grad():
+        mu = model(states)[:, 0].double().numpy()
+    mu = mu - (p * mu).sum()
+    assert abs((p * mu * g).sum()) / math.sqrt((p * mu * mu).sum() * (p * g * g).sum()) > 0.9
+    # below the transition the code switches off
+    below = _train_on_cylinder(0.7 * exact.beta_c, a, b).filters()[0]
+    assert float(below.norm()) < 0.01 * float(w.norm())
