@@ -26,7 +26,7 @@ from rgnet._checks import check_int
 
 
 def block_bond_sum(v: torch.Tensor, block_shape: tuple[int, int, bool]) -> torch.Tensor:
-    """Nearest-neighbour bond sum inside blocks ``v`` (batch, rows*cols) of shape ``(rows, cols, periodic cols)``."""
+    """Nearest-neighbour bond sum of blocks ``v`` (batch, rows*cols) shaped ``(rows, cols, periodic)``."""
     rows, cols, periodic = block_shape
     x = v.reshape(v.shape[0], rows, cols)
     total = (x[:, 1:, :] * x[:, :-1, :]).sum(dim=(1, 2)) + (x[:, :, 1:] * x[:, :, :-1]).sum(dim=(1, 2))

@@ -50,7 +50,7 @@ def ve_site_indices(
                 f"shell geometry does not fit: block + 2 (buffer + env_width) = {outer} > L = {L} "
                 f"(block={block}, buffer={buffer}, env_width={env_width})"
             )
-        # Chebyshev distance from the block, which occupies rows/cols [s, s + block) with s = buffer + env_width
+        # Chebyshev distance from the block at rows/cols [s, s + block), s = buffer + env_width
         s = buffer + env_width
         dr = torch.clamp(torch.maximum(s - rows, rows - (s + block - 1)), min=0)
         dc = torch.clamp(torch.maximum(s - cols, cols - (s + block - 1)), min=0)
@@ -61,7 +61,8 @@ def ve_site_indices(
     else:
         if block + env_width + 2 * buffer > L:
             raise ValueError(
-                f"slab geometry does not fit: block + env_width + 2 buffer = {block + env_width + 2 * buffer} > "
+                f"slab geometry does not fit: block + env_width + 2 buffer = "
+                f"{block + env_width + 2 * buffer} > "
                 f"L = {L} (E must not come closer to V across the periodic wrap)"
             )
         v_mask = rows < block

@@ -68,7 +68,8 @@ def _propagator(T: np.ndarray, lam0: float, steps: int) -> np.ndarray:
 
 
 def flip_orbit_joint(joint: np.ndarray) -> np.ndarray:
-    """Merge each ring state ``a`` (row) with its global flip ``2**L - 1 - a``: rows ``0..2**(L-1) - 1`` of the
+    """Merge each ring state ``a`` (row) with its global flip ``2**L - 1 - a``: rows ``0..2**(L-1) - 1`` of
+    the
     result are the orbits, labelled by their representative ``a < 2**(L-1)``. ``(2**L, n) -> (2**(L-1), n)``.
     """
     n = joint.shape[0]
@@ -80,7 +81,7 @@ def flip_orbit_joint(joint: np.ndarray) -> np.ndarray:
 def cylinder_boundary_joint(
     circumference: int, K: float, separation: int, h: float = 0.0, z2_even: bool = False
 ) -> np.ndarray:
-    """Exact joint law ``P(a, b)`` of two rings ``separation`` lattice spacings apart on the infinite cylinder.
+    """Exact joint law ``P(a, b)`` of two rings ``separation`` spacings apart on the infinite cylinder.
 
     float64 ``(2**L, 2**L)`` indexed by :func:`rgnet.ising.exact.cylinder_ring_states`; with ``z2_even`` the
     rows are flip orbits (:func:`flip_orbit_joint`), shape ``(2**(L-1), 2**L)``; needs ``h = 0``.
@@ -107,7 +108,8 @@ def cylinder_joint(
     """Exact joint law ``P(V, E)`` of slab V (``block_slices`` rings) and slab E (``env_slices`` rings).
 
     float64 ``(2**(L nb), 2**(L ne))``. The state index of V (and of E) is that of
-    :func:`rgnet.ising.exact.enumerate_configurations` on the ``(slices, L)`` array whose row ``i`` is ring ``i``;
+    :func:`rgnet.ising.exact.enumerate_configurations` on the ``(slices, L)`` array whose row ``i`` is ring
+    ``i``;
     V's last row and E's first row face each other, ``separation`` spacings apart. Both sides are limited to
     ``MAX_FULL_JOINT_STATES`` states (use :func:`cylinder_boundary_joint` for the IB, which is equivalent).
     """
@@ -134,7 +136,10 @@ def cylinder_joint(
 
 
 def _slab_weight(step: np.ndarray, psi0: np.ndarray, n: int) -> np.ndarray:
-    """``psi_0(r_0) prod_i step(r_i, r_i+1)`` over the ``2**(L n)`` slab states, flat index ``sum_i r_i 2**(L i)``."""
+    """``psi_0(r_0) prod_i step(r_i, r_i+1)`` over the ``2**(L n)`` slab states.
+
+    Flat index ``sum_i r_i 2**(L i)``.
+    """
     w = psi0  # axis: r_0
     for _ in range(n - 1):
         # w[r_i, rest] -> w[r_i+1, r_i, rest]: the new ring is the most significant index
@@ -211,7 +216,8 @@ class CylinderIBResult:
         blocks = np.asarray(blocks)
         if blocks.ndim != 3 or blocks.shape[1:] != (self.block_slices, self.circumference):
             raise ValueError(
-                f"blocks must have shape (batch, {self.block_slices}, {self.circumference}), got {blocks.shape}"
+                f"blocks must have shape (batch, {self.block_slices}, {self.circumference}), "
+                f"got {blocks.shape}"
             )
         if not np.all(np.isin(blocks, (-1, 1))):
             raise ValueError("blocks must contain only +1 and -1")
@@ -235,7 +241,8 @@ def ising_cylinder_ib(
 ) -> CylinderIBResult:
     """Exact IB of block V against environment E on the infinite cylinder (see the module docstring).
 
-    ``circumference`` 2..12 (seconds up to L = 8); ``block_slices, env_slices >= 1`` rings; ``separation >= 1``
+    ``circumference`` 2..12 (seconds up to L = 8); ``block_slices, env_slices >= 1`` rings;
+    ``separation >= 1``
     lattice spacings between V's last ring and E's first; ``solver_opts`` go to
     :func:`rgnet.ib.discrete.solve_ib` (``betas``, ``n_clusters``, ``noise``, ``tol``, ``max_iter``,
     ``info_tol``, ``seed``).
@@ -263,7 +270,8 @@ def ising_cylinder_ib(
 class ScalingDimensionEstimate:
     """Scaling dimension from IB transitions. ``beta_c`` float64 ``(n_L, n_sep)`` located by the solver
     (:func:`rgnet.ib.discrete.locate_first_transition`) for each circumference and separation; ``delta``
-    ``(n_L,)``: ``L * slope / (4 pi)`` with ``slope`` the least-squares slope of ``ln beta_c`` against ``L_B``;
+    ``(n_L,)``: ``L * slope / (4 pi)`` with ``slope`` the least-squares slope of ``ln beta_c``
+    against ``L_B``;
     ``delta_extrapolated``: ``Delta_inf`` of the fit ``Delta(L) = Delta_inf + c / L^2`` (CFT corrections)."""
 
     circumferences: np.ndarray
@@ -279,7 +287,7 @@ def ib_scaling_dimension(
     separations: tuple[int, ...] | list[int] = (1, 2, 3),
     z2_even: bool = False,
 ) -> ScalingDimensionEstimate:
-    """``Delta`` of the operator the first IB transition switches on, from ``beta_c ~ exp(4 pi Delta L_B / L)``.
+    """``Delta`` of the operator switched on at the first IB transition: ``beta_c ~ exp(4 pi Delta L_B / L)``.
 
     At ``K = K_c`` this converges to 1/8 (spin), or to 1 (energy) with ``z2_even``. Needs at least two
     separations, and two circumferences for the extrapolation (else ``delta_extrapolated`` is ``delta[0]``).

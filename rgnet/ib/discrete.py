@@ -176,7 +176,7 @@ def ib_scan(
     max_iter: int = 3000,
     seed: int = 0,
 ) -> IBScan:
-    """Annealed self-consistent IB over ``betas`` in the given order (ascending = forward, descending = backward).
+    """Annealed self-consistent IB over ``betas`` in the given order (ascending = forward scan).
 
     Each beta starts from the previous fixed point (``init``, or the uniform encoder for the first) times
     ``1 + noise * U(-1, 1)`` (``noise = 0`` for a plain continuation) and iterates until the encoder changes

@@ -28,7 +28,7 @@ ENCODERS = ("linear", "mlp")
 
 
 def gaussian_code_information(mu: torch.Tensor) -> torch.Tensor:
-    """``1/2 ln det(Cov(mu) + I)`` (nats) for codes ``mu`` (B, dim_h): upper bound on I(V;H), H = mu + N(0, I)."""
+    """``1/2 ln det(Cov(mu) + I)`` (nats) of codes ``mu`` (B, dim_h): bounds I(V;H), H = mu + N(0, I)."""
     centred = mu - mu.mean(dim=0, keepdim=True)
     cov = centred.T @ centred / max(mu.shape[0] - 1, 1)
     eye = torch.eye(mu.shape[1], dtype=mu.dtype, device=mu.device)
@@ -129,7 +129,7 @@ class VIBEncoder(lightning.LightningModule):
         )
 
     def filters(self) -> torch.Tensor:
-        """Linear encoder: the filter ``W`` (dim_h, dim_v); MLP: its input-gradient at v = 0 (dim_h, dim_v)."""
+        """Linear encoder: the filter ``W`` (dim_h, dim_v); MLP: its input gradient at v = 0 (same shape)."""
         if self.hparams.encoder == "linear":
             return self.encoder.weight.detach().clone()
         v0 = torch.zeros(1, self.hparams.dim_v, device=self.device, requires_grad=True)

@@ -1,4 +1,4 @@
-"""Exact discrete IB solver: first transition vs the SVD of the normalised joint, scans, information bounds."""
+"""Exact discrete IB solver: first transition vs the SVD of the normalised joint, scans, bounds."""
 
 from __future__ import annotations
 

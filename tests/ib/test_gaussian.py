@@ -1,4 +1,4 @@
-"""Closed-form Gaussian IB (Chechik et al. 2005) against its defining properties and an explicit optimisation."""
+"""Closed-form Gaussian IB (Chechik et al. 2005) vs its defining properties and an explicit optimisation."""
 
 from __future__ import annotations
 

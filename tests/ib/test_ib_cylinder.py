@@ -1,4 +1,4 @@
-"""IB relevance on the infinite Ising cylinder: the solver's first transition against the transfer-matrix spectrum."""
+"""IB relevance on the infinite Ising cylinder: solver's first transition vs the transfer-matrix spectrum."""
 
 from __future__ import annotations
 

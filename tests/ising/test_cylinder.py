@@ -1,4 +1,4 @@
-"""Cylinder transfer matrices against Kaufman's torus partition function, enumeration and Onsager/CFT limits."""
+"""Cylinder transfer matrices vs Kaufman's torus partition function, enumeration and Onsager/CFT limits."""
 
 from __future__ import annotations
 
