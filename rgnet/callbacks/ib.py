@@ -8,7 +8,8 @@ and ``I(H;E)`` (lower bound) and what the code has learned, measured on held-out
 * ``overlap_energy``: ``|corr(mu(v), sum_<ij> v_i v_j)|`` over the block's nearest-neighbour bonds -- the
   leading Z2-even operator;
 * ``z2_odd_fraction``: share of the code's variance that is odd under ``v -> -v``
-  (``Var(mu(v) - mu(-v)) / (Var(mu(v) - mu(-v)) + Var(mu(v) + mu(-v)))``; 1 = odd, 0 = even);
+  (``Var(mu(v) - mu(-v)) / (Var(mu(v) - mu(-v)) + Var(mu(v) + mu(-v)))``; 1 = odd, 0 = even); a linear
+  filter is odd by construction (1 always), so this is informative for the MLP encoder;
 * ``filter_sign_purity``: ``|sum_i W_i| / sum_i |W_i|`` of the (first) filter (1 = single-sign filter).
 
 Filters are logged to TensorBoard as images (rank zero, TensorBoard logger only); the history survives resume.

@@ -59,7 +59,7 @@ def _overrides(tmp_path, *extra: str) -> list[str]:
 
 
 def test_experiment_runs_and_reports(tmp_path) -> None:
-    from rgnet.cli.train import compose, run
+    from rgnet.cli.train import compose, lookup, run
 
     cfg = compose(_overrides(tmp_path), output_dir=tmp_path / "run")
     assert cfg.model.dim_v == 8 and cfg.model.dim_e == 16
@@ -67,6 +67,7 @@ def test_experiment_runs_and_reports(tmp_path) -> None:
     last = metrics["ib_relevance"]["last"]
     assert set(last) >= {"i_vh", "i_he", "overlap_magnetization", "overlap_energy", "z2_odd_fraction"}
     assert len(metrics["ib_relevance"]["history"]) == 2
+    assert 0.0 <= lookup(metrics, cfg.optimized_metric) <= 1.0
 
 
 def test_bad_geometry_fails_before_sampling(tmp_path) -> None:
