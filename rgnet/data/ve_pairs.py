@@ -155,4 +155,66 @@ class VEPairsDataModule(lightning.LightningDataModule):
         return self._loader(self.val_set, False)
 
 
-__all__ = ["GEOMETRIES", "VEPairsDataModule", "ve_site_indices"]
+class CylinderPairsDataModule(lightning.LightningDataModule):
+    """Exact (V, E) ring pairs of the infinite cylinder (the geometry of Gordon et al. 2021, no Monte Carlo).
+
+    V is one ring of ``L`` spins, E the ring ``separation`` lattice spacings further along the axis; pairs
+    are i.i.d. draws from :func:`rgnet.ib.cylinder.cylinder_boundary_joint` (thicker slabs add no information,
+    see :mod:`rgnet.ib.cylinder`), so a VIB encoder trained on them can be compared with the exact IB
+    (``rgnet.ib.ising_cylinder_ib``: ``beta_c`` and the encoder). Batches ``(v, e)`` float32 +-1
+    ``(batch, L)``.
+    Drawn in :meth:`setup` (cheap: one categorical draw per pair).
+    """
+
+    def __init__(
+        self,
+        L: int,
+        K: float,
+        separation: int = 1,
+        h: float = 0.0,
+        n: int = 20000,
+        seed: int = 0,
+        batch_size: int = 256,
+        val_fraction: float = 0.1,
+    ) -> None:
+        super().__init__()
+        from rgnet.ib.cylinder import _check_geometry
+
+        self.L, self.K, self.h, self.separation = _check_geometry(L, K, h, separation)
+        self.n = check_int(n, "n", minimum=2)
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
+            raise TypeError(f"val_fraction must be a number, got {val_fraction!r}")
+        self.n_val = int(round(float(val_fraction) * self.n))
+        if not 0.0 < float(val_fraction) < 1.0 or not 1 <= self.n_val < self.n:
+            raise ValueError(
+                f"val_fraction must be in (0, 1) and leave both parts non-empty, got {val_fraction}"
+            )
+        self.block_shape = (1, self.L, True)
+        self.dim_v = self.dim_e = self.L
+        self.train_set: TensorDataset | None = None
+        self.val_set: TensorDataset | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        from rgnet.ib.cylinder import sample_boundary_pairs
+
+        a, b = sample_boundary_pairs(self.L, self.K, self.separation, self.n, h=self.h, seed=self.seed)
+        v, e = torch.from_numpy(a).to(torch.float32), torch.from_numpy(b).to(torch.float32)
+        self.val_set = TensorDataset(v[: self.n_val], e[: self.n_val])
+        self.train_set = TensorDataset(v[self.n_val :], e[self.n_val :])
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_set is None:
+            raise RuntimeError("call setup() before asking for dataloaders")
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        if self.val_set is None:
+            raise RuntimeError("call setup() before asking for dataloaders")
+        return DataLoader(self.val_set, batch_size=self.batch_size)
+
+
+__all__ = ["GEOMETRIES", "CylinderPairsDataModule", "VEPairsDataModule", "ve_site_indices"]

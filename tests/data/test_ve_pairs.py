@@ -81,3 +81,32 @@ def test_pairs_from_a_dataset(tmp_path) -> None:
     rolled = torch.roll(spins[0], shifts=(-int(offsets[1, 0]), -int(offsets[1, 1])), dims=(0, 1)).reshape(-1)
     assert torch.equal(cut.tensors[0][1], rolled[dm.v_index].float())
     assert torch.equal(cut.tensors[1][1], rolled[dm.e_index].float())
+
+
+def test_cylinder_pairs_with_vib_and_callback() -> None:
+    import lightning
+
+    from rgnet.callbacks.ib import IBRelevance
+    from rgnet.data.ve_pairs import CylinderPairsDataModule
+    from rgnet.models.vib import VIBEncoder
+
+    with pytest.raises(ValueError, match="separation"):
+        CylinderPairsDataModule(L=4, K=0.4, separation=0)
+    with pytest.raises(ValueError, match="val_fraction"):
+        CylinderPairsDataModule(L=4, K=0.4, n=10, val_fraction=0.01)
+    dm = CylinderPairsDataModule(L=4, K=0.44, separation=2, n=1000, batch_size=100)
+    torch.manual_seed(0)
+    model = VIBEncoder(dm.dim_v, dm.dim_e, beta=3.0)
+    callback = IBRelevance()
+    trainer = lightning.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
+        enable_progress_bar=False,
+        callbacks=[callback],
+    )
+    trainer.fit(model, datamodule=dm)
+    v, e = dm.train_set.tensors
+    assert v.shape == (900, 4) and e.shape == (900, 4)
+    assert callback.summary_metrics()["last"]["epoch"] == 0
