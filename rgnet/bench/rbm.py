@@ -11,12 +11,15 @@ bookkeeping must be cheap next to the products).
 
 from __future__ import annotations
 
+import statistics
+import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from rgnet._checks import check_device, check_int
-from rgnet.bench.samplers import seconds_per_sweep
+from rgnet.bench.samplers import _synchronize
 from rgnet.models.rbm import RBM
 
 #: (n_visible, n_hidden) of Mehta & Schwab's stack 1600-400-100-25.
@@ -60,6 +63,35 @@ def cd_step(n_visible: int, n_hidden: int, batch: int, k: int, persistent: bool,
     return run
 
 
+def interleaved_seconds(
+    a: Callable[[int], None], b: Callable[[int], None], device: torch.device, min_seconds: float, repeats: int = 5
+) -> tuple[float, float]:
+    """Median seconds per call of ``a(n)`` and ``b(n)``, timed alternately so that load drifts hit both alike.
+
+    Each callable gets a warm-up call, then its own ``n``, doubled until one run lasts ``min_seconds``.
+    """
+
+    def timed(run: Callable[[int], None], n: int) -> float:
+        _synchronize(device)
+        start = time.perf_counter()
+        run(n)
+        _synchronize(device)
+        return time.perf_counter() - start
+
+    counts = []
+    for run in (a, b):
+        timed(run, 1)
+        n = 1
+        while timed(run, n) < min_seconds and n < 1 << 20:
+            n *= 2
+        counts.append(n)
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for run, n, out in zip((a, b), counts, samples):
+            out.append(timed(run, n) / n)
+    return statistics.median(samples[0]), statistics.median(samples[1])
+
+
 def cd_throughput_table(
     layers: tuple[tuple[int, int], ...] = DEFAULT_LAYERS,
     batch: int = 100,
@@ -69,15 +101,18 @@ def cd_throughput_table(
     min_seconds: float = 0.3,
 ) -> list[dict[str, Any]]:
     """One row per (layer, k): ``samples_per_s`` (training configurations per second), ``step_ms``,
-    ``matmul_ms`` (the step's products alone) and ``ratio = step_ms / matmul_ms``."""
+    ``matmul_ms`` (the step's products alone, timed alternately with the step) and ``ratio = step_ms / matmul_ms``.
+    Uses torch's current number of threads (``torch.set_num_threads``)."""
     dev = check_device(device)
     batch = check_int(batch, "batch", minimum=1)
     rows = []
     for n_visible, n_hidden in layers:
         for k in ks:
             k = check_int(k, "k", minimum=1)
-            step = seconds_per_sweep(cd_step(n_visible, n_hidden, batch, k, persistent, dev), dev, min_seconds)
-            products = seconds_per_sweep(matmul_step(n_visible, n_hidden, batch, k, dev), dev, min_seconds)
+            step, products = interleaved_seconds(
+                cd_step(n_visible, n_hidden, batch, k, persistent, dev), matmul_step(n_visible, n_hidden, batch, k, dev),
+                dev, min_seconds,
+            )
             rows.append({
                 "layer": f"{n_visible}x{n_hidden}", "batch": batch, "k": k,
                 "method": "pcd" if persistent else "cd",
