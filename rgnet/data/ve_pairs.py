@@ -71,6 +71,16 @@ def ve_site_indices(
     return flat[v_mask], flat[e_mask]
 
 
+
+def check_full_batch(n_train: int, batch_size: int) -> None:
+    """Training batches are full (drop_last: the InfoNCE bound depends on the batch size), so a training set
+    smaller than one batch would train on nothing; raise instead, naming both numbers."""
+    if n_train < batch_size:
+        raise ValueError(
+            f"the training set has {n_train} (V, E) pairs, fewer than batch_size={batch_size}: no full batch "
+            "to train on; lower batch_size or add data"
+        )
+
 class VEPairsDataModule(lightning.LightningDataModule):
     """(V, E) pairs from one cached 2D Ising dataset.
 
@@ -141,6 +151,7 @@ class VEPairsDataModule(lightning.LightningDataModule):
                 raise ValueError("dataset configurations must contain only +1 and -1 (found other values)")
             sets.append(self._cut(spins, generator))
         self.train_set, self.val_set = sets
+        check_full_batch(len(self.train_set), self.spins.batch_size)
 
     def _loader(self, dataset: TensorDataset | None, train: bool) -> DataLoader:
         if dataset is None:
@@ -205,6 +216,7 @@ class CylinderPairsDataModule(lightning.LightningDataModule):
         v, e = torch.from_numpy(a).to(torch.float32), torch.from_numpy(b).to(torch.float32)
         self.val_set = TensorDataset(v[: self.n_val], e[: self.n_val])
         self.train_set = TensorDataset(v[self.n_val :], e[self.n_val :])
+        check_full_batch(len(self.train_set), self.batch_size)
 
     def train_dataloader(self) -> DataLoader:
         if self.train_set is None:

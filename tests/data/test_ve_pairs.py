@@ -110,3 +110,11 @@ def test_cylinder_pairs_with_vib_and_callback() -> None:
     v, e = dm.train_set.tensors
     assert v.shape == (900, 4) and e.shape == (900, 4)
     assert callback.summary_metrics()["last"]["epoch"] == 0
+
+
+def test_training_set_smaller_than_a_batch_is_an_error():
+    from rgnet.data.ve_pairs import CylinderPairsDataModule
+
+    dm = CylinderPairsDataModule(L=3, K=0.3, n=40, batch_size=64)
+    with pytest.raises(ValueError, match="fewer than batch_size=64"):
+        dm.setup()
