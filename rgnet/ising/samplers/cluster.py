@@ -65,66 +65,72 @@ BACKENDS = ("auto", "numba", "torch")
 # a local variable while the chain runs; a bond is active with probability t / 2^32, decided from 16 random bits
 # by below_threshold16 (exact), so one 64-bit output serves four bonds. Neighbours are computed from (row, column).
 @numba.njit(inline="always")
-def _find(parent: np.ndarray, i: int) -> int:
-    """Root of ``i`` in the union-find forest ``parent`` (path halving)."""
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
+def _find(parent: np.ndarray, i: np.uint64) -> np.uint64:
+    """Root of site ``i`` in the union-find forest ``parent`` (uint32; a root is its own parent); points i at it.
 
-
-@numba.njit(inline="always")
-def _union(parent: np.ndarray, a: int, b: int) -> None:
-    """Merge the trees of ``a`` and ``b``; the smaller root becomes the root (so parent[i] <= i throughout)."""
-    ra = _find(parent, a)
-    rb = _find(parent, b)
-    parent[max(ra, rb)] = min(ra, rb)
+    Two hops are taken unconditionally (hops from a root stay there), so the loop runs only for deeper trees.
+    Indices are unsigned throughout the kernels: no negative-index wrap-around code.
+    """
+    p = parent[parent[i]]
+    while parent[p] != p:
+        p = parent[parent[p]]
+    parent[i] = p
+    return np.uint64(p)
 
 
 @numba.njit(inline="always")
 def _sw_bonds(s: np.ndarray, parent: np.ndarray, L: int, t_hi: int, t_lo: int, x: np.uint64) -> np.uint64:
-    """Draw every FK bond of chain ``s`` once and build its clusters in ``parent`` (int32, N); returns the counter.
+    """Draw every FK bond of chain ``s`` once and build its clusters in ``parent`` (uint32, N); returns the counter.
 
     Raster scan (Hoshen-Kopelman style) over the left and up bonds: a site joins the cluster of its left
-    neighbour, whose root is still in a register, and is merged with its up neighbour's; then the L horizontal
-    and L vertical wrap-around bonds are merged in. Every root is its cluster's smallest site index and
-    parent[i] <= i for every site. For L = 2 the left bond and the wrap bond of a row are two distinct bonds.
+    neighbour, whose root is still in a register, and is merged with its up neighbour's (selects, no
+    data-dependent branches); then the L horizontal and L vertical wrap-around bonds are merged in. Every root
+    is its cluster's smallest site index, and parent[i] <= i. For L = 2 the left bond and the wrap bond of a
+    row are two distinct bonds.
     """
+    Lu = np.uint64(L)
+    zero = np.uint64(0)
+    mask = np.uint64(0xFFFF)
     for r in range(L):
-        base = r * L
+        base = np.uint64(r) * Lu
         root = base
-        z = np.uint64(0)
+        z = zero
         for col in range(L):
-            i = base + col
+            i = base + np.uint64(col)
             if col & 1 == 0:  # one 64-bit output per two sites: (left, up) 16-bit draws each
                 x, z = weyl_next(x)
             else:
                 z >>= np.uint64(32)
             si = s[i]
-            hit_left, x = below_threshold16(np.int64(z & np.uint64(0xFFFF)), t_hi, t_lo, x)
-            joined = i
-            if hit_left and col > 0 and s[i - 1] == si:
-                joined = root  # root of the left neighbour's cluster
+            hit_left, x = below_threshold16(np.int64(z & mask), t_hi, t_lo, x)
+            has_left = col > 0
+            joined = root if hit_left & has_left & (s[i - np.uint64(has_left)] == si) else i
             if r > 0:
-                hit_up, x = below_threshold16(np.int64((z >> np.uint64(16)) & np.uint64(0xFFFF)), t_hi, t_lo, x)
-                up_root = _find(parent, i - L)
-                if not (hit_up and s[i - L] == si):
+                hit_up, x = below_threshold16(np.int64((z >> np.uint64(16)) & mask), t_hi, t_lo, x)
+                up_root = _find(parent, i - Lu)
+                if not (hit_up & (s[i - Lu] == si)):
                     up_root = joined
                 low = min(joined, up_root)
                 parent[max(joined, up_root)] = low
                 joined = low
             parent[i] = joined
             root = joined
-    z = np.uint64(0)
+    z = zero
     for k in range(2 * L):  # wrap-around bonds: (r, L-1)-(r, 0) for k = r < L; (L-1, c)-(0, c) for k = L + c
         if k & 3 == 0:
             x, z = weyl_next(x)
         else:
             z >>= np.uint64(16)
-        hit, x = below_threshold16(np.int64(z & np.uint64(0xFFFF)), t_hi, t_lo, x)
-        a, b = (k * L + L - 1, k * L) if k < L else ((L - 1) * L + k - L, k - L)
+        hit, x = below_threshold16(np.int64(z & mask), t_hi, t_lo, x)
+        ku = np.uint64(k)
+        if k < L:
+            a, b = ku * Lu + Lu - np.uint64(1), ku * Lu
+        else:
+            a, b = (Lu - np.uint64(1)) * Lu + ku - Lu, ku - Lu
         if hit and s[a] == s[b]:
-            _union(parent, a, b)
+            ra = _find(parent, a)
+            rb = _find(parent, b)
+            parent[max(ra, rb)] = min(ra, rb)
     return x
 
 
@@ -133,7 +139,7 @@ def _sw_flip_fair(s: np.ndarray, parent: np.ndarray, x: np.uint64) -> np.uint64:
     """h = 0: give every cluster a fair random sign; returns the counter.
 
     Sites in increasing order: a root takes bit (i mod 64) of a fresh output per 64 sites, any other site the
-    already-updated spin of its parent (parent[i] < i is in the same cluster).
+    already-updated spin of its parent (parent[i] < i is in the same cluster); branch-free.
     """
     n = s.shape[0]
     z = np.uint64(0)
@@ -143,8 +149,9 @@ def _sw_flip_fair(s: np.ndarray, parent: np.ndarray, x: np.uint64) -> np.uint64:
         else:
             z >>= np.uint64(1)
         p = parent[i]
-        coin = np.int8(2 * np.int64(z & np.uint64(1)) - 1)
-        s[i] = coin if p == i else s[p]
+        coin = 2 * np.int64(z & np.uint64(1)) - 1
+        sp = np.int64(s[p])
+        s[i] = sp + np.int64(p == i) * (coin - sp)
     return x
 
 
@@ -183,7 +190,7 @@ def _swendsen_wang_kernel(
     chains, n = spins.shape
     for c in numba.prange(chains):
         s = spins[c]
-        parent = np.empty(n, np.int32)
+        parent = np.empty(n, np.uint32)
         size = np.empty(n if two_h != 0.0 else 0, np.int32)
         x = counters[c]
         for _ in range(n_sweeps):
