@@ -1,0 +1,11 @@
+"""Lightning modules: stacked RBMs (Mehta & Schwab), the coupling-flow DNN (Gong & Xia), the VIB encoder.
+
+Each works without Hydra, e.g. ``rgnet.models.train_rbm(spins, n_hidden=64)`` in a notebook, and as the
+``model`` of ``rgnet-train`` experiments.
+"""
+
+from rgnet.models.flow_dnn import FlowDNN
+from rgnet.models.rbm import RBM, RBMStack, train_rbm
+from rgnet.models.vib import VIBEncoder
+
+__all__ = ["RBM", "FlowDNN", "RBMStack", "VIBEncoder", "train_rbm"]
