@@ -21,22 +21,32 @@ from rgnet.data.dataset import (
     spins_sha256,
 )
 
-_LAZY = {"IsingDataModule", "SpinDataset"}
+#: Lightning data modules, imported on first use: name -> module under rgnet.data.
+_LAZY = {
+    "IsingDataModule": "datamodule",
+    "SpinDataset": "datamodule",
+    "Chain1DDataModule": "chain1d",
+    "VEPairsDataModule": "ve_pairs",
+    "CylinderPairsDataModule": "ve_pairs",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from rgnet.data import datamodule
+        import importlib
 
-        return getattr(datamodule, name)
+        return getattr(importlib.import_module(f"rgnet.data.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'rgnet.data' has no attribute {name!r}")
 
 
 __all__ = [
+    "Chain1DDataModule",
+    "CylinderPairsDataModule",
     "DatasetConfig",
     "DatasetError",
     "IsingDataModule",
     "SpinDataset",
+    "VEPairsDataModule",
     "atomic_write_json",
     "check_metadata",
     "clean_stale_temp_files",
