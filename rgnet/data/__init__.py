@@ -1,8 +1,7 @@
 """Datasets on disk (with provenance and checksums), the parameter-hash cache, and Lightning data modules.
 
-The data modules (``IsingDataModule``, ``Chain1DDataModule``, ``VEPairsDataModule``, ...) are imported on first use,
-so that ``rgnet.data`` (and the sampling
-CLI) does not pay for importing Lightning.
+The data modules (``IsingDataModule``, ``Chain1DDataModule``, ``VEPairsDataModule``, ...) are imported on
+first use, so that ``rgnet.data`` (and the sampling CLI) does not pay for importing Lightning.
 """
 
 from __future__ import annotations
