@@ -204,20 +204,20 @@ def _swendsen_wang_kernel(
 
 @numba.njit(inline="always")
 def _wolff_try(
-    s: np.ndarray, queue: np.ndarray, tail: int, s0: int, row: int, col: int, L: int, u16: int, t_hi: int,
-    t_lo: int, x: np.uint64,
-) -> tuple[int, np.uint64]:
+    s: np.ndarray, queue: np.ndarray, tail: np.uint64, s0: int, row: np.uint64, col: np.uint64, Lu: np.uint64,
+    u16: int, t_hi: int, t_lo: int, x: np.uint64,
+) -> tuple[np.uint64, np.uint64]:
     """Test the bond to site (row, col): it joins (flipped, queued) iff its spin is s0 and the bond is active.
 
     Branch-free: the queue slot is always written and ``tail`` advanced by 0 or 1. Returns (tail, counter).
     """
-    j = row * L + col
+    j = row * Lu + col
     hit, x = below_threshold16(u16, t_hi, t_lo, x)
     sj = np.int64(s[j])
     join = np.int64(hit) & np.int64(sj == s0)
     s[j] = sj ^ (-join & -2)
-    queue[tail] = (row << 16) | col
-    return tail + join, x
+    queue[tail] = (row << np.uint64(16)) | col
+    return tail + np.uint64(join), x
 
 
 @numba.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy")
@@ -228,48 +228,53 @@ def _wolff_kernel(
     """``n_flips`` Wolff cluster updates per chain in place, chains in parallel; adds grown sizes to ``grown``.
 
     spins: (chains, L*L) int8 +-1; counters: (chains,) uint64 splitmix64 counters; (t_hi, t_lo): the bond
-    threshold of :func:`split_threshold`; grown: (chains,) int64. The queue holds sites as (row << 16) | column.
-    Sites are flipped as they join, so "equal to the seed's old sign" also means "not yet in the cluster";
-    each bond from a newly added site to such a neighbour is tested once (one 64-bit output per added site, 16
-    bits per bond). A rejected flip (h != 0) is undone.
+    threshold of :func:`split_threshold`; grown: (chains,) int64. The queue holds sites as (row << 16) | column
+    (uint32; unsigned arithmetic throughout). Sites are flipped as they join, so "equal to the seed's old sign"
+    also means "not yet in the cluster"; each bond from a newly added site to such a neighbour is tested once
+    (one 64-bit output per added site, 16 bits per bond). A rejected flip (h != 0) is undone.
     """
     chains, n = spins.shape
     mask16 = np.uint64(0xFFFF)
+    sixteen = np.uint64(16)
+    Lu = np.uint64(L)
+    last = Lu - np.uint64(1)
+    zero = np.uint64(0)
+    one = np.uint64(1)
     for c in numba.prange(chains):
         s = spins[c]
-        queue = np.empty(n + 1, np.int32)  # + 1: the branch-free push writes one slot past a full cluster
+        queue = np.empty(n + 1, np.uint32)  # + 1: the branch-free push writes one slot past a full cluster
         x = counters[c]
         total = 0
         for _ in range(n_flips):
             x, z = weyl_next(x)
-            seed = np.int64(((z >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
+            seed = ((z >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32)
             s0 = np.int64(s[seed])
             s[seed] = -s0
-            queue[0] = ((seed // L) << 16) | (seed % L)
-            head = 0
-            tail = 1
+            queue[0] = ((seed // Lu) << sixteen) | (seed % Lu)
+            head = zero
+            tail = one
             while head < tail:
-                q = np.int64(queue[head])
-                head += 1
-                row = q >> 16
-                col = q & 0xFFFF
+                q = np.uint64(queue[head])
+                head += one
+                row = q >> sixteen
+                col = q & mask16
                 x, z = weyl_next(x)
-                tail, x = _wolff_try(s, queue, tail, s0, row, col + 1 if col < L - 1 else 0, L,
+                tail, x = _wolff_try(s, queue, tail, s0, row, col + one if col < last else zero, Lu,
                                      np.int64(z & mask16), t_hi, t_lo, x)
-                tail, x = _wolff_try(s, queue, tail, s0, row, col - 1 if col > 0 else L - 1, L,
-                                     np.int64((z >> np.uint64(16)) & mask16), t_hi, t_lo, x)
-                tail, x = _wolff_try(s, queue, tail, s0, row + 1 if row < L - 1 else 0, col, L,
+                tail, x = _wolff_try(s, queue, tail, s0, row, col - one if col > zero else last, Lu,
+                                     np.int64((z >> sixteen) & mask16), t_hi, t_lo, x)
+                tail, x = _wolff_try(s, queue, tail, s0, row + one if row < last else zero, col, Lu,
                                      np.int64((z >> np.uint64(32)) & mask16), t_hi, t_lo, x)
-                tail, x = _wolff_try(s, queue, tail, s0, row - 1 if row > 0 else L - 1, col, L,
+                tail, x = _wolff_try(s, queue, tail, s0, row - one if row > zero else last, col, Lu,
                                      np.int64(z >> np.uint64(48)), t_hi, t_lo, x)
-            total += tail
-            log_accept = -two_h * s0 * tail
+            total += np.int64(tail)
+            log_accept = -two_h * s0 * np.int64(tail)
             if log_accept < 0.0:
                 x, z = weyl_next(x)
                 if (z >> np.uint64(32)) >= np.uint64(math.exp(log_accept) * 4294967296.0):
                     for k in range(tail):
-                        q = np.int64(queue[k])
-                        s[(q >> 16) * L + (q & 0xFFFF)] = s0
+                        q = np.uint64(queue[k])
+                        s[(q >> sixteen) * Lu + (q & mask16)] = s0
         counters[c] = x
         grown[c] += total
 
