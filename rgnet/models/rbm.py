@@ -21,6 +21,7 @@ persistent chains are a buffer in the state dict.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -266,7 +267,7 @@ class RBM(lightning.LightningModule):
         x = _sample_units(b.expand(runs, -1), self.units, generator)
         log_w = torch.zeros(runs, dtype=torch.float64, device=W.device)
         schedule = torch.linspace(0.0, 1.0, betas + 1).tolist()
-        for beta_prev, beta in zip(schedule[:-1], schedule[1:]):
+        for beta_prev, beta in itertools.pairwise(schedule):
             a = torch.addmm(c, x, W)
             log_w += (_log_sum_unit(beta * a, self.units) - _log_sum_unit(beta_prev * a, self.units)).sum(1).double()
             if beta < 1.0:

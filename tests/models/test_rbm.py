@@ -12,7 +12,12 @@ import torch
 from scipy import stats
 
 from rgnet.ising import K_CRITICAL, sample_2d
-from rgnet.ising.exact import boltzmann_probabilities_2d, energy_torus, enumerate_configurations, specific_heat_torus
+from rgnet.ising.exact import (
+    boltzmann_probabilities_2d,
+    energy_torus,
+    enumerate_configurations,
+    specific_heat_torus,
+)
 from rgnet.ising.observables import energy_per_site
 from rgnet.models.rbm import RBM, batch_loader, train_rbm
 
