@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import io
 
+import numba
 import numpy as np
 import pytest
 import torch
 from scipy.stats import chisquare
 
 from rgnet.ising.exact import boltzmann_probabilities_2d, configuration_index
+from rgnet.ising.samplers._rng import (
+    SPLITMIX_GAMMA,
+    below_threshold16,
+    split_threshold,
+    splitmix64,
+    weyl_streams,
+    widest_stream_length,
+)
 from rgnet.ising.samplers.cluster import SwendsenWangSampler, WolffSampler
 
 METHODS = {"wolff": WolffSampler, "swendsen_wang": SwendsenWangSampler}
@@ -59,6 +68,36 @@ def chi2_pvalue(counts: np.ndarray, probabilities: np.ndarray) -> float:
     pooled_obs[-1] += obs_acc  # a small remainder joins the largest bin
     pooled_exp[-1] += exp_acc
     return float(chisquare(pooled_obs, pooled_exp).pvalue)
+
+
+@numba.njit
+def _bond_decisions(t_hi: int, t_lo: int, counter: np.uint64) -> np.ndarray:
+    """below_threshold16 for every 16-bit input, each from the same counter; bool (65536,)."""
+    out = np.empty(65536, dtype=np.bool_)
+    for u in range(65536):
+        out[u], _ = below_threshold16(u, t_hi, t_lo, counter)
+    return out
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 0xFFFF, 0x10000, 0x9E3779B9, 0x12340000, 2**32 - 1, 2**32])
+def test_16_bit_bond_draw_is_the_32_bit_threshold_compare(threshold: int) -> None:
+    """Decided from the high 16 bits, with the low 16 bits drawn only on a tie: exactly u32 < threshold."""
+    counter = np.uint64(0x0123456789ABCDEF)
+    low = int(splitmix64(np.uint64((int(counter) + SPLITMIX_GAMMA) % 2**64))) & 0xFFFF  # the tie's draw
+    u32 = (np.arange(65536, dtype=np.int64) << 16) | low
+    assert np.array_equal(_bond_decisions(*split_threshold(threshold), counter), u32 < threshold)
+
+
+def test_widest_streams_are_disjoint_segments() -> None:
+    generator = torch.Generator().manual_seed(0)
+    for n in (1, 3, 8, 2**24 - 1, 2**24):
+        length = widest_stream_length(n)
+        assert length % 2 == 1 and n * length <= 2**64 < n * (length + 2)
+    counters = weyl_streams(8, generator, widest_stream_length(8))
+    steps = (counters[1:] - counters[:-1]) * np.uint64(pow(SPLITMIX_GAMMA, -1, 2**64))  # in outputs
+    assert (steps == np.uint64(widest_stream_length(8))).all()
+    with pytest.raises(ValueError, match="do not fit"):
+        weyl_streams(3, generator, 2**63)
 
 
 @pytest.mark.parametrize("method", METHODS)
