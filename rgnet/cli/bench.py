@@ -20,6 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from rgnet._checks import check_choice, check_device, check_int, check_real
+from rgnet.bench.rbm import COLUMNS as RBM_COLUMNS
+from rgnet.bench.rbm import cd_throughput_table
 from rgnet.bench.samplers import format_table, independent_samples_table, throughput_table
 from rgnet.cli import CONFIG_DIR, check_config_dir, versions
 from rgnet.data.dataset import atomic_write_json
@@ -37,7 +39,16 @@ def validate_config(cfg: DictConfig) -> dict[str, Any]:
             raise ValueError(f"sizes[{i}] must be [L, chains], got {list(pair)}")
         sizes.append((check_int(pair[0], f"sizes[{i}].L", minimum=2), check_int(pair[1], f"sizes[{i}].chains", minimum=1)))
     methods = tuple(check_choice(m, "methods", METHODS) for m in cfg.methods)
+    rbm_layers = []
+    for i, pair in enumerate(cfg.rbm.layers):
+        if len(pair) != 2:
+            raise ValueError(f"rbm.layers[{i}] must be [n_visible, n_hidden], got {list(pair)}")
+        rbm_layers.append((check_int(pair[0], f"rbm.layers[{i}].n_visible", minimum=1),
+                           check_int(pair[1], f"rbm.layers[{i}].n_hidden", minimum=1)))
     return {
+        "rbm_layers": tuple(rbm_layers),
+        "rbm_batch": check_int(cfg.rbm.batch, "rbm.batch", minimum=1),
+        "rbm_ks": tuple(check_int(k, "rbm.ks", minimum=1) for k in cfg.rbm.ks),
         "device": device,
         "K": check_real(cfg.K, "K", minimum=0.0),
         "sizes": tuple(sizes),
@@ -79,6 +90,13 @@ def _hydra_main(cfg: DictConfig) -> float:
     print(format_table(independent, ["method", "L", "chains", "tau_int", "independent_per_s", "ratio",
                                      "ratio_to_best_single_spin"]))
 
+    rbm: list[dict[str, Any]] = []
+    if settings["rbm_layers"]:
+        rbm = cd_throughput_table(settings["rbm_layers"], settings["rbm_batch"], settings["rbm_ks"], device=device,
+                                  min_seconds=settings["min_seconds"])
+        print("\ncontrastive divergence: training samples per second, step time over its matrix products' time")
+        print(format_table(rbm, RBM_COLUMNS))
+
     gpu: dict[str, Any] | None = None
     if settings["gpu_kernels"]:
         if device.type != "cuda":
@@ -97,6 +115,7 @@ def _hydra_main(cfg: DictConfig) -> float:
         "config": OmegaConf.to_container(cfg, resolve=True),
         "throughput": throughput,
         "independent_samples": independent,
+        "rbm_cd": rbm,
         "gpu_kernels": gpu,
         "wall_time_s": time.perf_counter() - started,
     }

@@ -15,7 +15,8 @@ from rgnet.cli import CONFIG_DIR
 from rgnet.cli.bench import validate_config
 from rgnet.bench.samplers import NaiveCheckerboard, format_table, seconds_per_sweep, throughput_table
 
-TINY = ["sizes=[[8,2]]", "independent.L=8", "independent.chains=4", "min_seconds=0.001"]
+TINY = ["sizes=[[8,2]]", "independent.L=8", "independent.chains=4", "min_seconds=0.001", "rbm.layers=[[16,4]]",
+        "rbm.ks=[1]"]
 
 
 def _bench(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
@@ -37,12 +38,16 @@ def test_bench_writes_summary_with_ratios(tmp_path):
     assert independent["checkerboard"]["tau_int"] >= 0.5
     assert independent["naive_torch"]["ratio"] == pytest.approx(1.0)
     assert "attempted flips per ns" in result.stdout
+    (cd,) = summary["rbm_cd"]
+    assert cd["layer"] == "16x4" and cd["k"] == 1 and cd["samples_per_s"] > 0 and cd["ratio"] > 0
+    assert "contrastive divergence" in result.stdout
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
     [("methods=[metropolis]", "methods must be one of"), ("sizes=[[1,4]]", "sizes[0].L must be >= 2"),
-     ("K=nan", "K must be finite"), ("device=cuda:9", "device"), ("independent.chains=0", "independent.chains")],
+     ("K=nan", "K must be finite"), ("device=cuda:9", "device"), ("independent.chains=0", "independent.chains"),
+     ("rbm.layers=[[16]]", "rbm.layers[0] must be"), ("rbm.ks=[0]", "rbm.ks must be >= 1")],
 )
 def test_bad_config_is_named(override, message):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
