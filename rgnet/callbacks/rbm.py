@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from rgnet._checks import check_choice, check_int, check_real
 from rgnet.ising.observables import energy_per_site, magnetization_per_site
-from rgnet.models.rbm import RBM, RBMStack, box_window, lattice_side, locality
+from rgnet.models.rbm import RBM, RBMStack, box_window, lattice_side, locality, rms_radius
 
 CONTROLS = ("shuffle", "random", "none")
 
@@ -127,7 +127,9 @@ class BlockSpinEmergence(_Periodic):
       ``"none"`` disables it (halves the training cost).
 
     Localization learned from correlations shows as ``locality - control > 0``; what L1 alone produces shows
-    in the control. The control model and its optimizers are part of the callback state (resume works).
+    in the control. Block size: the mean rms radius of the fields (:func:`rgnet.models.rbm.rms_radius`) of the
+    model and the control (``block_radius/layer{l}``). The control model and its optimizers are part of the
+    callback state (resume works).
     """
 
     def __init__(self, every_n_epochs: int = 1, control: str = "shuffle") -> None:
@@ -145,6 +147,10 @@ class BlockSpinEmergence(_Periodic):
         L = _check_module(module)
         factor = 2.0
         return [float(locality(module.W.detach().t(), L, box_window(L, module.n_hidden, factor)).mean())]
+
+    def _radius(self, module: RBM | RBMStack) -> list[float]:
+        L = _check_module(module)
+        return [float(rms_radius(fields, L).mean()) for fields in _fields(module)]
 
     def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
         _check_module(pl_module)
@@ -185,10 +191,13 @@ class BlockSpinEmergence(_Periodic):
         self.control_optimizers[layer].step()
 
     def measure(self, pl_module: RBM | RBMStack) -> dict[str, list[float]]:
-        """Current locality per layer of the model, the initialization and the control (when trained)."""
-        out = {"trained": self._locality(pl_module), "init": list(self.init_locality or [])}
+        """Current locality per layer of the model, the initialization and the control (when trained), and the
+        block radius (:func:`rgnet.models.rbm.rms_radius`, lattice spacings) of the model and the control."""
+        out = {"trained": self._locality(pl_module), "init": list(self.init_locality or []),
+               "radius_trained": self._radius(pl_module)}
         if self.control is not None:
             out["control"] = self._locality(self.control)
+            out["radius_control"] = self._radius(self.control)
         return out
 
     def on_train_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
@@ -201,10 +210,13 @@ class BlockSpinEmergence(_Periodic):
         if writer is None:
             return
         for l in range(n_trained):
-            writer.add_scalars(f"block_spin/layer{l + 1}", {k: v[l] for k, v in values.items()}, trainer.global_step)
+            for prefix, tag in (("", "block_spin"), ("radius_", "block_radius")):
+                series = {k.removeprefix(prefix): v[l] for k, v in values.items() if k.startswith("radius_") == bool(prefix)}
+                writer.add_scalars(f"{tag}/layer{l + 1}", series, trainer.global_step)
 
     def summary_metrics(self) -> dict[str, Any]:
-        """Last measured locality per layer: trained, init, control and trained - control."""
+        """Last measured locality per layer (trained, init, control, trained - control) and block radius
+        (``block_radius_trained``, ``block_radius_control``)."""
         if not self.history:
             return {}
         last = self.history[-1]
@@ -212,6 +224,9 @@ class BlockSpinEmergence(_Periodic):
             f"locality_{key}": {f"layer{l + 1}": v for l, v in enumerate(last[key])}
             for key in ("trained", "init", "control") if key in last
         }
+        for key in ("radius_trained", "radius_control"):
+            if key in last:
+                out[f"block_{key}"] = {f"layer{l + 1}": v for l, v in enumerate(last[key])}
         if "control" in last:
             out["locality_excess_over_control"] = {
                 f"layer{l + 1}": t - c for l, (t, c) in enumerate(zip(last["trained"], last["control"]))

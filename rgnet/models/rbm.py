@@ -501,6 +501,29 @@ def locality(fields: torch.Tensor, L: int, window: int) -> torch.Tensor:
     return boxes.amax(dim=(1, 2, 3)) / total
 
 
+@torch.no_grad()
+def rms_radius(fields: torch.Tensor, L: int) -> torch.Tensor:
+    """Receptive-field size: rms distance of each field's squared-weight distribution from its periodic centre.
+
+    ``fields``: (units, L*L) (row-major sites). With ``p = w^2 / sum w^2`` and periodic distances,
+    ``radius^2 = min_c sum_x p(x) |x - c|^2`` over centres ``c`` on the lattice sites and the midpoints between
+    them (the minimization separates into the two axes). Returns float32 (units,) in lattice spacings: 0 for a
+    single site, ``sqrt(1/2)`` for a 2 x 2 block, ``sqrt(b^2 - 1) / sqrt(6)`` for a uniform b x b block
+    (``b = L``: a uniform field). All-zero fields give 0.
+    """
+    w2 = fields.reshape(-1, L, L).double() ** 2
+    total = w2.sum(dim=(1, 2)).clamp_min(torch.finfo(torch.float64).tiny)
+    centres = torch.arange(2 * L, dtype=torch.float64, device=fields.device) / 2  # sites and midpoints
+    x = torch.arange(L, dtype=torch.float64, device=fields.device)
+    d = (x[None, :] - centres[:, None]).remainder(L)
+    d2 = torch.minimum(d, L - d) ** 2  # (2L centres, L positions): periodic squared distance
+    second = 0.0
+    for axis in (2, 1):  # marginal of the rows' index (sum over columns), then of the columns' index
+        marginal = w2.sum(dim=axis) / total[:, None]  # (units, L)
+        second = second + (marginal @ d2.t()).amin(dim=1)
+    return torch.sqrt(second).float()
+
+
 class RBMStack(lightning.LightningModule):
     """Greedy layer-wise stack of RBMs (a deep belief net), ``layers = [n_visible, n_1, n_2, ...]``.
 
@@ -517,8 +540,9 @@ class RBMStack(lightning.LightningModule):
     Validation logs ``val/recon_error_depth{d}`` (reconstruction of held-out data from depth ``d``, up by
     conditional means and down by conditional means, squared error / 4 in the spin alphabet) and
     ``val/free_energy`` and ``val/pll`` (pseudo-log-likelihood per configuration) of the first layer. :meth:`summary_metrics` gives final locality per layer
-    (:func:`locality` of the effective fields in windows of ``locality_factor`` block sides), reconstruction
-    errors, and the first layer's log-likelihood per configuration (exact or AIS log Z).
+    (:func:`locality` of the effective fields in windows of ``locality_factor`` block sides), block radius per
+    layer (:func:`rms_radius`), reconstruction errors, and the first layer's log-likelihood per configuration
+    (exact or AIS log Z).
     """
 
     def __init__(
@@ -624,6 +648,12 @@ class RBMStack(lightning.LightningModule):
             for fields in self.effective_fields()
         ]
 
+    def radius_per_layer(self) -> list[float]:
+        """Mean :func:`rms_radius` (lattice spacings) of each layer's effective fields (needs ``layers[0] = L * L``)."""
+        if self.L is None:
+            raise ValueError(f"block radius needs a square lattice, layers[0] = {self.layers[0]} is not L*L")
+        return [float(rms_radius(fields, self.L).mean()) for fields in self.effective_fields()]
+
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [rbm.make_optimizer() for rbm in self.rbms]
@@ -676,10 +706,12 @@ class RBMStack(lightning.LightningModule):
             self.log(f"val/{key}", value)
 
     def summary_metrics(self) -> dict[str, Any]:
-        """Final locality per layer, reconstruction errors per depth (last validation), layer-1 log-likelihood."""
+        """Final locality and block radius (:func:`rms_radius`, lattice spacings) per layer, reconstruction errors
+        per depth (last validation), layer-1 log-likelihood."""
         out: dict[str, Any] = {}
         if self.L is not None:
             out["locality"] = {f"layer{l + 1}": value for l, value in enumerate(self.locality_per_layer())}
+            out["block_radius"] = {f"layer{l + 1}": value for l, value in enumerate(self.radius_per_layer())}
         log_z, error = self.rbms[0].log_partition()
         out["layer1_log_z"] = log_z
         out["layer1_log_z_error"] = error

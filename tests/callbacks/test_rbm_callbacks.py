@@ -67,7 +67,10 @@ def test_callbacks_write_tensorboard_images_and_scalars_and_summaries(tmp_path):
     runs = {p.name for p in (tmp_path / "tb" / "version_0").iterdir() if p.is_dir()}
     assert any(r.startswith("block_spin_layer2") for r in runs) and any(r.startswith("thermo_energy") for r in runs)
     block = cbs[1].summary_metrics()
-    assert set(block) == {"locality_trained", "locality_init", "locality_control", "locality_excess_over_control"}
+    assert set(block) == {"locality_trained", "locality_init", "locality_control", "locality_excess_over_control",
+                          "block_radius_trained", "block_radius_control"}
+    assert set(block["block_radius_control"]) == {"layer1", "layer2"}
+    assert any(r.startswith("block_radius_layer1") for r in runs)
     assert set(block["locality_trained"]) == {"layer1", "layer2"}
     thermo = cbs[3].summary_metrics()
     assert set(thermo) == {"model", "data"}

@@ -257,6 +257,29 @@ def test_locality_of_point_uniform_and_block_fields():
     torch.testing.assert_close(locality(fields, L, 2), torch.tensor([1.0, 4 / 64, 1.0]))
 
 
+def test_rms_radius_of_hand_built_fields():
+    from rgnet.models.rbm import rms_radius
+
+    L = 8
+    fields = torch.zeros(5, L, L)
+    fields[0, 3, 5] = -2.0  # a single site: radius 0
+    fields[1, [7, 7, 0, 0], [7, 0, 7, 0]] = 1.0  # 2x2 block across the periodic corner: sqrt(1/4 + 1/4)
+    fields[2] = 1.0  # uniform: (L^2 - 1) / 12 per axis
+    fields[3, 1:4, 6] = 1.0  # a 3x1 bar: only the rows' axis contributes, 2/3
+    fields[4, 2, 2], fields[4, 2, 6] = 1.0, 1.0  # two sites L/2 apart: 2 from the midpoint either way round
+    expected = torch.tensor([0.0, 0.5**0.5, ((L * L - 1) / 6) ** 0.5, (2 / 3) ** 0.5, 2.0])
+    torch.testing.assert_close(rms_radius(fields.reshape(5, -1), L), expected)
+    # invariant under translations (periodic) and the sign and scale of the weights
+    shifted = -3.0 * fields.roll((3, 5), dims=(1, 2))
+    torch.testing.assert_close(rms_radius(shifted.reshape(5, -1), L), expected)
+    # the radius grows with the side of a uniform b x b block as sqrt((b^2 - 1) / 6)
+    blocks = torch.zeros(3, L, L)
+    for i, b in enumerate((2, 4, 6)):
+        blocks[i, :b, :b] = 1.0
+    torch.testing.assert_close(rms_radius(blocks.reshape(3, -1), L),
+                               torch.tensor([((b * b - 1) / 6) ** 0.5 for b in (2, 4, 6)]))
+
+
 def stack_trainer(tmp_path, epochs: int) -> lightning.Trainer:
     checkpoint = lightning.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True)
     return lightning.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
@@ -288,6 +311,8 @@ def test_stack_trains_one_layer_per_block_of_epochs_and_resumes_across_layers(tm
     torch.testing.assert_close(fields[1], (resumed.rbms[0].W @ resumed.rbms[1].W).t().detach())
     summary = resumed.summary_metrics()
     assert set(summary["locality"]) == {"layer1", "layer2"}
+    assert set(summary["block_radius"]) == {"layer1", "layer2"}
+    assert 0.0 < summary["block_radius"]["layer1"] <= (15 / 6) ** 0.5 + 1e-6  # at most the uniform field's
     assert set(summary["reconstruction_error"]) == {"depth1", "depth2"}
     assert math.isfinite(summary["layer1_log_likelihood"]) and summary["layer1_log_z_error"] == 0.0
     recon = resumed.reconstruct(data[:5], 2)
