@@ -295,7 +295,58 @@ def coupling_flow_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     return [save_figure(figure, out_dir / "coupling_flows_K_h.png")]
 
 
+def mehta_schwab_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
+    """mehta_schwab: over the finished runs of a temperature sweep, locality per layer (trained: solid, the
+    block-spin control on structureless data: dashed) and block radius per layer (rms radius of the effective
+    fields, lattice spacings; control dashed) against ``data.K``, one colour per layer, K_c marked. Runs that
+    differ in other settings are averaged per K (the CSV keeps them apart)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rgnet.ising import K_CRITICAL
+
+    series: dict[tuple[str, str, str], dict[float, list[float]]] = {}
+    for run in runs:
+        K = run.settings.get("data.K")
+        if run.status != "finished" or not _is_number(K):
+            continue
+        metrics = run.summary.get("metrics") or {}
+        block = metrics.get("block_spin") or {}
+        sources = {
+            ("locality", "trained"): block.get("locality_trained") or metrics.get("locality"),
+            ("locality", "control"): block.get("locality_control"),
+            ("radius", "trained"): block.get("block_radius_trained") or metrics.get("block_radius"),
+            ("radius", "control"): block.get("block_radius_control"),
+        }
+        for (quantity, kind), per_layer in sources.items():
+            for layer, value in (per_layer or {}).items():
+                if _is_number(value):
+                    series.setdefault((quantity, kind, layer), {}).setdefault(float(K), []).append(float(value))
+    if not series:
+        return []
+    figure, panels = plt.subplots(1, 2, figsize=(11, 4))
+    layers = sorted({layer for _, _, layer in series}, key=lambda name: (len(name), name))
+    for (quantity, kind, layer), points in sorted(series.items()):
+        axes = panels[0] if quantity == "locality" else panels[1]
+        Ks = sorted(points)
+        values = [sum(points[K]) / len(points[K]) for K in Ks]
+        colour = f"C{layers.index(layer) % 10}"
+        style = "o-" if kind == "trained" else "x--"
+        axes.plot(Ks, values, style, color=colour, label=f"{layer} ({kind})")
+    for axes, ylabel in zip(panels, ("locality (share of w^2 in window)", "block radius (lattice spacings)")):
+        axes.axvline(K_CRITICAL, color="k", lw=1, ls=":", label=f"K_c = {K_CRITICAL:.4f}")
+        axes.set_xlabel("data.K")
+        axes.set_ylabel(ylabel)
+        axes.legend(fontsize="x-small")
+    panels[0].set_title("localization of the receptive fields")
+    panels[1].set_title("receptive-field size")
+    return [save_figure(figure, out_dir / "mehta_schwab_locality_block_size_vs_K.png")]
+
+
 #: Figures an experiment adds to its report: task name -> function(runs, out_dir) -> written PNG paths.
 FIGURES: dict[str, Callable[[Sequence[Run], Path], list[Path]]] = {
     "coupling_flow_1d": coupling_flow_figure,
+    "mehta_schwab": mehta_schwab_figure,
 }

@@ -69,3 +69,34 @@ def test_export_tensorboard_images_writes_the_latest_png(tmp_path):
     pixels = matplotlib.image.imread(path)
     assert pixels.shape[:2] == (4, 6) and pixels.min() == 1.0  # the step-5 image (all white), not step 0
     assert export_tensorboard_images(tmp_path / "empty", tmp_path / "none") == []
+
+
+def test_mehta_schwab_sweep_report_plots_locality_and_block_size_against_K(tmp_path):
+    import matplotlib.image
+
+    for K in (0.3, 0.4407, 0.6):
+        layers = {"layer1": 0.1 + K, "layer2": 0.2 + K}
+        metrics = {
+            "locality": layers,
+            "block_radius": {"layer1": 1.0 + K, "layer2": 2.0 + K},
+            "block_spin": {
+                "locality_trained": layers,
+                "locality_control": {"layer1": 0.05, "layer2": 0.1},
+                "block_radius_trained": {"layer1": 1.0 + K, "layer2": 2.0 + K},
+                "block_radius_control": {"layer1": 3.0, "layer2": 3.2},
+            },
+        }
+        write_summary(tmp_path / f"data.K={K}", "mehta_schwab", {"data": {"K": K, "L": 8}}, metrics)
+    write_summary(tmp_path / "failed", "mehta_schwab", {"data": {"K": 0.5, "L": 8}}, {}, status="failed")
+    report = make_report(tmp_path)
+    figures = {path.name: path for path in report["figures"]}
+    assert "mehta_schwab_locality_block_size_vs_K.png" in figures
+    assert "block_spin.block_radius_control.layer2__vs__data.K.png" in figures  # the generic ones still come
+    pixels = matplotlib.image.imread(figures["mehta_schwab_locality_block_size_vs_K.png"])
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 2 * pixels.shape[0] - 200  # two panels side by side
+    # nothing to plot: no figure (the runs of another experiment, or no locality metrics)
+    from rgnet.report import FIGURES, load_runs
+
+    other = tmp_path / "other"
+    write_summary(other / "a", "mehta_schwab", {"data": {"K": 0.3}}, {"x": 1.0})
+    assert FIGURES["mehta_schwab"](load_runs(other), tmp_path / "none") == []
