@@ -105,16 +105,23 @@ def fit_layers(
 def check_exact_flow(rows: list[dict[str, float]], n_sigma: float = 4.0, n_checked: int = 3) -> dict[str, Any]:
     """Does a measured flow follow exact decimation?
 
-    Passes when, for each of the first ``n_checked`` layers, ``|K - K_exact| < n_sigma K_err`` and
-    ``|xi - xi_exact| < n_sigma xi_err`` (own lattice units), and the deepest layer is within
-    ``n_sigma K_err`` of the fixed point ``K* = 0``. The tolerance is the fitter's statistical error only.
-    Returns ``{"passed": bool, "failures": [str, ...]}``.
+    Passes when, for each of the first ``n_checked`` layers, ``|K - K_exact| < n_sigma K_err``,
+    ``|xi - xi_exact| < n_sigma xi_err`` (own lattice units) and, where the field was fitted,
+    ``|h - h_exact| < n_sigma h_err``, every layer's fit converged, and the deepest layer's K agrees with its
+    exact value in the same sense. The tolerance is the fitter's statistical error only. Separately,
+    ``deepest_at_fixed_point`` says whether the deepest layer is within ``n_sigma K_err`` of ``K* = 0``:
+    exact decimation gets there only after enough layers (from K0 = 1, four halvings leave K = 0.013; from
+    K0 = 2 they leave 0.63), so reaching K* is a verdict on the depth as much as on the network.
+    Returns ``{"passed": bool, "failures": [str, ...], "deepest_at_fixed_point": bool}``.
     """
     n_sigma = check_real(n_sigma, "n_sigma", minimum=0.0)
     n_checked = check_int(n_checked, "n_checked", minimum=1)
     failures = []
     if len(rows) < n_checked:
         failures.append(f"only {len(rows)} layers, {n_checked} needed")
+    for row in rows:
+        if not row.get("converged", True):
+            failures.append(f"layer {row['layer']}: the coupling fit did not converge (no finite maximum)")
     for row in rows[:n_checked]:
         if not abs(row["K"] - row["K_exact"]) < n_sigma * row["K_err"]:
             failures.append(
@@ -124,11 +131,19 @@ def check_exact_flow(rows: list[dict[str, float]], n_sigma: float = 4.0, n_check
             failures.append(
                 f"layer {row['layer']}: xi = {row['xi']:.4f} +- {row['xi_err']:.4f}, exact {row['xi_exact']:.4f}"
             )
+        if "h_err" in row and not abs(row["h"] - row["h_exact"]) < n_sigma * row["h_err"]:
+            failures.append(
+                f"layer {row['layer']}: h = {row['h']:.4f} +- {row['h_err']:.4f}, exact {row['h_exact']:.4f}"
+            )
+    at_fixed_point = False
     if rows:
         deep = rows[-1]
-        if not abs(deep["K"] - FIXED_POINT_K) < n_sigma * deep["K_err"]:
-            failures.append(f"deepest layer {deep['layer']}: K = {deep['K']:.4f} +- {deep['K_err']:.4f} != K* = 0")
-    return {"passed": not failures, "failures": failures}
+        if len(rows) > n_checked and not abs(deep["K"] - deep["K_exact"]) < n_sigma * deep["K_err"]:
+            failures.append(
+                f"deepest layer {deep['layer']}: K = {deep['K']:.4f} +- {deep['K_err']:.4f}, exact {deep['K_exact']:.4f}"
+            )
+        at_fixed_point = abs(deep["K"] - FIXED_POINT_K) < n_sigma * deep["K_err"]
+    return {"passed": not failures, "failures": failures, "deepest_at_fixed_point": at_fixed_point}
 
 
 class CouplingTrajectories(lightning.Callback):
@@ -290,6 +305,7 @@ class CouplingTrajectories(lightning.Callback):
                 "distance_to_fixed_point_sigma": abs(deep["K"] - FIXED_POINT_K) / deep["K_err"],
                 "chi2_vs_exact_flow": chi2,
                 "follows_exact_flow": verdict["passed"],
+                "deepest_at_fixed_point": verdict["deepest_at_fixed_point"],
                 "failures": verdict["failures"],
                 "trajectory_epochs": [rec["epoch"] for rec in self.history],
                 "trajectory_K": [[rec["layers"][i]["K"] for rec in self.history] for i in range(len(rows))],

@@ -464,10 +464,18 @@ def _failure_summary(cfg: DictConfig, run_dir: Path, err: BaseException, start: 
         "run_dir": str(run_dir),
         "error": f"{type(err).__name__}: {err}",
         "traceback": traceback.format_exc(),
-        "config": OmegaConf.to_container(cfg, resolve=False),
+        "config": _container(cfg),
         "versions": versions(),
         "wall_time_s": time.perf_counter() - start,
     }
+
+
+def _container(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain data, resolved where it can be (a failure may come from a bad interpolation)."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 - fall back to the unresolved form
+        return OmegaConf.to_container(cfg, resolve=False)
 
 
 def record_failure(cfg: DictConfig, run_dir: Path, err: BaseException, start: float) -> Path:

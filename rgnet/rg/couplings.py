@@ -238,7 +238,10 @@ def _exact_newton(s: torch.Tensor, terms: tuple[str, ...], start: np.ndarray) ->
     converged = False
     for _ in range(_MAX_NEWTON):
         grad, hess = derivatives(theta)
-        step = np.linalg.solve(hess, observed - grad)
+        try:
+            step = np.linalg.solve(hess, observed - grad)
+        except np.linalg.LinAlgError:  # flat likelihood (e.g. perfectly ordered chains): no finite maximum
+            break
         # damp steps so that theta stays where the chain's cumulants are resolved
         step = np.clip(step, -0.5, 0.5)
         theta = theta + step
@@ -247,6 +250,8 @@ def _exact_newton(s: torch.Tensor, terms: tuple[str, ...], start: np.ndarray) ->
             break
         if np.abs(theta).max() > _DIVERGED:
             break
+    if not converged:  # no finite maximum: the estimate is a bound, its error unknown
+        return theta, np.diag(np.full(T, np.inf)), False
     _, hess = derivatives(theta)
     return theta, np.linalg.inv(n * hess), converged
 

@@ -112,3 +112,32 @@ def test_bad_arguments(kwargs, exc, match):
 def test_model_without_layer_outputs():
     with pytest.raises(TypeError, match="layer_outputs"):
         CouplingTrajectories().measure(lightning.LightningModule(), torch.ones(4, 8), 1.0, 0.0)
+
+
+def _rows(K_fit, K_exact, err=0.01):
+    """Hand-made layer rows (xi consistent with K) for check_exact_flow."""
+    from rgnet.rg import correlation_length_1d
+
+    return [
+        {"layer": l + 1, "K": k, "K_err": err, "K_exact": ke, "xi": correlation_length_1d(k), "xi_exact":
+         correlation_length_1d(ke), "xi_err": 0.05}
+        for l, (k, ke) in enumerate(zip(K_fit, K_exact))
+    ]
+
+
+def test_deepest_layer_is_judged_against_its_exact_value_and_the_fixed_point_separately():
+    exact = [1.6536, 1.3077, 0.9638, 0.6277]  # K0 = 2: four halvings do not reach K* = 0
+    verdict = check_exact_flow(_rows(exact, exact))
+    assert verdict["passed"] and not verdict["deepest_at_fixed_point"]
+    off = check_exact_flow(_rows([*exact[:3], 0.5], exact))
+    assert not off["passed"] and "deepest layer 4" in off["failures"][0]
+    near_zero = [0.6625, 0.3501, 0.1137, 0.0128]  # K0 = 1
+    assert check_exact_flow(_rows([*near_zero[:3], 0.004], near_zero))["deepest_at_fixed_point"]
+
+
+def test_a_layer_whose_fit_did_not_converge_fails_the_flow_check():
+    exact = [0.6625, 0.3501, 0.1137, 0.0128]
+    rows = _rows(exact, exact)
+    rows[3]["converged"], rows[3]["K_err"] = False, float("inf")
+    verdict = check_exact_flow(rows)
+    assert not verdict["passed"] and "did not converge" in verdict["failures"][0]

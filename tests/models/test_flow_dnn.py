@@ -113,6 +113,7 @@ def test_trained_model_follows_exact_decimation(trained_small, heldout):
     rows = flow_rows(trained_small, heldout)
     verdict = check_exact_flow(rows, n_sigma=4.0, n_checked=3)
     assert verdict["passed"], verdict["failures"]
+    assert verdict["deepest_at_fixed_point"]
     xi0 = -1.0 / math.log(math.tanh(K0))
     for row in rows[:3]:
         assert math.isclose(row["xi_exact"], xi0 / 2 ** row["layer"], rel_tol=1e-9)

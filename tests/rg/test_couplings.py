@@ -94,3 +94,9 @@ def test_independent_spins_give_zero_coupling():
 def test_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fit_couplings(**kwargs)
+
+
+def test_exact_fit_of_perfectly_ordered_chains_reports_no_convergence():
+    """All spins up: the likelihood grows without bound in (K, h); the fit says so instead of crashing."""
+    fit = fit_couplings(torch.ones(100, 8), method="exact")
+    assert not fit.converged and all(np.isinf(e) for e in fit.errors.values())
