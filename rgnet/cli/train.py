@@ -206,6 +206,11 @@ def build(cfg: DictConfig) -> dict[str, Any]:
     _check_top_level(cfg)
     datamodule = _instantiate(cfg.data, "data")
     model = _instantiate(cfg.model, "model")
+    if hasattr(model, "check_datamodule"):  # sizes that do not fit the data, caught before the data are made
+        try:
+            model.check_datamodule(datamodule)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"model: {_first_line(err)}") from None
     callbacks = {
         name: _instantiate(node, f"callbacks.{name}")
         for name, node in cfg.callbacks.items()

@@ -308,11 +308,15 @@ class FlowDNN(lightning.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
-    def on_fit_start(self) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        N = getattr(dm, "N", None)
+    def check_datamodule(self, datamodule: object) -> None:
+        """Raise ValueError when ``datamodule`` serves chains of another length than ``n_visible`` (rgnet-train
+        calls this before any data is made; :meth:`on_fit_start` repeats it for plain Lightning use)."""
+        N = getattr(datamodule, "N", None)
         if N is not None and N != self.n_visible:
             raise ValueError(f"the data has chains of N={N} spins but the model has n_visible={self.n_visible}")
+
+    def on_fit_start(self) -> None:
+        self.check_datamodule(getattr(self.trainer, "datamodule", None))
 
     def summary_metrics(self) -> dict:
         """Learned prior couplings ``(K'_l, h'_l)`` of each layer's output chain (the Ising partition function

@@ -44,3 +44,9 @@ def test_fast_dev_run(experiment, tmp_path):
     summary = train.run(cfg, cfg.output_dir)
     assert summary["status"] == "finished" and summary["global_step"] == 1
     assert (Path(cfg.output_dir) / "summary.json").is_file()
+
+
+def test_model_that_does_not_fit_the_data_is_refused_before_sampling(tmp_path):
+    cfg = train.compose(["experiment=coupling_flow_1d", f"paths.root_dir={tmp_path}", "model.n_visible=32"])
+    with pytest.raises(train.ConfigError, match=r"^model: the data has chains of N=64 spins"):
+        train.build(cfg)
