@@ -27,6 +27,7 @@ from typing import Any
 
 import lightning
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from rgnet._checks import check_choice, check_int, check_real
@@ -414,6 +415,19 @@ def batch_loader(data: torch.Tensor, batch_size: int, shuffle: bool) -> torch.ut
     return torch.utils.data.DataLoader(_Batches(data), sampler=batches, batch_size=None)
 
 
+class _LinearLR(lightning.Callback):
+    """Sets every optimizer's learning rate to ``start + (end - start) * epoch / (epochs - 1)`` at each epoch start."""
+
+    def __init__(self, start: float, end: float, epochs: int) -> None:
+        self.start, self.end, self.epochs = start, end, epochs
+
+    def on_train_epoch_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        fraction = trainer.current_epoch / max(self.epochs - 1, 1)
+        for optimizer in trainer.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = self.start + (self.end - self.start) * min(fraction, 1.0)
+
+
 def train_rbm(
     data: torch.Tensor,
     n_hidden: int,
@@ -422,17 +436,23 @@ def train_rbm(
     batch_size: int = 100,
     seed: int | None = 0,
     progress: bool = True,
+    final_lr: float | None = None,
     **opts: Any,
 ) -> RBM:
     """Train an :class:`RBM` with ``n_hidden`` hidden units on configurations ``data`` (n, n_visible).
 
     ``data``: +-1 configurations (or {0,1} with ``inputs="binary"``), any numeric dtype, CPU or GPU.
     ``opts`` are :class:`RBM` options (``k``, ``persistent``, ``lr``, ``momentum``, ``l1``, ...); defaults
-    are CD-1, lr 0.01, momentum 0.5. The visible biases start at the data's log-odds (Hinton's guide); no
-    validation or log Z is computed. ``seed`` seeds torch's global RNG (None: leave it alone); ``progress``
-    shows a rich progress bar. All arguments are checked before training starts.
+    are CD-1, lr 0.01, momentum 0.5. The visible biases start at the data's log-odds (Hinton's guide); PCD's
+    persistent chains start at randomly drawn training configurations (chains started at random mix slowly into
+    an ordered phase); no validation or log Z is computed. ``final_lr``: the learning rate decays linearly per
+    epoch from ``lr`` (first epoch) to ``final_lr`` (last epoch); None keeps it constant. ``seed`` seeds torch's
+    global RNG (None: leave it alone); ``progress`` shows a rich progress bar. All arguments are checked before
+    training starts.
     """
     epochs = check_int(epochs, "epochs", minimum=1)
+    if final_lr is not None:
+        final_lr = check_real(final_lr, "final_lr", minimum=0.0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     _check_bool(progress, "progress")
     if seed is not None:
@@ -449,8 +469,13 @@ def train_rbm(
             model.b.copy_(torch.atanh(mean.clamp(-0.99, 0.99)))
         else:
             model.b.copy_(torch.logit(mean.clamp(0.01, 0.99)))
+        if model.persistent:
+            rows = torch.randint(0, data.shape[0], (model.n_chains,), device=data.device)
+            model.chains.copy_(model.to_units(data[rows]).to(model.chains.device))
     accelerator = "gpu" if data.is_cuda else "cpu"
-    callbacks = []
+    callbacks: list[lightning.Callback] = []
+    if final_lr is not None:
+        callbacks.append(_LinearLR(model.lr, final_lr, epochs))
     if progress:
         callbacks.append(lightning.pytorch.callbacks.RichProgressBar())
     trainer = lightning.Trainer(
@@ -667,6 +692,13 @@ class RBMStack(lightning.LightningModule):
         L = getattr(dm, "L", None) if dm is not None else None
         if isinstance(L, int) and L * L != self.layers[0]:
             raise ValueError(f"layers[0] = {self.layers[0]} does not match the data's L*L = {L * L}")
+        max_epochs = self.trainer.max_epochs
+        if max_epochs is not None and max_epochs >= 0 and max_epochs != self.total_epochs:
+            what = "the deeper layers are never trained" if max_epochs < self.total_epochs else "the top layer trains longer"
+            rank_zero_warn(
+                f"trainer.max_epochs = {max_epochs} but {self.n_layers} layers x epochs_per_layer = "
+                f"{self.total_epochs}: {what} (fine when resuming in steps)"
+            )
 
     def layer_batch(self, batch: torch.Tensor, layer: int) -> torch.Tensor:
         """A training batch of inputs propagated to the visible units of ``layer`` (checked at layer 0)."""

@@ -338,6 +338,17 @@ def test_stack_rejects_bad_arguments(kwargs, match):
         RBMStack(**args)
 
 
+def test_stack_warns_when_max_epochs_does_not_cover_every_layer():
+    from rgnet.models.rbm import RBMStack
+
+    data = spin_data(100, 16)
+    for epochs, match in ((2, "deeper layers are never trained"), (5, "top layer trains longer")):
+        trainer = lightning.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
+                                    enable_checkpointing=False, enable_model_summary=False, limit_train_batches=1)
+        with pytest.warns(UserWarning, match=match):
+            trainer.fit(RBMStack([16, 8, 4], epochs_per_layer=2), batch_loader(data, 50, True))
+
+
 def test_stack_rejects_data_of_the_wrong_size_before_training():
     from rgnet.models.rbm import RBMStack
 
