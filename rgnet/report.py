@@ -262,7 +262,8 @@ def make_report(
 def coupling_flow_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     """coupling_flow_1d: every finished run's fitted layer couplings (K_l, h_l) with error bars in the (K, h)
     plane, joined in layer order from the data's (K0, h0), next to the exact decimation flow from the same
-    start (dashed) and the stable fixed point K* = 0."""
+    start (dashed) and the stable fixed point K* = 0. A run's line stops before its first layer whose fit
+    diverged (perfectly ordered output: no finite maximum likelihood)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -278,14 +279,19 @@ def coupling_flow_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     figure, axes = plt.subplots(figsize=(6, 4.5))
     for index, (name, flow) in enumerate(flows):
         colour = f"C{index % 10}"
-        layers = flow["layers"]
+        every_layer = flow["layers"]
+        layers = every_layer
+        diverged = [i for i, layer in enumerate(every_layer) if not layer.get("converged", True)]
+        if diverged:  # a diverged fit (perfectly ordered output) has no finite (K, h)
+            name = f"{name} (fits diverged from layer {diverged[0] + 1})"
+            layers = every_layer[: diverged[0]]
         K = [flow["K0"], *(layer["K"] for layer in layers)]
         h = [flow["h0"], *(layer.get("h", 0.0) for layer in layers)]
         K_err = [0.0, *(layer["K_err"] for layer in layers)]
         h_err = [0.0, *(layer.get("h_err", 0.0) for layer in layers)]
         axes.errorbar(K, h, xerr=K_err, yerr=h_err, fmt="o-", color=colour, ms=4, label=name)
-        K_exact = [flow["K0"], *(layer["K_exact"] for layer in layers)]
-        h_exact = [flow["h0"], *(layer.get("h_exact", 0.0) for layer in layers)]
+        K_exact = [flow["K0"], *(layer["K_exact"] for layer in every_layer)]
+        h_exact = [flow["h0"], *(layer.get("h_exact", 0.0) for layer in every_layer)]
         axes.plot(K_exact, h_exact, "x--", color=colour, alpha=0.6)
     axes.plot([0.0], [0.0], "k*", ms=12, label="K* = 0 (stable)")
     axes.set_xlabel("K (fitted: o, exact decimation: x)")
@@ -293,6 +299,74 @@ def coupling_flow_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     axes.set_title("coupling flows of the layers' outputs")
     axes.legend(fontsize="small")
     return [save_figure(figure, out_dir / "coupling_flows_K_h.png")]
+
+
+#: I(V;H) (nats) above which an ib_relevance run counts as having switched its code on.
+IB_CODE_ON_NATS = 0.02
+
+
+def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
+    """ib_relevance(_cylinder): over the finished runs of a beta sweep, I(H;V) and I(H;E) (last validation
+    values, nats) against beta, and the code's overlaps with the block magnetization and bond energy against
+    beta; one colour per combination of the other varying settings. The exact ``beta_c_exact`` of the runs'
+    geometry is a solid vertical line where known; the VIB's own transition (midpoint between the largest
+    beta whose code stayed off, I(V;H) < ``IB_CODE_ON_NATS``, and the smallest beta above it whose code is on)
+    a dotted one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    finished = [run for run in runs if run.status == "finished"]
+    others = [key for key in varying_settings(finished) if key != "model.beta"]
+    groups: dict[str, list[dict[str, float]]] = {}
+    for run in finished:
+        ib = (run.summary.get("metrics") or {}).get("ib_relevance") or {}
+        last, beta = ib.get("last") or {}, ib.get("beta", run.settings.get("model.beta"))
+        if not _is_number(beta) or not _is_number(last.get("i_vh")):
+            continue
+        point = {"beta": float(beta), **{k: float(v) for k, v in last.items() if _is_number(v)}}
+        if _is_number(ib.get("beta_c_exact")):
+            point["beta_c_exact"] = float(ib["beta_c_exact"])
+        label = ", ".join(f"{k}={run.settings.get(k)}" for k in others)
+        groups.setdefault(label, []).append(point)
+    if not groups:
+        return []
+    figure, (info_axes, overlap_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    for index, (label, points) in enumerate(sorted(groups.items())):
+        points.sort(key=lambda point: point["beta"])
+        colour = f"C{index % 10}"
+        betas = [point["beta"] for point in points]
+        prefix = f"{label}: " if label else ""
+        info_axes.plot(betas, [p["i_vh"] for p in points], "o-", color=colour, label=f"{prefix}I(H;V)")
+        if all("i_he" in p for p in points):
+            info_axes.plot(betas, [p["i_he"] for p in points], "s--", color=colour, label=f"{prefix}I(H;E)")
+        for key, marker in (("overlap_magnetization", "o-"), ("overlap_energy", "x:")):
+            if all(key in p for p in points):
+                name = key.removeprefix("overlap_")
+                overlap_axes.plot(
+                    betas, [p[key] for p in points], marker, color=colour, label=f"{prefix}{name}"
+                )
+        exact = {p["beta_c_exact"] for p in points if "beta_c_exact" in p}
+        for value in sorted(exact):
+            info_axes.axvline(value, color=colour, lw=1.5, label=f"exact beta_c = {value:.4g}")
+            overlap_axes.axvline(value, color=colour, lw=1.5)
+        on = [p["i_vh"] >= IB_CODE_ON_NATS for p in points]
+        switch = [k for k in range(1, len(points)) if on[k] and not on[k - 1] and all(on[k:])]
+        if switch:
+            vib_beta_c = 0.5 * (betas[switch[0] - 1] + betas[switch[0]])
+            info_axes.axvline(vib_beta_c, color=colour, ls=":", label=f"VIB switches on ~ {vib_beta_c:.3g}")
+    info_axes.set_xlabel("beta")
+    info_axes.set_ylabel("nats (validation bounds)")
+    info_axes.set_title("information curve")
+    overlap_axes.set_xlabel("beta")
+    overlap_axes.set_ylabel("|corr(code, operator)|")
+    overlap_axes.set_ylim(-0.02, 1.02)
+    overlap_axes.set_title("operator overlaps of the code")
+    for axes in (info_axes, overlap_axes):
+        axes.legend(fontsize="x-small")
+    task = str(finished[0].summary.get("task_name", "ib_relevance"))
+    return [save_figure(figure, out_dir / f"{task}_information_curve.png")]
 
 
 def mehta_schwab_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
@@ -349,4 +423,6 @@ def mehta_schwab_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
 FIGURES: dict[str, Callable[[Sequence[Run], Path], list[Path]]] = {
     "coupling_flow_1d": coupling_flow_figure,
     "mehta_schwab": mehta_schwab_figure,
+    "ib_relevance": ib_relevance_figure,
+    "ib_relevance_cylinder": ib_relevance_figure,
 }
