@@ -10,7 +10,16 @@ and ``I(H;E)`` (lower bound) and what the code has learned, measured on held-out
 * ``z2_odd_fraction``: share of the code's variance that is odd under ``v -> -v``
   (``Var(mu(v) - mu(-v)) / (Var(mu(v) - mu(-v)) + Var(mu(v) + mu(-v)))``; 1 = odd, 0 = even); a linear
   filter is odd by construction (1 always), so this is informative for the MLP encoder;
-* ``filter_sign_purity``: ``|sum_i W_i| / sum_i |W_i|`` of the (first) filter (1 = single-sign filter).
+* ``filter_sign_purity``: ``|sum_i W_i| / sum_i |W_i|`` of the (first) filter (1 = single-sign filter);
+* ``filter_boundary_ratio``: ``|mean W|`` on the block sites nearest E over ``|mean W|`` on those farthest from
+  it (> 1: boundary-weighted, as RSMI reports at K_c): slab blocks of >= 2 rows, last row (facing E) over first
+  row; square shell blocks of side >= 3, outer ring over interior. Absent for other blocks.
+
+Next to them, :meth:`IBRelevance.summary_metrics` reports the model's ``beta`` and, when the data module knows
+it (``reference_beta_c()``: the exact value for :class:`rgnet.data.ve_pairs.CylinderPairsDataModule`, the
+matching infinite cylinder for slab cuts of the torus), the exact first IB transition ``beta_c_exact`` and
+``beta / beta_c_exact``; a sweep over beta compares them with where the code switches on
+(:func:`rgnet.report.ib_relevance_figure`).
 
 Filters are logged to TensorBoard as images (rank zero, TensorBoard logger only); the history survives resume.
 """
@@ -44,6 +53,22 @@ def _abs_corr(code: torch.Tensor, template: torch.Tensor) -> float:
     return float(corr.abs().max())
 
 
+def filter_boundary_ratio(w: torch.Tensor, block_shape: tuple[int, int, bool]) -> float | None:
+    """``|mean W|`` nearest E over ``|mean W|`` farthest from E for a filter ``w`` (rows*cols,) of a block
+    ``(rows, cols, periodic)`` (see the module docstring); ``None`` where the block has no inside."""
+    rows, cols, periodic = block_shape
+    x = w.reshape(rows, cols)
+    if periodic and rows >= 2:  # slab: V's last row faces E
+        near, far = x[-1], x[0]
+    elif not periodic and rows >= 3 and cols >= 3:  # shell: E surrounds the block
+        inner = torch.zeros(rows, cols, dtype=torch.bool)
+        inner[1:-1, 1:-1] = True
+        near, far = x[~inner], x[inner]
+    else:
+        return None
+    return float(near.mean().abs() / torch.clamp(far.mean().abs(), min=1e-30))
+
+
 def code_operator_overlaps(
     module: lightning.LightningModule, v: torch.Tensor, block_shape: tuple[int, int, bool]
 ) -> dict[str, float]:
@@ -52,13 +77,17 @@ def code_operator_overlaps(
         mu, mu_flip = module(v), module(-v)
     odd = (mu - mu_flip).var(dim=0).sum()
     even = (mu + mu_flip).var(dim=0).sum()
-    w = module.filters()[0]
-    return {
+    w = module.filters()[0].cpu()
+    out = {
         "overlap_magnetization": _abs_corr(mu, v.sum(dim=1)),
         "overlap_energy": _abs_corr(mu, block_bond_sum(v, block_shape)),
         "z2_odd_fraction": float(odd / torch.clamp(odd + even, min=1e-30)),
         "filter_sign_purity": float(w.sum().abs() / torch.clamp(w.abs().sum(), min=1e-30)),
     }
+    ratio = filter_boundary_ratio(w, block_shape)
+    if ratio is not None:
+        out["filter_boundary_ratio"] = ratio
+    return out
 
 
 class IBRelevance(lightning.Callback):
@@ -74,6 +103,17 @@ class IBRelevance(lightning.Callback):
         self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", minimum=1)
         self.max_blocks = check_int(max_blocks, "max_blocks", minimum=2)
         self.history: list[dict[str, Any]] = []
+        self.reference: dict[str, Any] = {}
+
+    def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        """Record ``beta`` and the data module's exact reference ``beta_c`` (recomputed on resume)."""
+        dm = trainer.datamodule
+        self.reference = dict(dm.reference_beta_c()) if hasattr(dm, "reference_beta_c") else {}
+        beta = getattr(pl_module, "hparams", {}).get("beta")
+        if beta is not None:
+            self.reference["beta"] = float(beta)
+            if self.reference.get("beta_c_exact"):
+                self.reference["beta_over_beta_c_exact"] = float(beta) / self.reference["beta_c_exact"]
 
     def on_validation_epoch_end(
         self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
@@ -104,10 +144,12 @@ class IBRelevance(lightning.Callback):
             writer.add_images("ib/filters", images, trainer.global_step)
 
     def summary_metrics(self) -> dict[str, Any]:
-        """The last record (informations in nats, overlaps) and the history of ``(epoch, i_vh, i_he)``."""
-        if not self.history:
-            return {}
-        return {"last": dict(self.history[-1]), "history": [dict(r) for r in self.history]}
+        """``beta``, ``beta_c_exact`` (when known), the last record (informations in nats, overlaps) and the
+        history of records."""
+        out: dict[str, Any] = dict(self.reference)
+        if self.history:
+            out.update(last=dict(self.history[-1]), history=[dict(r) for r in self.history])
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": [dict(r) for r in self.history]}
@@ -116,4 +158,4 @@ class IBRelevance(lightning.Callback):
         self.history = [dict(r) for r in state_dict["history"]]
 
 
-__all__ = ["IBRelevance", "block_bond_sum", "code_operator_overlaps"]
+__all__ = ["IBRelevance", "block_bond_sum", "code_operator_overlaps", "filter_boundary_ratio"]

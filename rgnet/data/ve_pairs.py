@@ -71,7 +71,6 @@ def ve_site_indices(
     return flat[v_mask], flat[e_mask]
 
 
-
 def check_full_batch(n_train: int, batch_size: int) -> None:
     """Training batches are full (drop_last: the InfoNCE bound depends on the batch size), so a training set
     smaller than one batch would train on nothing; raise instead, naming both numbers."""
@@ -80,6 +79,7 @@ def check_full_batch(n_train: int, batch_size: int) -> None:
             f"the training set has {n_train} (V, E) pairs, fewer than batch_size={batch_size}: no full batch "
             "to train on; lower batch_size or add data"
         )
+
 
 class VEPairsDataModule(lightning.LightningDataModule):
     """(V, E) pairs from one cached 2D Ising dataset.
@@ -105,6 +105,7 @@ class VEPairsDataModule(lightning.LightningDataModule):
         super().__init__()
         self.spins = IsingDataModule.from_fields(cache_dir, **fields)
         self.geometry = geometry
+        self.buffer = buffer
         self.v_index, self.e_index = ve_site_indices(self.spins.L, geometry, block, buffer, env_width)
         L = self.spins.L
         #: V as an image: (rows, cols, cols periodic) -- row-major order of the v features
@@ -123,6 +124,24 @@ class VEPairsDataModule(lightning.LightningDataModule):
 
     def prepare_data(self) -> None:
         self.spins.prepare_data()
+
+    def reference_beta_c(self) -> dict[str, Any]:
+        """The exact first IB transition of the matching geometry, where there is one.
+
+        Slab geometry: the infinite cylinder of circumference ``L`` at the same separation ``buffer + 1``
+        (``rgnet.ib.predicted_beta_c``; ``L <= 20``), ``{"beta_c_exact": float, "beta_c_exact_geometry":
+        "cylinder"}``. It is a reference, not the torus value: on the ``L x L`` torus E also sees V across the
+        periodic wrap, which adds correlation (lowers beta_c). Shell geometry, or generated data of another
+        kind (a file): ``{}``.
+        """
+        from rgnet.ib.cylinder import predicted_beta_c
+        from rgnet.ising.exact import MAX_CYLINDER_CIRCUMFERENCE
+
+        config = self.spins.config
+        if self.geometry != "slab" or config is None or self.spins.L > MAX_CYLINDER_CIRCUMFERENCE:
+            return {}
+        value = predicted_beta_c(self.spins.L, config.K, self.buffer + 1, config.h)
+        return {"beta_c_exact": value, "beta_c_exact_geometry": "cylinder"}
 
     def _cut(self, spins: torch.Tensor, generator: torch.Generator) -> TensorDataset:
         """Pairs from ``spins`` int8 (n, L, L), each configuration rolled to ``pairs_per_config`` offsets."""
@@ -197,7 +216,7 @@ class CylinderPairsDataModule(lightning.LightningDataModule):
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
             raise TypeError(f"val_fraction must be a number, got {val_fraction!r}")
-        self.n_val = int(round(float(val_fraction) * self.n))
+        self.n_val = round(float(val_fraction) * self.n)
         if not 0.0 < float(val_fraction) < 1.0 or not 1 <= self.n_val < self.n:
             raise ValueError(
                 f"val_fraction must be in (0, 1) and leave both parts non-empty, got {val_fraction}"
@@ -206,6 +225,15 @@ class CylinderPairsDataModule(lightning.LightningDataModule):
         self.dim_v = self.dim_e = self.L
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
+
+    def reference_beta_c(self) -> dict[str, Any]:
+        """The exact first IB transition of these pairs, ``(lambda_0/|lambda_1|)^(2 separation)``
+        (``rgnet.ib.predicted_beta_c``, which the exact IB solver reproduces): ``{"beta_c_exact": float,
+        "beta_c_exact_geometry": "cylinder"}``."""
+        from rgnet.ib.cylinder import predicted_beta_c
+
+        value = predicted_beta_c(self.L, self.K, self.separation, self.h)
+        return {"beta_c_exact": value, "beta_c_exact_geometry": "cylinder"}
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

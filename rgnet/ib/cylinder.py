@@ -37,6 +37,7 @@ import numpy as np
 from rgnet._checks import check_int, check_real
 from rgnet.ib.discrete import IBResult, solve_ib
 from rgnet.ising.exact import (
+    MAX_CYLINDER_CIRCUMFERENCE,
     MAX_CYLINDER_DENSE,
     cylinder_ring_states,
     cylinder_spectrum,
@@ -48,9 +49,9 @@ MAX_FULL_JOINT_STATES = 1 << 12
 
 
 def _check_geometry(
-    circumference: object, K: object, h: object, separation: object
+    circumference: object, K: object, h: object, separation: object, maximum: int = MAX_CYLINDER_DENSE
 ) -> tuple[int, float, float, int]:
-    L = check_int(circumference, "circumference", minimum=2, maximum=MAX_CYLINDER_DENSE)
+    L = check_int(circumference, "circumference", minimum=2, maximum=maximum)
     K = check_real(K, "K")
     h = check_real(h, "h")
     separation = check_int(separation, "separation", minimum=1)
@@ -150,8 +151,12 @@ def _slab_weight(step: np.ndarray, psi0: np.ndarray, n: int) -> np.ndarray:
 def predicted_beta_c(
     circumference: int, K: float, separation: int, h: float = 0.0, z2_even: bool = False
 ) -> float:
-    """Spectral prediction ``(lambda_0 / |lambda_1|)^(2 separation)`` (overall, or in the even sector)."""
-    L, K, h, separation = _check_geometry(circumference, K, h, separation)
+    """Spectral prediction ``(lambda_0 / |lambda_1|)^(2 separation)`` (overall, or in the even sector).
+
+    Only needs the two leading eigenvalues, so ``circumference`` may go up to
+    ``MAX_CYLINDER_CIRCUMFERENCE`` (matrix-free Lanczos above 8; about a second at 16).
+    """
+    L, K, h, separation = _check_geometry(circumference, K, h, separation, MAX_CYLINDER_CIRCUMFERENCE)
     z2_even = _check_z2(z2_even, h)
     values, _ = cylinder_spectrum(L, K, h, n_eig=2, sector="even" if z2_even else "all")
     return float((abs(values[0]) / abs(values[1])) ** (2 * separation))

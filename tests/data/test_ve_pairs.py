@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -109,7 +110,29 @@ def test_cylinder_pairs_with_vib_and_callback() -> None:
     trainer.fit(model, datamodule=dm)
     v, e = dm.train_set.tensors
     assert v.shape == (900, 4) and e.shape == (900, 4)
-    assert callback.summary_metrics()["last"]["epoch"] == 0
+    summary = callback.summary_metrics()
+    assert summary["last"]["epoch"] == 0
+    # the exact first IB transition of these pairs sits next to the model's beta
+    from rgnet.ib.cylinder import ising_cylinder_ib
+
+    exact = ising_cylinder_ib(4, 0.44, 1, 1, 2, betas=np.geomspace(1.0, 20.0, 20))
+    assert summary["beta_c_exact"] == pytest.approx(exact.beta_c, rel=1e-6)
+    assert summary["beta"] == 3.0 and summary["beta_over_beta_c_exact"] == pytest.approx(3.0 / exact.beta_c)
+
+
+def test_slab_reference_beta_c_is_the_matching_cylinder(tmp_path) -> None:
+    from rgnet.data.ve_pairs import VEPairsDataModule
+    from rgnet.ib.cylinder import predicted_beta_c
+
+    fields = {"L": 6, "K": 0.4, "h": 0.1, "n": 16, "method": "wolff", "seed": 0, "batch_size": 8}
+    fields["progress"] = False
+    slab = VEPairsDataModule(tmp_path, geometry="slab", block=2, buffer=1, env_width=1, **fields)
+    reference = slab.reference_beta_c()
+    assert reference["beta_c_exact"] == pytest.approx(predicted_beta_c(6, 0.4, 2, 0.1), rel=1e-12)
+    assert reference["beta_c_exact_geometry"] == "cylinder"
+    shell = VEPairsDataModule(tmp_path, geometry="shell", block=2, buffer=1, env_width=1, **fields)
+    assert shell.reference_beta_c() == {}
+    assert not any(tmp_path.iterdir())  # nothing sampled
 
 
 def test_training_set_smaller_than_a_batch_is_an_error():

@@ -27,9 +27,21 @@ def test_operator_overlaps_of_hand_set_filters() -> None:
     odd = code_operator_overlaps(model, v, (2, 2, False))
     assert odd["overlap_magnetization"] == pytest.approx(1.0) and odd["z2_odd_fraction"] == pytest.approx(1.0)
     assert odd["filter_sign_purity"] == pytest.approx(1.0) and odd["overlap_energy"] < 0.2
+    assert "filter_boundary_ratio" not in odd  # a 2 x 2 block has no inside
     with torch.no_grad():
         model.encoder.weight.copy_(torch.tensor([[1.0, -1.0, 1.0, -1.0]]))
     assert code_operator_overlaps(model, v, (2, 2, False))["filter_sign_purity"] == pytest.approx(0.0)
+
+
+def test_filter_boundary_ratio() -> None:
+    from rgnet.callbacks.ib import filter_boundary_ratio
+
+    slab = torch.tensor([1.0, 1.0, 1.0, 3.0, 3.0, 3.0])  # 2 rows of 3: the last row faces E
+    assert filter_boundary_ratio(slab, (2, 3, True)) == pytest.approx(3.0)
+    shell = torch.full((3, 3), 2.0)
+    shell[1, 1] = 0.5
+    assert filter_boundary_ratio(shell.reshape(-1), (3, 3, False)) == pytest.approx(4.0)
+    assert filter_boundary_ratio(slab[:3], (1, 3, True)) is None
 
 
 def test_callback_state_roundtrip() -> None:
