@@ -100,3 +100,30 @@ def test_mehta_schwab_sweep_report_plots_locality_and_block_size_against_K(tmp_p
     other = tmp_path / "other"
     write_summary(other / "a", "mehta_schwab", {"data": {"K": 0.3}}, {"x": 1.0})
     assert FIGURES["mehta_schwab"](load_runs(other), tmp_path / "none") == []
+
+
+def ib_metrics(beta, beta_c, on):
+    last = {"i_vh": 0.4 * on, "i_he": 0.2 * on, "overlap_energy": 0.01}
+    last["overlap_magnetization"] = 0.99 if on else 0.1
+    return {"ib_relevance": {"beta": beta, "beta_c_exact": beta_c, "last": last}}
+
+
+def test_ib_relevance_sweep_report(tmp_path):
+    from rgnet.report import ib_relevance_figure
+
+    for beta in (1.0, 1.5, 2.0, 3.0):
+        config = {"model": {"beta": beta}, "data": {"L": 8}, "seed": 0}
+        metrics = ib_metrics(beta, 1.485, beta > 1.6)
+        write_summary(tmp_path / f"model.beta={beta}", "ib_relevance_cylinder", config, metrics)
+    write_summary(tmp_path / "failed", "ib_relevance_cylinder", {"model": {"beta": 9.0}}, {}, status="failed")
+    report = make_report(tmp_path)
+    names = sorted(path.name for path in report["figures"])
+    assert "ib_relevance_cylinder_information_curve.png" in names
+    assert "ib_relevance.last.i_vh__vs__model.beta.png" in names
+    import matplotlib.image
+
+    image = matplotlib.image.imread(tmp_path / "report" / "ib_relevance_cylinder_information_curve.png")
+    assert image.ndim == 3
+    # no finished run with an information curve point: no figure, no error
+    unfinished = [run for run in load_runs(tmp_path) if run.status != "finished"]
+    assert ib_relevance_figure(unfinished, tmp_path) == []
