@@ -1,12 +1,10 @@
 """Compiled CPU helpers (numba): per-stream random numbers and fused observables.
 
-Each stream is one 64-bit xorshift64* state; kernels give every chain (and every row of a chain, where rows
-are updated in parallel) its own stream, so results do not depend on thread scheduling and no two chains
-share random numbers. States are seeded from the sampler's torch generator through splitmix64.
-
-Throughput-critical kernels use splitmix64 instead (:func:`splitmix64`, :func:`weyl_streams`): its state is a
-Weyl counter advanced by a constant, so successive outputs are independent computations the CPU overlaps,
-and each 64-bit output is used as two 32-bit numbers.
+Kernels give every chain (and every row of a chain, where rows are updated in parallel) its own random
+stream, so results do not depend on thread scheduling and no two chains share random numbers. The streams
+are splitmix64 (:func:`splitmix64`, :func:`weyl_streams`): its state is a Weyl counter advanced by a
+constant, so successive outputs are independent computations the CPU overlaps, and each 64-bit output is
+used as several narrower numbers. Stream starts are drawn from the sampler's torch generator.
 """
 
 from __future__ import annotations
@@ -20,17 +18,6 @@ _MASK64 = (1 << 64) - 1
 SPLITMIX_GAMMA = 0x9E3779B97F4A7C15
 #: Outputs reserved per stream by :func:`weyl_streams`: 2^40 + 1 (odd, so stream offsets have mixed low bits).
 WEYL_STREAM_LENGTH = (1 << 40) + 1
-
-
-@numba.njit(inline="always")
-def next_u32(states: np.ndarray, i: int) -> np.uint32:
-    """Advance stream ``i`` of ``states`` (uint64 array) and return 32 random bits."""
-    x = states[i]
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    states[i] = x
-    return np.uint32((x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32))
 
 
 @numba.njit
@@ -85,19 +72,6 @@ def below_threshold16(u16: int, t_hi: int, t_lo: int, counter: np.uint64) -> tup
         return u16 < t_hi, counter
     counter, z = weyl_next(counter)
     return np.int64(z & np.uint64(0xFFFF)) < t_lo, counter
-
-
-def seed_streams(n: int, generator: torch.Generator) -> np.ndarray:
-    """``n`` distinct non-zero uint64 stream states drawn from ``generator`` (splitmix64-scrambled)."""
-    raw = torch.randint(0, 2**62, (n,), generator=generator, dtype=torch.int64, device=generator.device)
-    out = np.empty(n, dtype=np.uint64)
-    for i, value in enumerate(raw.cpu().tolist()):
-        z = (value + (i + 1) * 0x9E3779B97F4A7C15) & _MASK64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-        z ^= z >> 31
-        out[i] = z or 0x9E3779B97F4A7C15
-    return out
 
 
 def probability_to_threshold(p: np.ndarray) -> np.ndarray:
