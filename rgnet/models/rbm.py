@@ -428,6 +428,31 @@ class _LinearLR(lightning.Callback):
                 group["lr"] = self.start + (self.end - self.start) * min(fraction, 1.0)
 
 
+class _ParameterAverage(lightning.Callback):
+    """Replaces the parameters at the end of fit by their mean over every update from epoch ``start`` on."""
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.sums: list[torch.Tensor] = []
+        self.count = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.current_epoch < self.start:
+            return
+        params = [p.detach() for p in pl_module.parameters()]
+        if not self.sums:
+            self.sums = [torch.zeros_like(p, dtype=torch.float64) for p in params]
+        for total, p in zip(self.sums, params):
+            total.add_(p)
+        self.count += 1
+
+    def on_fit_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        if self.count:
+            with torch.no_grad():
+                for p, total in zip(pl_module.parameters(), self.sums):
+                    p.copy_(total / self.count)
+
+
 def train_rbm(
     data: torch.Tensor,
     n_hidden: int,
@@ -437,6 +462,7 @@ def train_rbm(
     seed: int | None = 0,
     progress: bool = True,
     final_lr: float | None = None,
+    average_epochs: int = 0,
     **opts: Any,
 ) -> RBM:
     """Train an :class:`RBM` with ``n_hidden`` hidden units on configurations ``data`` (n, n_visible).
@@ -446,13 +472,16 @@ def train_rbm(
     are CD-1, lr 0.01, momentum 0.5. The visible biases start at the data's log-odds (Hinton's guide); PCD's
     persistent chains start at randomly drawn training configurations (chains started at random mix slowly into
     an ordered phase); no validation or log Z is computed. ``final_lr``: the learning rate decays linearly per
-    epoch from ``lr`` (first epoch) to ``final_lr`` (last epoch); None keeps it constant. ``seed`` seeds torch's
+    epoch from ``lr`` (first epoch) to ``final_lr`` (last epoch); None keeps it constant. ``average_epochs``: the
+    returned parameters are the average over every update of the last this many epochs (Polyak averaging,
+    which removes most of the stochastic-gradient noise; 0: the last iterate). ``seed`` seeds torch's
     global RNG (None: leave it alone); ``progress`` shows a rich progress bar. All arguments are checked before
     training starts.
     """
     epochs = check_int(epochs, "epochs", minimum=1)
     if final_lr is not None:
         final_lr = check_real(final_lr, "final_lr", minimum=0.0)
+    average_epochs = check_int(average_epochs, "average_epochs", minimum=0, maximum=epochs)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     _check_bool(progress, "progress")
     if seed is not None:
@@ -476,6 +505,8 @@ def train_rbm(
     callbacks: list[lightning.Callback] = []
     if final_lr is not None:
         callbacks.append(_LinearLR(model.lr, final_lr, epochs))
+    if average_epochs:
+        callbacks.append(_ParameterAverage(epochs - average_epochs))
     if progress:
         callbacks.append(lightning.pytorch.callbacks.RichProgressBar())
     trainer = lightning.Trainer(
