@@ -74,12 +74,32 @@ def test_experiment_runs_and_reports(tmp_path) -> None:
     from rgnet.cli.train import compose, lookup, run
 
     cfg = compose(_overrides(tmp_path), output_dir=tmp_path / "run")
-    assert cfg.model.dim_v == 8 and cfg.model.dim_e == 16
+    assert cfg.model.dim_v == 16 and cfg.model.dim_e == 16  # V: 2 rows of 8, E: 2 rows of 8
     metrics = run(cfg, tmp_path / "run")["metrics"]
     last = metrics["ib_relevance"]["last"]
     assert set(last) >= {"i_vh", "i_he", "overlap_magnetization", "overlap_energy", "z2_odd_fraction"}
     assert len(metrics["ib_relevance"]["history"]) == 2
     assert 0.0 <= lookup(metrics, cfg.optimized_metric) <= 1.0
+    assert metrics["ib_relevance"]["beta_c_exact"] > 1.0 and "filter_boundary_ratio" in last
+
+
+@pytest.mark.slow
+def test_default_experiment_learns_boundary_weighted_magnetization(tmp_path) -> None:
+    """The ib_relevance defaults (16 x 16 torus at K_c, 4000 Wolff configurations, beta ~ 1.5 beta_c of the
+    matching cylinder): a converged single-sign filter, heavier on the row facing E; off at 0.6 beta_c."""
+    from rgnet.cli.train import compose, run
+
+    common = ["experiment=ib_relevance", "logger=none", "callbacks.progress_bar=null", "data.progress=false"]
+    common.append(f"paths.cache_dir={tmp_path}/cache")
+    on = run(compose(common, output_dir=tmp_path / "on"), tmp_path / "on")["metrics"]["ib_relevance"]
+    last = on["last"]
+    assert 1.3 < on["beta_over_beta_c_exact"] < 1.7
+    assert last["filter_sign_purity"] > 0.99 and last["overlap_magnetization"] > 0.95
+    assert last["filter_boundary_ratio"] > 1.8 and last["overlap_energy"] < 0.1
+    assert all(r["filter_sign_purity"] > 0.99 for r in on["history"][-3:])  # converged, not creeping
+    beta_off = f"model.beta={0.6 * on['beta_c_exact']:.4f}"
+    off = run(compose([*common, beta_off], output_dir=tmp_path / "off"), tmp_path / "off")["metrics"]
+    assert off["ib_relevance"]["last"]["i_vh"] < 0.02
 
 
 def test_bad_geometry_fails_before_sampling(tmp_path) -> None:
