@@ -103,8 +103,16 @@ def run_id(override_dirname: str) -> str:
 
 
 def register_resolvers() -> None:
-    """OmegaConf resolvers used by the configs: ``mul`` (integer product), ``pow`` (a^b), ``run_id``."""
-    for name, function in (("mul", _product), ("pow", _power), ("run_id", run_id)):
+    """OmegaConf resolvers used by the configs: ``mul`` (integer product), ``pow`` (a^b), ``sub`` (a - b),
+    ``len`` (length of a list, e.g. ``${len:${model.layers}}``), ``run_id``."""
+    resolvers = (
+        ("mul", _product),
+        ("pow", _power),
+        ("sub", lambda a, b: a - b),
+        ("len", len),
+        ("run_id", run_id),
+    )
+    for name, function in resolvers:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)
 
