@@ -6,6 +6,7 @@ Each works without Hydra, e.g. ``rgnet.models.train_rbm(spins, n_hidden=64)`` in
 
 from rgnet.models.flow_dnn import FlowDNN
 from rgnet.models.rbm import RBM, RBMStack, train_rbm
+from rgnet.models.rbm_flow import RBMFlow, rbm_flow
 from rgnet.models.vib import VIBEncoder
 
-__all__ = ["RBM", "FlowDNN", "RBMStack", "VIBEncoder", "train_rbm"]
+__all__ = ["RBM", "FlowDNN", "RBMFlow", "RBMStack", "VIBEncoder", "rbm_flow", "train_rbm"]
