@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import lightning
 import pytest
@@ -23,13 +22,7 @@ from rgnet.ising.lattice import bond_sum
 from rgnet.models.rbm import RBM, RBMStack, batch_loader
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def ising_4x4(n: int, K: float, seed: int = 0) -> torch.Tensor:

@@ -84,13 +84,6 @@ def test_oracle_attains_the_elbo_optimum(heldout):
     assert worse > chain_entropy(32, K0) + 1.0
 
 
-@pytest.fixture
-def one_thread():
-    """Small tensors: one intra-op thread is several times faster on a shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

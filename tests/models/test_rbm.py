@@ -4,7 +4,6 @@ Lightning checkpoint/resume, argument validation."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import lightning
 import pytest
@@ -22,14 +21,7 @@ from rgnet.ising.observables import energy_per_site
 from rgnet.models.rbm import RBM, batch_loader, train_rbm
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices run ~10x faster on one thread when the two cores are shared (no spin-waiting)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def random_rbm(n_visible: int, n_hidden: int, seed: int = 0, scale: float = 0.7, **opts) -> RBM:
