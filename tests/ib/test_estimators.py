@@ -19,13 +19,7 @@ RHO, DIM = 0.8, 2
 TRUE_MI = -0.5 * DIM * math.log(1 - RHO**2)  # 1.02 nats
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: one intra-op thread is several times faster than oversubscribed cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _pairs(n: int, gen: torch.Generator, rho: float = RHO) -> tuple[torch.Tensor, torch.Tensor]:

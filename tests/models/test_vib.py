@@ -18,12 +18,7 @@ _A = np.array([[1.0, 0.3, -0.2], [0.2, 1.0, 0.3], [-0.3, 0.1, 1.0]])
 _RHO = np.sqrt(np.array([0.5, 0.1, 0.0]))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _sample(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
