@@ -51,3 +51,11 @@ def test_model_that_does_not_fit_the_data_is_refused_before_sampling(tmp_path):
     cfg = train.compose(["experiment=coupling_flow_1d", f"paths.root_dir={tmp_path}", "model.n_visible=32"])
     with pytest.raises(train.ConfigError, match=r"^model: the data has chains of N=64 spins"):
         train.build(cfg)
+
+
+def test_sampler_group_sets_how_the_data_are_sampled(tmp_path):
+    cfg = train.compose(["experiment=mehta_schwab", "sampler=swendsen_wang", f"paths.root_dir={tmp_path}"])
+    assert cfg.data.method == "swendsen_wang" and cfg.data.L == 40  # the experiment's data, another sampler
+    chains = train.compose(["experiment=coupling_flow_1d", "sampler=wolff", f"paths.root_dir={tmp_path}"])
+    with pytest.raises(train.ConfigError, match="^data: .*method"):  # 1D chains are sampled exactly
+        train.build(chains)
