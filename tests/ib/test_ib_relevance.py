@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -93,7 +95,10 @@ def test_default_experiment_learns_boundary_weighted_magnetization(tmp_path) -> 
     common.append(f"paths.cache_dir={tmp_path}/cache")
     on = run(compose(common, output_dir=tmp_path / "on"), tmp_path / "on")["metrics"]["ib_relevance"]
     last = on["last"]
-    assert 1.3 < on["beta_over_beta_c_exact"] < 1.7
+    # the reported reference is the cylinder's first IB transition at L = 16, L_B = 2, which conformal
+    # invariance puts at exp(4 pi Delta L_B / L) with Delta = 1/8 (finite-size corrections ~1e-3 here); the
+    # configured beta = 1.8 is then 1.48 beta_c, just above the transition
+    assert on["beta_c_exact"] == pytest.approx(math.exp(4 * math.pi * (1 / 8) * 2 / 16), rel=0.01)
     assert last["filter_sign_purity"] > 0.99 and last["overlap_magnetization"] > 0.95
     assert last["filter_boundary_ratio"] > 1.8 and last["overlap_energy"] < 0.1
     assert all(r["filter_sign_purity"] > 0.99 for r in on["history"][-3:])  # converged, not creeping
