@@ -31,7 +31,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rgnet.cli import CONFIG_DIR, check_config_dir, versions
 from rgnet.data.dataset import atomic_write_json
@@ -87,11 +87,6 @@ def _product(*factors: int) -> int:
     return math.prod(int(f) for f in factors)
 
 
-def _power(base: float, exponent: float) -> float | int:
-    value = base**exponent
-    return int(value) if isinstance(base, int) and isinstance(exponent, int) and exponent >= 0 else value
-
-
 def run_id(override_dirname: str) -> str:
     """Directory name of a run from Hydra's ``override_dirname``: ``default`` when empty, no path separators,
     at most :data:`MAX_RUN_ID` characters (longer ones keep a prefix and a hash of the whole)."""
@@ -103,11 +98,10 @@ def run_id(override_dirname: str) -> str:
 
 
 def register_resolvers() -> None:
-    """OmegaConf resolvers used by the configs: ``mul`` (integer product), ``pow`` (a^b), ``sub`` (a - b),
-    ``len`` (length of a list, e.g. ``${len:${model.layers}}``), ``run_id``."""
+    """OmegaConf resolvers used by the configs: ``mul`` (integer product), ``sub`` (a - b), ``len`` (length
+    of a list, e.g. ``${len:${model.layers}}``), ``run_id``."""
     resolvers = (
         ("mul", _product),
-        ("pow", _power),
         ("sub", lambda a, b: a - b),
         ("len", len),
         ("run_id", run_id),
@@ -144,16 +138,6 @@ def compose(
         del cfg["hydra"]
         cfg.output_dir = str(run_dir)
     return cfg
-
-
-@contextlib.contextmanager
-def open_dict(cfg: DictConfig) -> Iterator[DictConfig]:
-    """Temporarily allow new keys in a struct config."""
-    OmegaConf.set_struct(cfg, False)
-    try:
-        yield cfg
-    finally:
-        OmegaConf.set_struct(cfg, True)
 
 
 def _first_line(err: BaseException) -> str:

@@ -45,7 +45,8 @@ import triton
 import triton.language as tl
 
 from rgnet._checks import check_int
-from rgnet.ising.samplers.checkerboard import flip_probability_table
+from rgnet.ising.samplers._rng import probability_to_threshold
+from rgnet.ising.samplers.checkerboard import flip_probability_table  # noqa: F401 - part of this module's API
 
 #: Threshold of a flip that always happens: u < 2^32 for every 32-bit u.
 ALWAYS = 2**32
@@ -73,7 +74,7 @@ def thresholds_from_probabilities(
         raise ValueError(f"probabilities must have shape (2, 5), got {tuple(p.shape)}")
     if not bool(torch.isfinite(p).all()) or bool((p < 0).any()) or bool((p > 1).any()):
         raise ValueError("probabilities must be finite and in [0, 1]")
-    return torch.round(p * float(ALWAYS)).to(torch.int64).clamp_(0, ALWAYS).to(device)
+    return torch.from_numpy(probability_to_threshold(p.numpy()).astype(np.int64)).to(device)
 
 
 # ------------------------------------------------------------------------------------------- random numbers
