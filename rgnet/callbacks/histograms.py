@@ -5,6 +5,8 @@ from __future__ import annotations
 import lightning
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from rgnet._checks import check_int
+
 
 class ParameterHistograms(lightning.Callback):
     """Log a histogram of each named parameter of the LightningModule every ``every_n_epochs`` epochs.
@@ -14,9 +16,7 @@ class ParameterHistograms(lightning.Callback):
     """
 
     def __init__(self, every_n_epochs: int = 1) -> None:
-        if not isinstance(every_n_epochs, int) or isinstance(every_n_epochs, bool) or every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be an integer >= 1, got {every_n_epochs!r}")
-        self.every_n_epochs = every_n_epochs
+        self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", minimum=1)
 
     def on_train_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
         if not trainer.is_global_zero or (trainer.current_epoch + 1) % self.every_n_epochs:

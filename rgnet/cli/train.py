@@ -42,6 +42,7 @@ from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from rgnet._checks import check_int
 from rgnet.cli import CONFIG_DIR, check_config_dir, versions
 from rgnet.data.dataset import atomic_write_json
 from rgnet.report import flatten
@@ -166,25 +167,32 @@ def _instantiate(node: Any, field: str) -> Any:
         raise ConfigError(f"{field}: {_first_line(err)}") from None
 
 
+def _check_int_setting(
+    cfg: DictConfig, key: str, *, minimum: int, maximum: int | None = None, optional: bool = True
+) -> None:
+    """:func:`rgnet._checks.check_int` on the top-level setting ``key`` (null allowed when ``optional``)."""
+    if optional and cfg[key] is None:
+        return
+    try:
+        check_int(cfg[key], key, minimum=minimum, maximum=maximum)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{err}{' (or null)' if optional else ''}") from None
+
+
 def _check_top_level(cfg: DictConfig) -> None:
     for group in ("paths", "data", "model", "trainer"):
         if cfg.get(group) is None:
             raise ConfigError(
                 f"config group {group!r} is missing (choose an experiment, e.g. experiment=mehta_schwab)"
             )
-    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or not 0 <= cfg.seed < 2**32:
-        raise ConfigError(f"seed must be an integer in [0, 2**32), got {cfg.seed!r}")
+    _check_int_setting(cfg, "seed", minimum=0, maximum=2**32 - 1, optional=False)
     for flag in ("resume", "test"):
         if not isinstance(cfg[flag], bool):
             raise ConfigError(f"{flag} must be true or false, got {cfg[flag]!r}")
     if not isinstance(cfg.task_name, str) or not cfg.task_name or "/" in cfg.task_name:
         raise ConfigError(f"task_name must be a non-empty name without '/', got {cfg.task_name!r}")
-    threads = cfg.threads
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise ConfigError(f"threads must be null or an integer >= 1, got {threads!r}")
-    every = cfg.checkpoint_every_n_steps
-    if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
-        raise ConfigError(f"checkpoint_every_n_steps must be null or an integer >= 1, got {every!r}")
+    _check_int_setting(cfg, "threads", minimum=1)
+    _check_int_setting(cfg, "checkpoint_every_n_steps", minimum=1)
     if cfg.optimized_metric is not None and not isinstance(cfg.optimized_metric, str):
         raise ConfigError(f"optimized_metric must be null or a metric name, got {cfg.optimized_metric!r}")
 

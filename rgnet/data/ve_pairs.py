@@ -24,7 +24,7 @@ import lightning
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from rgnet._checks import check_choice, check_int
+from rgnet._checks import check_choice, check_int, check_real
 from rgnet.data.datamodule import IsingDataModule
 
 GEOMETRIES = ("shell", "slab")
@@ -214,10 +214,9 @@ class CylinderPairsDataModule(lightning.LightningDataModule):
         self.n = check_int(n, "n", minimum=2)
         self.seed = check_int(seed, "seed", minimum=0)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
-        if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
-            raise TypeError(f"val_fraction must be a number, got {val_fraction!r}")
-        self.n_val = round(float(val_fraction) * self.n)
-        if not 0.0 < float(val_fraction) < 1.0 or not 1 <= self.n_val < self.n:
+        val_fraction = check_real(val_fraction, "val_fraction")
+        self.n_val = round(val_fraction * self.n)
+        if not 0.0 < val_fraction < 1.0 or not 1 <= self.n_val < self.n:
             raise ValueError(
                 f"val_fraction must be in (0, 1) and leave both parts non-empty, got {val_fraction}"
             )
