@@ -171,7 +171,8 @@ def save_figure(figure: Any, path: Path) -> Path:
     return atomic_write_bytes(path, lambda handle: handle.write(data))
 
 
-def _is_number(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """A finite int or float (not a bool): what TensorBoard and the report figures can plot."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -185,7 +186,7 @@ def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
 
     finished = [run for run in runs if run.status == "finished"]
     settings = varying_settings(finished)
-    numeric = [key for key in settings if all(_is_number(run.settings.get(key)) for run in finished)]
+    numeric = [key for key in settings if all(is_finite_number(run.settings.get(key)) for run in finished)]
     metrics = sorted({key for run in finished for key in run.scalar_metrics()})
     written: list[Path] = []
     for x_key in numeric:
@@ -323,10 +324,10 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     for run in finished:
         ib = (run.summary.get("metrics") or {}).get("ib_relevance") or {}
         last, beta = ib.get("last") or {}, ib.get("beta", run.settings.get("model.beta"))
-        if not _is_number(beta) or not _is_number(last.get("i_vh")):
+        if not is_finite_number(beta) or not is_finite_number(last.get("i_vh")):
             continue
-        point = {"beta": float(beta), **{k: float(v) for k, v in last.items() if _is_number(v)}}
-        if _is_number(ib.get("beta_c_exact")):
+        point = {"beta": float(beta), **{k: float(v) for k, v in last.items() if is_finite_number(v)}}
+        if is_finite_number(ib.get("beta_c_exact")):
             point["beta_c_exact"] = float(ib["beta_c_exact"])
         label = ", ".join(f"{k}={run.settings.get(k)}" for k in others)
         groups.setdefault(label, []).append(point)
@@ -384,7 +385,7 @@ def mehta_schwab_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     series: dict[tuple[str, str, str], dict[float, list[float]]] = {}
     for run in runs:
         K = run.settings.get("data.K")
-        if run.status != "finished" or not _is_number(K):
+        if run.status != "finished" or not is_finite_number(K):
             continue
         metrics = run.summary.get("metrics") or {}
         block = metrics.get("block_spin") or {}
@@ -396,7 +397,7 @@ def mehta_schwab_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
         }
         for (quantity, kind), per_layer in sources.items():
             for layer, value in (per_layer or {}).items():
-                if _is_number(value):
+                if is_finite_number(value):
                     series.setdefault((quantity, kind, layer), {}).setdefault(float(K), []).append(float(value))
     if not series:
         return []

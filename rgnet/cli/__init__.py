@@ -38,3 +38,13 @@ def versions() -> dict[str, str]:
     except ImportError:  # the sampling and benchmark commands do not need it
         pass
     return found
+
+
+def device_name(device: object) -> str:
+    """What a torch device is, for summaries: the GPU's name, or the CPU and torch's thread count."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"

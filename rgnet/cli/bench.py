@@ -9,13 +9,11 @@ Prints the tables and writes them with device and versions to ``summary.json`` i
 from __future__ import annotations
 
 import logging
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -23,7 +21,7 @@ from rgnet._checks import check_choice, check_device, check_int, check_real
 from rgnet.bench.rbm import COLUMNS as RBM_COLUMNS
 from rgnet.bench.rbm import cd_throughput_table
 from rgnet.bench.samplers import format_table, independent_samples_table, throughput_table
-from rgnet.cli import CONFIG_DIR, check_config_dir, versions
+from rgnet.cli import CONFIG_DIR, check_config_dir, device_name, versions
 from rgnet.data.dataset import atomic_write_json
 from rgnet.ising import METHODS
 
@@ -59,12 +57,6 @@ def validate_config(cfg: DictConfig) -> dict[str, Any]:
         "gpu_kernels": bool(cfg.gpu_kernels),
         "anchor_dir": None if cfg.anchor_dir is None else Path(cfg.anchor_dir),
     }
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
 @hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name="bench")

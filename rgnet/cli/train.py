@@ -43,9 +43,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rgnet._checks import check_int
-from rgnet.cli import CONFIG_DIR, check_config_dir, versions
+from rgnet.cli import CONFIG_DIR, check_config_dir, device_name, versions
 from rgnet.data.dataset import atomic_write_json
-from rgnet.report import flatten
+from rgnet.report import flatten, is_finite_number
 
 log = logging.getLogger(__name__)
 # conf/hydra/launcher/submitit_*.yaml spell out every field of the plugin's schema of the same name, so
@@ -333,17 +333,6 @@ def _json_ready(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
-def _device_name(trainer: Any) -> str:
-    import torch
-
-    root = trainer.strategy.root_device
-    return (
-        torch.cuda.get_device_name(root)
-        if root.type == "cuda"
-        else f"cpu ({torch.get_num_threads()} threads)"
-    )
-
-
 def run(cfg: DictConfig, output_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Validate, train, test and summarize one run of ``cfg`` in ``output_dir``; returns the summary.
 
@@ -396,7 +385,7 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike[str]) -> dict[str, Any]:
         "resumed_from": None if resume_from is None else str(resume_from),
         "config": OmegaConf.to_container(cfg, resolve=True),
         "config_hash": config_hash(run_identity),
-        "device": _device_name(trainer),
+        "device": device_name(trainer.strategy.root_device),
         "versions": versions(),
         "wall_time_s": time.perf_counter() - start,
     }
@@ -440,7 +429,7 @@ def _log_hparams(loggers: list[Any], cfg: DictConfig, metrics: Mapping[str, Any]
     finals = {
         f"final/{key}": float(value)
         for key, value in flatten(metrics).items()
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if is_finite_number(value)
     }
     for logger in loggers:
         logger.log_hyperparams(params, metrics=finals)
