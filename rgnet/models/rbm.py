@@ -558,6 +558,25 @@ def locality(fields: torch.Tensor, L: int, window: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+def _periodic_moments(fields: torch.Tensor, L: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per field and axis (row, column): the centre ``c`` minimizing ``sum_x p(x) |x - c|^2`` over the lattice
+    sites and the midpoints between them (periodic distances, ``p = w^2 / sum w^2`` marginalized on the axis),
+    and that minimum. Returns float64 ``(units, 2)`` centres (in ``[0, L)``) and ``(units, 2)`` minima."""
+    w2 = fields.reshape(-1, L, L).double() ** 2
+    total = w2.sum(dim=(1, 2)).clamp_min(torch.finfo(torch.float64).tiny)
+    candidates = torch.arange(2 * L, dtype=torch.float64, device=fields.device) / 2  # sites and midpoints
+    x = torch.arange(L, dtype=torch.float64, device=fields.device)
+    d = (x[None, :] - candidates[:, None]).remainder(L)
+    d2 = torch.minimum(d, L - d) ** 2  # (2L candidates, L positions): periodic squared distance
+    centres, minima = [], []
+    for axis in (2, 1):  # marginal of the rows' index (sum over columns), then of the columns' index
+        marginal = w2.sum(dim=axis) / total[:, None]  # (units, L)
+        value, index = (marginal @ d2.t()).min(dim=1)
+        centres.append(candidates[index])
+        minima.append(value)
+    return torch.stack(centres, dim=1), torch.stack(minima, dim=1)
+
+
 def rms_radius(fields: torch.Tensor, L: int) -> torch.Tensor:
     """Receptive-field size: rms distance of each field's squared-weight distribution from its periodic centre.
 
@@ -567,17 +586,16 @@ def rms_radius(fields: torch.Tensor, L: int) -> torch.Tensor:
     single site, ``sqrt(1/2)`` for a 2 x 2 block, ``sqrt(b^2 - 1) / sqrt(6)`` for a uniform b x b block
     (``b = L``: a uniform field). All-zero fields give 0.
     """
-    w2 = fields.reshape(-1, L, L).double() ** 2
-    total = w2.sum(dim=(1, 2)).clamp_min(torch.finfo(torch.float64).tiny)
-    centres = torch.arange(2 * L, dtype=torch.float64, device=fields.device) / 2  # sites and midpoints
-    x = torch.arange(L, dtype=torch.float64, device=fields.device)
-    d = (x[None, :] - centres[:, None]).remainder(L)
-    d2 = torch.minimum(d, L - d) ** 2  # (2L centres, L positions): periodic squared distance
-    second = 0.0
-    for axis in (2, 1):  # marginal of the rows' index (sum over columns), then of the columns' index
-        marginal = w2.sum(dim=axis) / total[:, None]  # (units, L)
-        second = second + (marginal @ d2.t()).amin(dim=1)
-    return torch.sqrt(second).float()
+    return torch.sqrt(_periodic_moments(fields, L)[1].sum(dim=1)).float()
+
+
+def field_centres(fields: torch.Tensor, L: int) -> torch.Tensor:
+    """Periodic centre (row, column) of each receptive field's squared weight, the ``c`` of :func:`rms_radius`.
+
+    ``fields``: (units, L*L) (row-major sites). Returns float32 (units, 2) in lattice units, on sites or
+    midpoints in ``[0, L)``: ``(0.5, 0.5)`` for the 2 x 2 block of sites (0..1, 0..1).
+    """
+    return _periodic_moments(fields, L)[0].float()
 
 
 class RBMStack(lightning.LightningModule):
@@ -657,14 +675,27 @@ class RBMStack(lightning.LightningModule):
 
     # ------------------------------------------------------------------ passes through the stack
     @torch.no_grad()
-    def up(self, v: torch.Tensor, depth: int, mode: str | None = None) -> torch.Tensor:
+    def up(
+        self, v: torch.Tensor, depth: int, mode: str | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Hidden representation at ``depth`` (0 = inputs) of inputs ``v`` (batch, n_visible); ``mode`` as
         ``propagate`` (default: the model's). Returns (batch, layers[depth]) in the units' alphabet."""
+        return self.up_all(v, depth, mode, generator)[-1] if depth else v
+
+    @torch.no_grad()
+    def up_all(
+        self, v: torch.Tensor, depth: int | None = None, mode: str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[torch.Tensor]:
+        """One pass up to ``depth`` (default: the top): the representations at depths 1..depth of inputs ``v``
+        (batch, n_visible), each (batch, layers[d]) in the units' alphabet, each computed from the one below."""
         mode = self.propagate if mode is None else check_choice(mode, "mode", PROPAGATE)
-        x = v
+        depth = self.n_layers if depth is None else depth
+        x, out = v, []
         for rbm in self.rbms[:depth]:
-            x = rbm.sample_hidden(x) if mode == "sample" else rbm.hidden_mean(x)
-        return x
+            x = rbm.sample_hidden(x, generator) if mode == "sample" else rbm.hidden_mean(x)
+            out.append(x)
+        return out
 
     @torch.no_grad()
     def down(self, h: torch.Tensor, depth: int) -> torch.Tensor:
@@ -694,6 +725,26 @@ class RBMStack(lightning.LightningModule):
             r = rbm.W if r is None else r @ rbm.W
             fields.append(r.t().contiguous())
         return fields
+
+    @torch.no_grad()
+    def layer_outputs(self, v: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Sampled +-1 units of every layer for inputs ``v`` (batch, n_visible), one stochastic pass up, each
+        unit oriented like the block it sees: multiplied by the sign of its effective field's sum, so that
+        +1 means the block's spins point up. A list of float32 (batch, layers[l]) for l = 1..n_layers; for
+        :class:`rgnet.callbacks.couplings.CouplingTrajectories`, with :meth:`layer_positions`."""
+        v = check_configurations(v, self.layers[0], self.rbms[0].inputs, name="v")
+        outputs = self.up_all(v, mode="sample", generator=generator)
+        signs = [torch.where(field.sum(dim=1) < 0, -1.0, 1.0) for field in self.effective_fields()]
+        if self.rbms[0].units == "binary":
+            outputs = [2.0 * x - 1.0 for x in outputs]
+        return [x * sign for x, sign in zip(outputs, signs)]
+
+    def layer_positions(self) -> list[torch.Tensor]:
+        """Centre of every unit's effective receptive field (:func:`field_centres`): float32 (layers[l], 2)
+        (row, column) in input lattice units, per layer (needs ``layers[0] = L * L``)."""
+        if self.L is None:
+            raise ValueError(f"unit positions need a square lattice, layers[0] = {self.layers[0]} is not L*L")
+        return [field_centres(fields, self.L) for fields in self.effective_fields()]
 
     def locality_per_layer(self) -> list[float]:
         """Mean :func:`locality` of each layer's effective fields (needs ``layers[0] = L * L``)."""
