@@ -15,10 +15,15 @@ and ``I(H;E)`` (lower bound) and what the code has learned, measured on held-out
   it (> 1: boundary-weighted, as RSMI reports at K_c): slab blocks of >= 2 rows, last row (facing E) over first
   row; square shell blocks of side >= 3, outer ring over interior. Absent for other blocks.
 
+The two filter metrics describe odd codes and are left out for Z2-even codes (``symmetry="z2_even"``), whose
+linear filter vanishes; their pair weights (:meth:`rgnet.models.vib.VIBEncoder.quadratic_kernel`) are logged
+as images instead of the filters.
+
 Next to them, :meth:`IBRelevance.summary_metrics` reports the model's ``beta`` and, when the data module knows
 it (``reference_beta_c()``: the exact value for :class:`rgnet.data.ve_pairs.CylinderPairsDataModule`, the
 matching infinite cylinder for slab cuts of the torus), the exact first IB transition ``beta_c_exact`` and
-``beta / beta_c_exact``; a sweep over beta compares them with where the code switches on
+``beta / beta_c_exact``, and for Z2-even codes the exact transition of the even sector ``beta_c_exact_even``
+and ``beta / beta_c_exact_even``; a sweep over beta compares them with where the code switches on
 (:func:`rgnet.report.ib_relevance_figure`).
 
 Filters are logged to TensorBoard as images (rank zero, TensorBoard logger only); the history survives resume.
@@ -35,14 +40,21 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from rgnet._checks import check_int
 
 
+def block_bonds(block_shape: tuple[int, int, bool]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest-neighbour pairs ``(i, j)`` (int64 site indices, row-major) of a block ``(rows, cols, periodic)``;
+    ``periodic``: the columns wrap around (a ring of the cylinder or torus), when there are more than 2."""
+    rows, cols, periodic = block_shape
+    site = torch.arange(rows * cols).reshape(rows, cols)
+    pairs = [(site[1:, :], site[:-1, :]), (site[:, 1:], site[:, :-1])]
+    if periodic and cols > 2:
+        pairs.append((site[:, :1], site[:, -1:]))
+    return torch.cat([a.reshape(-1) for a, _ in pairs]), torch.cat([b.reshape(-1) for _, b in pairs])
+
+
 def block_bond_sum(v: torch.Tensor, block_shape: tuple[int, int, bool]) -> torch.Tensor:
     """Nearest-neighbour bond sum of blocks ``v`` (batch, rows*cols) shaped ``(rows, cols, periodic)``."""
-    rows, cols, periodic = block_shape
-    x = v.reshape(v.shape[0], rows, cols)
-    total = (x[:, 1:, :] * x[:, :-1, :]).sum(dim=(1, 2)) + (x[:, :, 1:] * x[:, :, :-1]).sum(dim=(1, 2))
-    if periodic and cols > 2:
-        total = total + (x[:, :, 0] * x[:, :, -1]).sum(dim=1)
-    return total
+    i, j = block_bonds(block_shape)
+    return (v[:, i] * v[:, j]).sum(dim=1)
 
 
 def _abs_corr(code: torch.Tensor, template: torch.Tensor) -> float:
@@ -77,13 +89,15 @@ def code_operator_overlaps(
         mu, mu_flip = module(v), module(-v)
     odd = (mu - mu_flip).var(dim=0).sum()
     even = (mu + mu_flip).var(dim=0).sum()
-    w = module.filters()[0].cpu()
     out = {
         "overlap_magnetization": _abs_corr(mu, v.sum(dim=1)),
         "overlap_energy": _abs_corr(mu, block_bond_sum(v, block_shape)),
         "z2_odd_fraction": float(odd / torch.clamp(odd + even, min=1e-30)),
-        "filter_sign_purity": float(w.sum().abs() / torch.clamp(w.abs().sum(), min=1e-30)),
     }
+    if getattr(module, "z2_even", False):
+        return out
+    w = module.filters()[0].cpu()
+    out["filter_sign_purity"] = float(w.sum().abs() / torch.clamp(w.abs().sum(), min=1e-30))
     ratio = filter_boundary_ratio(w, block_shape)
     if ratio is not None:
         out["filter_boundary_ratio"] = ratio
@@ -114,6 +128,8 @@ class IBRelevance(lightning.Callback):
             self.reference["beta"] = float(beta)
             if self.reference.get("beta_c_exact"):
                 self.reference["beta_over_beta_c_exact"] = float(beta) / self.reference["beta_c_exact"]
+            if getattr(pl_module, "z2_even", False) and self.reference.get("beta_c_exact_even"):
+                self.reference["beta_over_beta_c_exact_even"] = float(beta) / self.reference["beta_c_exact_even"]
 
     def on_validation_epoch_end(
         self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
@@ -138,10 +154,15 @@ class IBRelevance(lightning.Callback):
                 if key not in ("epoch", "step"):
                     writer.add_scalar(f"ib/{key}", value, trainer.global_step)
             rows, cols, _ = dm.block_shape
-            w = pl_module.filters().cpu()
-            scale = torch.clamp(w.abs().amax(dim=1, keepdim=True), min=1e-12)
-            images = (0.5 + 0.5 * w / scale).reshape(-1, 1, rows, cols)  # grey = 0, white > 0, black < 0
-            writer.add_images("ib/filters", images, trainer.global_step)
+            if getattr(pl_module, "z2_even", False):  # (dim_h, dim_v, dim_v): weights of v_i v_j
+                name, w = "ib/quadratic_kernel", pl_module.quadratic_kernel()
+                shape = w.shape[-2:]
+            else:
+                name, w, shape = "ib/filters", pl_module.filters().cpu(), (rows, cols)
+            flat = w.reshape(w.shape[0], -1)
+            scale = torch.clamp(flat.abs().amax(dim=1, keepdim=True), min=1e-12)
+            images = (0.5 + 0.5 * flat / scale).reshape(-1, 1, *shape)  # grey = 0, white > 0, black < 0
+            writer.add_images(name, images, trainer.global_step)
 
     def summary_metrics(self) -> dict[str, Any]:
         """``beta``, ``beta_c_exact`` (when known), the last record (informations in nats, overlaps) and the
@@ -158,4 +179,10 @@ class IBRelevance(lightning.Callback):
         self.history = [dict(r) for r in state_dict["history"]]
 
 
-__all__ = ["IBRelevance", "block_bond_sum", "code_operator_overlaps", "filter_boundary_ratio"]
+__all__ = [
+    "IBRelevance",
+    "block_bond_sum",
+    "block_bonds",
+    "code_operator_overlaps",
+    "filter_boundary_ratio",
+]

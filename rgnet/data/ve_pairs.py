@@ -71,6 +71,16 @@ def ve_site_indices(
     return flat[v_mask], flat[e_mask]
 
 
+def _reference(L: int, K: float, separation: int, h: float) -> dict[str, Any]:
+    """Exact first IB transitions of the infinite cylinder (all operators, and the even sector at h = 0)."""
+    from rgnet.ib.cylinder import predicted_beta_c
+
+    out: dict[str, Any] = {"beta_c_exact": predicted_beta_c(L, K, separation, h), "beta_c_exact_geometry": "cylinder"}
+    if h == 0.0:
+        out["beta_c_exact_even"] = predicted_beta_c(L, K, separation, z2_even=True)
+    return out
+
+
 def check_full_batch(n_train: int, batch_size: int) -> None:
     """Training batches are full (drop_last: the InfoNCE bound depends on the batch size), so a training set
     smaller than one batch would train on nothing; raise instead, naming both numbers."""
@@ -130,18 +140,16 @@ class VEPairsDataModule(lightning.LightningDataModule):
 
         Slab geometry: the infinite cylinder of circumference ``L`` at the same separation ``buffer + 1``
         (``rgnet.ib.predicted_beta_c``; ``L <= 20``), ``{"beta_c_exact": float, "beta_c_exact_geometry":
-        "cylinder"}``. It is a reference, not the torus value: on the ``L x L`` torus E also sees V across the
-        periodic wrap, which adds correlation (lowers beta_c). Shell geometry, or generated data of another
-        kind (a file): ``{}``.
+        "cylinder"}``, plus ``beta_c_exact_even`` (the Z2-even sector's, for even encoders) at ``h = 0``. It is
+        a reference, not the torus value: on the ``L x L`` torus E also sees V across the periodic wrap, which
+        adds correlation (lowers beta_c). Shell geometry, or generated data of another kind (a file): ``{}``.
         """
-        from rgnet.ib.cylinder import predicted_beta_c
         from rgnet.ising.exact import MAX_CYLINDER_CIRCUMFERENCE
 
         config = self.spins.config
         if self.geometry != "slab" or config is None or self.spins.L > MAX_CYLINDER_CIRCUMFERENCE:
             return {}
-        value = predicted_beta_c(self.spins.L, config.K, self.buffer + 1, config.h)
-        return {"beta_c_exact": value, "beta_c_exact_geometry": "cylinder"}
+        return _reference(self.spins.L, config.K, self.buffer + 1, config.h)
 
     def _cut(self, spins: torch.Tensor, generator: torch.Generator) -> TensorDataset:
         """Pairs from ``spins`` int8 (n, L, L), each configuration rolled to ``pairs_per_config`` offsets."""
@@ -228,11 +236,9 @@ class CylinderPairsDataModule(lightning.LightningDataModule):
     def reference_beta_c(self) -> dict[str, Any]:
         """The exact first IB transition of these pairs, ``(lambda_0/|lambda_1|)^(2 separation)``
         (``rgnet.ib.predicted_beta_c``, which the exact IB solver reproduces): ``{"beta_c_exact": float,
-        "beta_c_exact_geometry": "cylinder"}``."""
-        from rgnet.ib.cylinder import predicted_beta_c
-
-        value = predicted_beta_c(self.L, self.K, self.separation, self.h)
-        return {"beta_c_exact": value, "beta_c_exact_geometry": "cylinder"}
+        "beta_c_exact_geometry": "cylinder"}``, plus ``beta_c_exact_even`` (the Z2-even sector's, for even
+        encoders) at ``h = 0``."""
+        return _reference(self.L, self.K, self.separation, self.h)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

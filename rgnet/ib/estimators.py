@@ -56,21 +56,33 @@ def _mlp(d_in: int, hidden: int, d_out: int, layers: int) -> nn.Sequential:
 
 
 class SeparableCritic(nn.Module):
-    """``f(x, y) = g(x) . h(y)`` with MLPs ``g, h: R^d -> R^embed`` (scores for all pairs in one matmul)."""
+    """``f(x, y) = g(x) . h(y)`` with MLPs ``g, h: R^d -> R^embed`` (scores for all pairs in one matmul).
 
-    def __init__(self, dim_x: int, dim_y: int, hidden: int = 64, embed: int = 16, layers: int = 2) -> None:
+    ``even_y=True`` restricts the critic to functions even in ``y``, ``h(y) -> (h(y) + h(-y)) / 2``: no loss for
+    a code ``x`` that is itself a Z2-even function of data whose joint law is flip symmetric (such a code is
+    independent of the sign of ``y`` given ``|y|``'s orbit), and the odd part of ``y``, pure noise for such a
+    code, no longer drowns the even features the critic has to find.
+    """
+
+    def __init__(
+        self, dim_x: int, dim_y: int, hidden: int = 64, embed: int = 16, layers: int = 2, even_y: bool = False
+    ) -> None:
         super().__init__()
         dim_x = check_int(dim_x, "dim_x", minimum=1)
         dim_y = check_int(dim_y, "dim_y", minimum=1)
         hidden = check_int(hidden, "hidden", minimum=1)
         embed = check_int(embed, "embed", minimum=1)
         layers = check_int(layers, "layers", minimum=0)
+        if not isinstance(even_y, bool):
+            raise TypeError(f"even_y must be True or False, got {even_y!r}")
+        self.even_y = even_y
         self.g = _mlp(dim_x, hidden, embed, layers)
         self.h = _mlp(dim_y, hidden, embed, layers)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Scores ``(B, B)``: ``S[i, j] = f(x_i, y_j)`` for ``x (B, dim_x)``, ``y (B, dim_y)``."""
-        return self.g(x) @ self.h(y).T
+        hy = 0.5 * (self.h(y) + self.h(-y)) if self.even_y else self.h(y)
+        return self.g(x) @ hy.T
 
 
 class ConcatCritic(nn.Module):

@@ -19,6 +19,7 @@ SMOKE: dict[str, list[str]] = {
     "mehta_schwab": ["data.L=12", "data.n=128", "data.method=wolff", "model.layers=[144,36,9]"],
     "ib_relevance": ["data.L=8", "data.n=64", "data.batch_size=32", "data.progress=false"],
     "ib_relevance_cylinder": ["data.L=4", "data.n=600", "data.batch_size=64"],
+    "ib_relevance_cylinder_even": ["data.L=4", "data.n=600", "data.batch_size=64"],
 }
 
 

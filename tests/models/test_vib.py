@@ -111,10 +111,10 @@ def _train_on_pairs(
     gen = torch.Generator().manual_seed(1)
     model = VIBEncoder(a.shape[1], b.shape[1], dim_h=1, beta=beta, critic_hidden=32, **model_kwargs)
     opt = model.configure_optimizers()
-    for _ in range(steps):
+    for step in range(steps):
         idx = torch.randint(0, a.shape[0], (256,), generator=gen)
         i_vh, i_he = model.information_terms(a[idx], b[idx])
-        loss = i_vh - beta * i_he
+        loss = model.compression_weight(step) * i_vh - beta * i_he
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -156,6 +156,71 @@ def test_vib_on_exact_cylinder_samples_matches_exact_ib_encoder() -> None:
     # below the transition the code switches off
     below = _train_on_pairs(0.7 * exact.beta_c, a, b).filters()[0]
     assert float(below.norm()) < 0.01 * float(w.norm())
+
+
+def test_z2_even_vib_on_exact_cylinder_samples_picks_the_energy_operator() -> None:
+    """With the code restricted to Z2-even functions the spin cannot be picked: the first transition moves to
+    the even sector's (the energy operator), where the code agrees with the exact even IB encoder."""
+    from rgnet.callbacks.ib import block_bond_sum
+    from rgnet.ib.cylinder import ising_cylinder_ib, predicted_beta_c, sample_boundary_pairs
+    from rgnet.ising.exact import K_CRITICAL, cylinder_ring_states
+
+    L, separation = 6, 1
+    beta_c_even = predicted_beta_c(L, K_CRITICAL, separation, z2_even=True)
+    assert beta_c_even > 5 * predicted_beta_c(L, K_CRITICAL, separation)  # energy: Delta = 1 vs 1/8
+    beta = 1.5 * beta_c_even
+    exact = ising_cylinder_ib(L, K_CRITICAL, 1, 1, separation, betas=np.geomspace(1.0, beta, 16), z2_even=True)
+    assert exact.info_v[-1] > 0.1  # the exact even code is on
+    states = cylinder_ring_states(L)
+    exact_code = exact.encode(states[:, None, :])[:, 0]
+    p = ising_cylinder_ib(L, K_CRITICAL, 1, 1, separation, betas=np.array([1.0])).ring_marginal  # P(ring state)
+    a, b = (
+        torch.tensor(x, dtype=torch.float32) for x in sample_boundary_pairs(L, K_CRITICAL, separation, 20000)
+    )
+    states_t = torch.tensor(states, dtype=torch.float32)
+    opts = {"encoder": "mlp", "hidden": 128, "symmetry": "z2_even", "warmup_steps": 300}
+    model = _train_on_pairs(beta, a, b, steps=1200, **opts)
+    with torch.no_grad():
+        mu = model(states_t)[:, 0].double().numpy()
+        assert torch.allclose(model(states_t), model(-states_t))  # even by construction
+    assert _p_cosine(p, mu, exact_code) > 0.9
+    energy = block_bond_sum(states_t, (1, L, True)).double().numpy()
+    assert _p_cosine(p, mu, energy) > 0.75  # bond-energy-like (the exact code's own overlap is ~0.7)
+    # below the even transition the even code switches off (where the unrestricted code is on: beta > 5 beta_c)
+    below = _train_on_pairs(0.7 * beta_c_even, a, b, steps=1200, **opts)
+    with torch.no_grad():
+        assert float(below(states_t).std()) < 0.05 * float(np.sqrt((p * mu**2).sum() - (p * mu).sum() ** 2))
+
+
+def test_z2_even_needs_an_mlp() -> None:
+    with pytest.raises(ValueError, match="z2_even.*mlp"):
+        VIBEncoder(4, 4, symmetry="z2_even")
+    with pytest.raises(ValueError, match="symmetry"):
+        VIBEncoder(4, 4, encoder="mlp", symmetry="odd")
+    with pytest.raises(ValueError, match="warmup_steps"):
+        VIBEncoder(4, 4, warmup_steps=-1)
+    model = VIBEncoder(4, 4, encoder="mlp", symmetry="z2_even", warmup_steps=10)
+    assert model.compression_weight(0) == 0.0 and model.compression_weight(5) == 0.5
+    assert model.compression_weight(50) == 1.0 and VIBEncoder(4, 4).compression_weight(0) == 1.0
+    assert float(model.filters().abs().max()) < 1e-6  # no linear part
+    assert model.quadratic_kernel().shape == (1, 4, 4)
+
+
+class _PairCode(VIBEncoder):
+    """A fixed code ``v_0 v_1 + 0.5 v_2 v_3 + v_0`` (its pair weights are known exactly)."""
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return (v[:, 0] * v[:, 1] + 0.5 * v[:, 2] * v[:, 3] + v[:, 0])[:, None]
+
+
+@pytest.mark.parametrize("dim_v", [6, 20])  # enumeration, and seeded uniform draws
+def test_quadratic_kernel_is_the_walsh_pair_weight(dim_v: int) -> None:
+    kernel = _PairCode(dim_v, 4).quadratic_kernel(n_samples=20000)[0]
+    expected = torch.zeros(dim_v, dim_v)
+    expected[0, 1] = expected[1, 0] = 1.0
+    expected[2, 3] = expected[3, 2] = 0.5
+    tolerance = 1e-6 if dim_v <= 16 else 5 * 1.2 / math.sqrt(20000)  # 5 sigma of a mean of +-1.2-sized terms
+    assert float((kernel - expected).abs().max()) < tolerance
 
 
 def _torus_slab_pairs(tmp_path, L: int, n: int) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, bool]]:
