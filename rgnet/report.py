@@ -308,7 +308,8 @@ IB_CODE_ON_NATS = 0.02
 
 def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     """ib_relevance(_cylinder): over the finished runs of a beta sweep, I(H;V) and I(H;E) (last validation
-    values, nats) against beta, and the code's overlaps with the block magnetization and bond energy against
+    values, nats; with hollow markers the exact informations of the learned code where the data's law is known)
+    against beta, and the code's overlaps with the block magnetization and bond energy against
     beta; one colour per combination of the other varying settings. The exact ``beta_c_exact`` of the runs'
     geometry is a solid vertical line where known (for Z2-even codes, the even sector's ``beta_c_exact_even``); the VIB's own transition (midpoint between the largest
     beta whose code stayed off, I(V;H) < ``IB_CODE_ON_NATS``, and the smallest beta above it whose code is on)
@@ -344,6 +345,12 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
         info_axes.plot(betas, [p["i_vh"] for p in points], "o-", color=colour, label=f"{prefix}I(H;V)")
         if all("i_he" in p for p in points):
             info_axes.plot(betas, [p["i_he"] for p in points], "s--", color=colour, label=f"{prefix}I(H;E)")
+        for key, marker, name in (("i_vh_exact", "o", "I(H;V)"), ("i_he_exact", "s", "I(H;E)")):
+            if all(key in p for p in points):
+                info_axes.plot(
+                    betas, [p[key] for p in points], marker, color=colour, mfc="none", ms=9,
+                    label=f"{prefix}{name} of the code, exact",
+                )
         for key, marker in (("overlap_magnetization", "o-"), ("overlap_energy", "x:")):
             if all(key in p for p in points):
                 name = key.removeprefix("overlap_")

@@ -19,6 +19,11 @@ The two filter metrics describe odd codes and are left out for Z2-even codes (``
 linear filter vanishes; their pair weights (:meth:`rgnet.models.vib.VIBEncoder.quadratic_kernel`) are logged
 as images instead of the filters.
 
+On data whose exact law is known (``datamodule.exact_joint()``, :class:`rgnet.data.ve_pairs.CylinderPairsDataModule`)
+and a one-dimensional code, the record also has ``i_vh_exact`` and ``i_he_exact``: the exact informations of
+the Gaussian channel ``H = mu(V) + N(0, 1)`` of the current code (:func:`rgnet.ib.gaussian_code_informations`),
+against which the VIB's bounds ``i_vh`` and ``i_he`` can be judged.
+
 Next to them, :meth:`IBRelevance.summary_metrics` reports the model's ``beta`` and, when the data module knows
 it (``reference_beta_c()``: the exact value for :class:`rgnet.data.ve_pairs.CylinderPairsDataModule`, the
 matching infinite cylinder for slab cuts of the torus), the exact first IB transition ``beta_c_exact`` and
@@ -147,6 +152,13 @@ class IBRelevance(lightning.Callback):
             if key in trainer.callback_metrics:
                 record[key.split("/")[1]] = float(trainer.callback_metrics[key])
         record.update(code_operator_overlaps(pl_module, v, dm.block_shape))
+        if hasattr(dm, "exact_joint") and pl_module.hparams.get("dim_h") == 1:
+            from rgnet.ib import gaussian_code_informations
+
+            states, joint = dm.exact_joint()
+            with torch.no_grad():
+                code = pl_module(states.to(pl_module.device))[:, 0].double().cpu().numpy()
+            record["i_vh_exact"], record["i_he_exact"] = gaussian_code_informations(code, joint)
         self.history.append(record)
         if trainer.is_global_zero and isinstance(trainer.logger, TensorBoardLogger):
             writer = trainer.logger.experiment

@@ -21,6 +21,7 @@ import os
 from typing import Any
 
 import lightning
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -230,6 +231,7 @@ class CylinderPairsDataModule(lightning.LightningDataModule):
             )
         self.block_shape = (1, self.L, True)
         self.dim_v = self.dim_e = self.L
+        self._exact: tuple[torch.Tensor, np.ndarray] | None = None
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
 
@@ -239,6 +241,18 @@ class CylinderPairsDataModule(lightning.LightningDataModule):
         "beta_c_exact_geometry": "cylinder"}``, plus ``beta_c_exact_even`` (the Z2-even sector's, for even
         encoders) at ``h = 0``."""
         return _reference(self.L, self.K, self.separation, self.h)
+
+    def exact_joint(self) -> tuple[torch.Tensor, np.ndarray]:
+        """The exact law the pairs are drawn from: every ring state, float32 +-1 ``(2**L, L)``, and
+        ``P(V = state i, E = state j)``, float64 ``(2**L, 2**L)``
+        (:func:`rgnet.ib.cylinder.cylinder_boundary_joint`)."""
+        from rgnet.ib.cylinder import cylinder_boundary_joint
+        from rgnet.ising.exact import cylinder_ring_states
+
+        if self._exact is None:
+            states = torch.from_numpy(cylinder_ring_states(self.L)).to(torch.float32)
+            self._exact = (states, cylinder_boundary_joint(self.L, self.K, self.separation, self.h))
+        return self._exact
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

@@ -13,7 +13,14 @@ from rgnet.ib.cylinder import (
     sample_boundary_pairs,
     scaling_dimension,
 )
-from rgnet.ib.discrete import IBResult, IBScan, critical_beta_spectral, ib_scan, solve_ib
+from rgnet.ib.discrete import (
+    IBResult,
+    IBScan,
+    critical_beta_spectral,
+    gaussian_code_informations,
+    ib_scan,
+    solve_ib,
+)
 from rgnet.ib.estimators import (
     ConcatCritic,
     SeparableCritic,
@@ -33,6 +40,7 @@ __all__ = [
     "critical_beta_spectral",
     "cylinder_boundary_joint",
     "cylinder_joint",
+    "gaussian_code_informations",
     "gaussian_ib",
     "gaussian_mutual_information",
     "ib_scaling_dimension",

@@ -362,12 +362,45 @@ def solve_ib(
     return IBResult(forward, backward, beta_c, beta_scan, beta_back, critical_beta_spectral(p), f)
 
 
+def gaussian_code_informations(code: object, joint: object, step: float = 0.02) -> tuple[float, float]:
+    """Exact ``(I(H;X), I(H;Y))`` in nats of the Gaussian channel ``H = code(X) + N(0, 1)`` for a joint law
+    ``P(X, Y)`` (``(n_x, n_y)``) and a scalar code ``code`` (``(n_x,)``, the code of every state of X).
+
+    This is what a VIB encoder with unit noise and a one-dimensional code optimizes (:mod:`rgnet.models.vib`);
+    its bounds are compared with these values. The entropies of the Gaussian mixtures ``p(h)`` and
+    ``p(h | y)`` are integrated on a grid of spacing ``step`` (trapezoid, 8 noise widths beyond the codes).
+    For a weak code the informations approach ``Var(code)/2`` and ``Var(E[code | Y])/2``, whose smallest ratio
+    over codes is the exact first IB transition :func:`critical_beta_spectral`.
+    """
+    p = check_joint(joint)
+    mu = np.asarray(code, dtype=np.float64).reshape(-1)
+    if mu.shape[0] != p.shape[0] or not np.all(np.isfinite(mu)):
+        raise ValueError(f"code must be {p.shape[0]} finite values (one per state of X), got shape {mu.shape}")
+    step = check_real(step, "step", minimum=0.0)
+    if not 0.0 < step <= 0.1:
+        raise ValueError(f"step must be in (0, 0.1] noise widths, got {step}")
+    h = np.arange(mu.min() - 8.0, mu.max() + 8.0 + step, step)
+    kernel = np.exp(-0.5 * (h[None, :] - mu[:, None]) ** 2) / math.sqrt(2.0 * math.pi)  # (n_x, grid)
+
+    def entropy(weights: np.ndarray) -> np.ndarray:  # weights (k, n_x), rows summing to 1 -> (k,)
+        density = weights @ kernel
+        return -np.trapezoid(density * np.log(np.maximum(density, 1e-300)), h, axis=1)
+
+    p_x, p_y = p.sum(axis=1), p.sum(axis=0)
+    h_code = float(entropy(p_x[None, :])[0])
+    keep = p_y > 0
+    h_given_y = float(p_y[keep] @ entropy((p[:, keep] / p_y[keep]).T))
+    h_noise = 0.5 * math.log(2.0 * math.pi * math.e)
+    return max(h_code - h_noise, 0.0), max(h_code - h_given_y, 0.0)
+
+
 __all__ = [
     "IBResult",
     "IBScan",
     "check_joint",
     "critical_beta_spectral",
     "default_betas",
+    "gaussian_code_informations",
     "ib_scan",
     "linear_growth",
     "locate_first_transition",

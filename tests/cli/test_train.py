@@ -151,8 +151,9 @@ def test_multirun_survives_a_failing_job_and_reports_it(tmp_path):
     assert figure.is_file() and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
-    args = toy_overrides(tmp_path, "trainer.max_epochs=6", "checkpoint_every_n_steps=2")
+@pytest.mark.parametrize("every", [["checkpoint_every_n_steps=2"], []], ids=["every_2_steps", "every_epoch"])
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, every):
+    args = toy_overrides(tmp_path, "trainer.max_epochs=6", *every)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "TOY_STEP_DELAY": "0.25"}
     process = subprocess.Popen(
         [sys.executable, "-m", "rgnet.cli.train", *args],

@@ -116,3 +116,43 @@ def test_bad_input() -> None:
         ib_scan(joint, [1.0], n_clusters=1)
     with pytest.raises(ValueError, match="init"):
         ib_scan(joint, [1.0], init=np.ones((3, 2)))
+
+
+def test_gaussian_code_informations_exact_cases() -> None:
+    from scipy.integrate import quad
+
+    from rgnet.ib import gaussian_code_informations
+
+    # X = Y uniform binary, code +-a: both informations are the binary-input Gaussian channel's, by quadrature
+    a = 1.3
+
+    def mixture(y: float) -> float:
+        return 0.5 * (math.exp(-0.5 * (y - a) ** 2) + math.exp(-0.5 * (y + a) ** 2)) / math.sqrt(2 * math.pi)
+
+    expected = quad(lambda y: -mixture(y) * math.log(mixture(y)), -30, 30)[0] - 0.5 * math.log(2 * math.pi * math.e)
+    i_x, i_y = gaussian_code_informations([a, -a], np.eye(2) / 2)
+    assert i_x == pytest.approx(expected, rel=1e-6) and i_y == pytest.approx(expected, rel=1e-6)
+    # Y independent of X: nothing about Y; a constant code: nothing at all
+    i_x, i_y = gaussian_code_informations([0.0, 1.0, 3.0], np.outer([0.2, 0.3, 0.5], [0.6, 0.4]))
+    assert i_x > 0.3 and i_y == pytest.approx(0.0, abs=1e-9)
+    assert gaussian_code_informations([2.0, 2.0], np.eye(2) / 2) == pytest.approx((0.0, 0.0), abs=1e-9)
+    with pytest.raises(ValueError, match="code"):
+        gaussian_code_informations([1.0], np.eye(2) / 2)
+    with pytest.raises(ValueError, match="step"):
+        gaussian_code_informations([1.0, 0.0], np.eye(2) / 2, step=0.5)
+
+
+def test_weak_gaussian_code_switches_on_at_the_exact_ib_transition() -> None:
+    """A VIB-style Gaussian channel along the leading mode: I(H;V)/I(H;E) -> the exact beta_c as the code
+    weakens, so with exact informations the VIB's first transition is the exact IB's."""
+    from rgnet.ib import gaussian_code_informations, ising_cylinder_ib
+    from rgnet.ib.cylinder import cylinder_boundary_joint
+    from rgnet.ising.exact import K_CRITICAL
+
+    joint = cylinder_boundary_joint(6, K_CRITICAL, 1)
+    mode = ising_cylinder_ib(6, K_CRITICAL, 1, 1, 1, betas=np.array([1.0])).predicted_direction
+    p = joint.sum(axis=1)
+    mode = (mode - p @ mode) / math.sqrt(p @ (mode - p @ mode) ** 2)
+    i_x, i_y = gaussian_code_informations(0.03 * mode, joint)
+    assert i_x == pytest.approx(0.03**2 / 2, rel=1e-3)
+    assert i_x / i_y == pytest.approx(critical_beta_spectral(joint), rel=1e-3)

@@ -85,6 +85,23 @@ def test_experiment_runs_and_reports(tmp_path) -> None:
     assert metrics["ib_relevance"]["beta_c_exact"] > 1.0 and "filter_boundary_ratio" in last
 
 
+def test_cylinder_bounds_agree_with_the_exact_informations_of_the_code(tmp_path) -> None:
+    """On exact cylinder pairs the callback integrates the learned code's Gaussian channel against the exact
+    joint law: where the code is on, the VIB's bounds must match those exact informations."""
+    from rgnet.cli.train import compose, run
+
+    overrides = [
+        "experiment=ib_relevance_cylinder", "data.L=6", "data.separation=1", "model.beta=2.0",
+        "trainer.max_epochs=8", "logger=none", "callbacks.progress_bar=null",
+    ]  # fmt: skip
+    ib = run(compose(overrides, output_dir=tmp_path / "run"), tmp_path / "run")["metrics"]["ib_relevance"]
+    last = ib["last"]
+    assert ib["beta_over_beta_c_exact"] > 1.5 and last["i_vh_exact"] > 0.2  # on, 1.5x above beta_c
+    assert last["i_vh"] == pytest.approx(last["i_vh_exact"], rel=0.1)  # Gaussian bound: tight for a weak code
+    assert last["i_he"] == pytest.approx(last["i_he_exact"], rel=0.15)  # InfoNCE with a trained critic
+    assert last["i_he_exact"] < last["i_vh_exact"]  # data processing: E only reaches H through V
+
+
 @pytest.mark.slow
 def test_default_experiment_learns_boundary_weighted_magnetization(tmp_path) -> None:
     """The ib_relevance defaults (16 x 16 torus at K_c, 4000 Wolff configurations, beta ~ 1.5 beta_c of the
