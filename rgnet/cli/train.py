@@ -486,10 +486,18 @@ def record_failure(cfg: DictConfig, run_dir: Path, err: BaseException, start: fl
 
 
 def optimized_value(cfg: DictConfig, summary: Mapping[str, Any]) -> float | None:
-    """The value of ``cfg.optimized_metric`` in the summary's metrics (for Hydra sweepers), or None."""
+    """The value of ``cfg.optimized_metric`` in the summary's metrics (for Hydra sweepers), or None.
+
+    A finished run whose metrics lack it (a setting switched off what produces it, e.g. the block-spin control)
+    stays finished: the sweeper gets NaN, which Optuna records as a failed trial, and a warning says why.
+    """
     if cfg.optimized_metric is None:
         return None
-    return float(lookup(summary["metrics"], cfg.optimized_metric))
+    try:
+        return float(lookup(summary["metrics"], cfg.optimized_metric))
+    except KeyError:
+        log.warning("optimized_metric %r is not among this run's metrics: the sweeper gets NaN", cfg.optimized_metric)
+        return float("nan")
 
 
 # ------------------------------------------------------------------------------------------- sweeps
