@@ -3,6 +3,7 @@ coarse lattice, couplings fitted and compared with the majority-rule flow of the
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -42,7 +43,7 @@ def majority_stack(weight: float = 20.0, seed: int = 0) -> RBMStack:
     gives a fair coin), with every hidden layer's units stored in a random order and half of them flipped."""
     sides = (L, *SIDES)
     stack = RBMStack([s * s for s in sides], init_std=0.0)
-    weights = [weight * block_indicator(a, b) for a, b in zip(sides[:-1], sides[1:])]
+    weights = [weight * block_indicator(a, b) for a, b in itertools.pairwise(sides)]
     gen = torch.Generator().manual_seed(seed)
     for l in range(len(weights)):
         n = weights[l].shape[1]
