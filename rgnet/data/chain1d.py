@@ -10,7 +10,7 @@ import lightning
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from rgnet._checks import check_int, check_real
+from rgnet._checks import check_bool, check_int, check_real
 from rgnet.ising import sample_1d
 
 
@@ -58,9 +58,7 @@ class Chain1DDataModule(lightning.LightningDataModule):
             )
         self.h = check_real(h, "h")
         self.n = check_int(n, "n", minimum=2)
-        if not isinstance(periodic, bool):
-            raise TypeError(f"periodic must be True or False, got {periodic!r}")
-        self.periodic = periodic
+        self.periodic = check_bool(periodic, "periodic")
         self.seed = check_int(seed, "seed", minimum=0, maximum=2**62)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.val_fraction = check_real(val_fraction, "val_fraction", minimum=0.0, maximum=1.0)

@@ -12,7 +12,7 @@ import lightning
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from rgnet._checks import check_choice, check_int, check_real
+from rgnet._checks import check_bool, check_choice, check_int, check_real
 from rgnet.data.dataset import (
     LOADER_OPTIONS,
     DatasetConfig,
@@ -103,8 +103,7 @@ class IsingDataModule(lightning.LightningDataModule):
         self.split_seed = check_int(split_seed, "split_seed", minimum=0, maximum=2**63 - 1)
         self.shape = check_choice(shape, "shape", SHAPES)
         for name, flag in (("drop_last", drop_last), ("pin_memory", pin_memory), ("progress", progress)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {flag!r}")
+            check_bool(flag, name)
         self.drop_last, self.pin_memory, self.progress = drop_last, pin_memory, progress
         if self.config is not None:
             n_val = self._n_val(self.config.n)

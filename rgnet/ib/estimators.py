@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from rgnet._checks import check_int
+from rgnet._checks import check_bool, check_int
 
 
 def _check_scores(scores: torch.Tensor) -> torch.Tensor:
@@ -73,9 +73,7 @@ class SeparableCritic(nn.Module):
         hidden = check_int(hidden, "hidden", minimum=1)
         embed = check_int(embed, "embed", minimum=1)
         layers = check_int(layers, "layers", minimum=0)
-        if not isinstance(even_y, bool):
-            raise TypeError(f"even_y must be True or False, got {even_y!r}")
-        self.even_y = even_y
+        self.even_y = check_bool(even_y, "even_y")
         self.g = _mlp(dim_x, hidden, embed, layers)
         self.h = _mlp(dim_y, hidden, embed, layers)
 

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import torch
 
-from rgnet._checks import check_int, check_real
+from rgnet._checks import check_bool, check_int, check_real
 from rgnet.ising.lattice import bond_sum
 from rgnet.ising.stats import _as_series, integrated_autocorrelation_time, jackknife, mean_and_error
 
@@ -81,8 +81,7 @@ def energy_per_site_1d(spins: torch.Tensor, periodic: bool = True) -> torch.Tens
     either way the sum is divided by the number of sites ``N``.
     """
     spins = _check_spins(spins, "spins", ndim=2)
-    if not isinstance(periodic, bool):
-        raise TypeError(f"periodic must be True or False, got {periodic!r}")
+    check_bool(periodic, "periodic")
     N = spins.shape[1]
     if N < 2:
         raise ValueError(f"spins must have N >= 2 sites per chain, got {N}")
@@ -228,8 +227,7 @@ def correlation_function_1d(
     ``N - 1``). ``connected=True`` subtracts ``<s>^2``, the squared mean spin over the batch and all sites.
     """
     spins = _check_spins(spins, "spins", ndim=2)
-    if not isinstance(periodic, bool):
-        raise TypeError(f"periodic must be True or False, got {periodic!r}")
+    check_bool(periodic, "periodic")
     B, N = spins.shape
     if B == 0 or N == 0:
         raise ValueError(f"spins must hold at least one chain of at least one site, got {tuple(spins.shape)}")

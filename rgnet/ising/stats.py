@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from scipy.special import chdtri
 
-from rgnet._checks import check_int, check_real
+from rgnet._checks import check_bool, check_int, check_real
 
 __all__ = [
     "autocorrelation",
@@ -254,8 +254,7 @@ def jackknife(
             )
     T = shape[0]
     n_blocks = check_int(n_blocks, "n_blocks", minimum=2, maximum=T)
-    if not isinstance(bias_corrected, bool):
-        raise TypeError(f"bias_corrected must be True or False, got {bias_corrected!r}")
+    check_bool(bias_corrected, "bias_corrected")
 
     def evaluate(samples: list[np.ndarray]) -> float:
         value = estimator(*samples)

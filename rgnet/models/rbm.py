@@ -30,18 +30,12 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
-from rgnet._checks import check_choice, check_int, check_real
+from rgnet._checks import check_bool, check_choice, check_int, check_real
 
 UNITS = ("spin", "binary")
 #: The smaller layer is enumerated exactly when it has at most this many units.
 MAX_EXACT_UNITS = 20
 _ENUM_CHUNK = 1 << 14
-
-
-def _check_bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return value
 
 
 def _log_sum_unit(x: torch.Tensor, units: str) -> torch.Tensor:
@@ -135,7 +129,7 @@ class RBM(lightning.LightningModule):
         self.units = check_choice(units, "units", UNITS)
         self.inputs = check_choice(inputs, "inputs", UNITS)
         self.k = check_int(k, "k", minimum=1)
-        self.persistent = _check_bool(persistent, "persistent")
+        self.persistent = check_bool(persistent, "persistent")
         self.n_chains = check_int(n_chains, "n_chains", minimum=1)
         self.lr = check_real(lr, "lr", minimum=0.0)
         self.momentum = check_real(momentum, "momentum", minimum=0.0)
@@ -483,7 +477,7 @@ def train_rbm(
         final_lr = check_real(final_lr, "final_lr", minimum=0.0)
     average_epochs = check_int(average_epochs, "average_epochs", minimum=0, maximum=epochs)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    _check_bool(progress, "progress")
+    check_bool(progress, "progress")
     if seed is not None:
         lightning.seed_everything(check_int(seed, "seed", minimum=0, maximum=2**32 - 1), verbose=False)
     if not isinstance(data, torch.Tensor):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from rgnet._checks import check_device, check_int, check_real, make_generator
+from rgnet._checks import check_bool, check_device, check_int, check_real, make_generator
 
 
 def _transfer_matrix(K: float, h: float) -> torch.Tensor:
@@ -59,8 +59,7 @@ def sample_1d(
     K = check_real(K, "K")
     n = check_int(n, "n", minimum=1)
     h = check_real(h, "h")
-    if not isinstance(periodic, bool):
-        raise TypeError(f"periodic must be a bool, got {periodic!r}")
+    check_bool(periodic, "periodic")
     dev = check_device(device)
     generator, _ = make_generator(seed, torch.device("cpu"))
 
