@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from rgnet._checks import check_choice, check_int, check_real
+from rgnet._checks import check_bool, check_choice, check_int, check_real
 from rgnet.rg import correlation_length_1d, decimate_1d, fit_couplings, majority_2d
 
 FIXED_POINT_K = 0.0
@@ -281,6 +281,18 @@ def check_block_spin_flow(
 _REFERENCE = {"chain": ("K_exact", "exact decimation"), "lattice": ("K_majority", "majority-rule flow")}
 
 
+def _unit_positions(pl_module: lightning.LightningModule) -> list[torch.Tensor] | None:
+    """The module's ``layer_positions()`` as CPU tensors, or None when it has none."""
+    if not hasattr(pl_module, "layer_positions"):
+        return None
+    return [torch.as_tensor(p).detach().cpu() for p in pl_module.layer_positions()]
+
+
+def _on_lattice(positions: list[torch.Tensor] | None) -> bool:
+    """Whether unit positions are 2D ``(n_l, 2)``: the layers live on square lattices."""
+    return positions is not None and all(p.dim() == 2 for p in positions)
+
+
 def _geometry(rows: list[dict[str, Any]]) -> str:
     """``"lattice"`` for rows of :func:`fit_lattice_layers`, ``"chain"`` for those of :func:`fit_layers`."""
     return "lattice" if rows and "K_majority" in rows[0] else "chain"
@@ -324,9 +336,7 @@ class CouplingTrajectories(lightning.Callback):
         super().__init__()
         self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", minimum=1)
         self.method = check_choice(method, "method", ("auto", "exact", "pseudo"))
-        if not isinstance(fit_field, bool):
-            raise TypeError(f"fit_field must be True or False, got {fit_field!r}")
-        self.terms = ("K", "h") if fit_field else ("K",)
+        self.terms = ("K", "h") if check_bool(fit_field, "fit_field") else ("K",)
         self.max_samples = check_int(max_samples, "max_samples", minimum=2)
         self.K0 = None if K0 is None else check_real(K0, "K0")
         self.h0 = None if h0 is None else check_real(h0, "h0")
@@ -372,12 +382,10 @@ class CouplingTrajectories(lightning.Callback):
         pl_module.eval()
         try:
             outputs = [y.detach().cpu() for y in pl_module.layer_outputs(x, **kwargs)]
-            positions = None
-            if hasattr(pl_module, "layer_positions"):
-                positions = [torch.as_tensor(p).detach().cpu() for p in pl_module.layer_positions()]
+            positions = _unit_positions(pl_module)
         finally:
             pl_module.train(was_training)
-        if positions is not None and all(p.dim() == 2 for p in positions):
+        if _on_lattice(positions):
             self._check_lattice_method()
             return fit_lattice_layers(outputs, positions, spins.cpu(), terms=self.terms, seed=self.seed)
         if positions is not None:
@@ -391,11 +399,10 @@ class CouplingTrajectories(lightning.Callback):
         sizes are not nested square lattices (:func:`lattice_sides`), or ``method="exact"`` on lattices."""
         if not hasattr(pl_module, "layer_outputs"):
             raise TypeError(f"{type(pl_module).__name__} has no layer_outputs(x) method")
-        if hasattr(pl_module, "layer_positions"):
-            positions = [torch.as_tensor(p) for p in pl_module.layer_positions()]
-            if all(p.dim() == 2 for p in positions):
-                self._check_lattice_method()
-                lattice_sides([p.shape[0] for p in positions], getattr(pl_module, "L", None))
+        positions = _unit_positions(pl_module)
+        if _on_lattice(positions):
+            self._check_lattice_method()
+            lattice_sides([p.shape[0] for p in positions], getattr(pl_module, "L", None))
 
     def _check_lattice_method(self) -> None:
         if self.method == "exact":

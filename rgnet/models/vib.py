@@ -185,14 +185,17 @@ class VIBEncoder(lightning.LightningModule):
         leading Z2-even content (an energy-like code has its weight on the block's nearest-neighbour pairs).
         Exact by enumeration for ``dim_v <= 16``, else from ``n_samples`` seeded uniform draws. Float32
         ``(dim_h, dim_v, dim_v)``."""
+        from rgnet.ising.exact import enumerate_configurations
+
         n = self.hparams.dim_v
         if n <= 16:
-            bits = (torch.arange(1 << n)[:, None] >> torch.arange(n)) & 1
+            v = enumerate_configurations((n,)).to(self.device, torch.float32)
         else:
             n_samples = check_int(n_samples, "n_samples", minimum=1)
             bits = torch.randint(0, 2, (n_samples, n), generator=torch.Generator().manual_seed(seed))
-        v = (2.0 * bits - 1.0).to(self.device)
-        mu = self(v) - self(v).mean(dim=0)
+            v = (2.0 * bits - 1.0).to(self.device)
+        mu = self(v)
+        mu = mu - mu.mean(dim=0)
         kernel = torch.einsum("bk,bi,bj->kij", mu, v, v) / v.shape[0]
         return (kernel * (1.0 - torch.eye(n, device=self.device))).cpu()
 
