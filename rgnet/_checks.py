@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-import os
 import numbers
+import os
 
 import torch
 
@@ -28,7 +28,9 @@ def check_int(value: object, name: str, *, minimum: int | None = None, maximum: 
     return value
 
 
-def check_real(value: object, name: str, *, minimum: float | None = None, maximum: float | None = None) -> float:
+def check_real(
+    value: object, name: str, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
     """Return ``value`` as a finite float, or raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
@@ -61,7 +63,9 @@ def check_device(device: str | torch.device | None) -> torch.device:
         index = 0 if dev.index is None else dev.index
         count = torch.cuda.device_count()
         if index >= count:
-            raise ValueError(f"device={device!r}: only {count} CUDA device(s) exist (cuda:0..cuda:{count - 1})")
+            raise ValueError(
+                f"device={device!r}: only {count} CUDA device(s) exist (cuda:0..cuda:{count - 1})"
+            )
         dev = torch.device("cuda", index)
     elif dev.type != "cpu":
         raise ValueError(f"device must be 'cpu' or a CUDA device, got {device!r}")

@@ -231,7 +231,9 @@ def export_tensorboard_images(log_dir: str | os.PathLike[str], out_dir: str | os
     for tag in sorted(events.Tags().get("images", [])):
         image = events.Images(tag)[-1].encoded_image_string
         name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", tag.replace("/", "__"))
-        written.append(atomic_write_bytes(Path(out_dir) / f"{name}.png", lambda handle, data=image: handle.write(data)))
+        written.append(
+            atomic_write_bytes(Path(out_dir) / f"{name}.png", lambda handle, data=image: handle.write(data))
+        )
     return written
 
 
@@ -348,7 +350,12 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
         for key, marker, name in (("i_vh_exact", "o", "I(H;V)"), ("i_he_exact", "s", "I(H;E)")):
             if all(key in p for p in points):
                 info_axes.plot(
-                    betas, [p[key] for p in points], marker, color=colour, mfc="none", ms=9,
+                    betas,
+                    [p[key] for p in points],
+                    marker,
+                    color=colour,
+                    mfc="none",
+                    ms=9,
                     label=f"{prefix}{name} of the code, exact",
                 )
         for key, marker in (("overlap_magnetization", "o-"), ("overlap_energy", "x:")):
@@ -408,7 +415,9 @@ def mehta_schwab_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
         for (quantity, kind), per_layer in sources.items():
             for layer, value in (per_layer or {}).items():
                 if is_finite_number(value):
-                    series.setdefault((quantity, kind, layer), {}).setdefault(float(K), []).append(float(value))
+                    series.setdefault((quantity, kind, layer), {}).setdefault(float(K), []).append(
+                        float(value)
+                    )
     if not series:
         return []
     figure, panels = plt.subplots(1, 2, figsize=(11, 4))

@@ -20,4 +20,6 @@ def test_outputs_are_stripped(path):
     nbformat.validate(notebook)
     for cell in notebook.cells:
         if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: strip outputs before committing"
+            assert cell.outputs == [] and cell.execution_count is None, (
+                f"{path.name}: strip outputs before committing"
+            )

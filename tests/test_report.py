@@ -17,12 +17,21 @@ def write_summary(directory, task, config, metrics, status="finished"):
 
 def flow(K0, h0):
     layer = {"K": K0 / 2, "K_err": 0.01, "K_exact": K0 / 2, "h": h0 / 2, "h_err": 0.01, "h_exact": h0 / 2}
-    return {"coupling_trajectories": {"coupling_chi2": 1.0, "coupling_flow": {"K0": K0, "h0": h0, "layers": [layer]}}}
+    return {
+        "coupling_trajectories": {
+            "coupling_chi2": 1.0,
+            "coupling_flow": {"K0": K0, "h0": h0, "layers": [layer]},
+        }
+    }
 
 
 def test_coupling_flow_sweep_report(tmp_path):
     for K in (0.5, 1.0):
-        config = {"data": {"K": K, "h": 0.0, "progress": True}, "paths": {"root_dir": str(tmp_path)}, "seed": 0}
+        config = {
+            "data": {"K": K, "h": 0.0, "progress": True},
+            "paths": {"root_dir": str(tmp_path)},
+            "seed": 0,
+        }
         write_summary(tmp_path / f"data.K={K}", "coupling_flow_1d", config, flow(K, 0.0))
     runs = load_runs(tmp_path)
     assert [run.name for run in runs] == ["data.K=0.5", "data.K=1.0"]

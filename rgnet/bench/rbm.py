@@ -64,7 +64,11 @@ def cd_step(n_visible: int, n_hidden: int, batch: int, k: int, persistent: bool,
 
 
 def interleaved_seconds(
-    a: Callable[[int], None], b: Callable[[int], None], device: torch.device, min_seconds: float, repeats: int = 5
+    a: Callable[[int], None],
+    b: Callable[[int], None],
+    device: torch.device,
+    min_seconds: float,
+    repeats: int = 5,
 ) -> tuple[float, float]:
     """Median seconds per call of ``a(n)`` and ``b(n)``, timed alternately so that load drifts hit both alike.
 
@@ -110,15 +114,23 @@ def cd_throughput_table(
         for k in ks:
             k = check_int(k, "k", minimum=1)
             step, products = interleaved_seconds(
-                cd_step(n_visible, n_hidden, batch, k, persistent, dev), matmul_step(n_visible, n_hidden, batch, k, dev),
-                dev, min_seconds,
+                cd_step(n_visible, n_hidden, batch, k, persistent, dev),
+                matmul_step(n_visible, n_hidden, batch, k, dev),
+                dev,
+                min_seconds,
             )
-            rows.append({
-                "layer": f"{n_visible}x{n_hidden}", "batch": batch, "k": k,
-                "method": "pcd" if persistent else "cd",
-                "samples_per_s": batch / step, "step_ms": 1e3 * step, "matmul_ms": 1e3 * products,
-                "ratio": step / products,
-            })
+            rows.append(
+                {
+                    "layer": f"{n_visible}x{n_hidden}",
+                    "batch": batch,
+                    "k": k,
+                    "method": "pcd" if persistent else "cd",
+                    "samples_per_s": batch / step,
+                    "step_ms": 1e3 * step,
+                    "matmul_ms": 1e3 * products,
+                    "ratio": step / products,
+                }
+            )
     return rows
 
 

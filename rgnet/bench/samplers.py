@@ -39,7 +39,9 @@ class NaiveCheckerboard:
         for _ in range(n_sweeps):
             for mask in self.masks:
                 nb = s.roll(1, -1) + s.roll(-1, -1) + s.roll(1, -2) + s.roll(-1, -2)
-                accept = torch.rand(s.shape, generator=self.generator, device=s.device) < torch.exp(-2 * self.K * s * nb)
+                accept = torch.rand(s.shape, generator=self.generator, device=s.device) < torch.exp(
+                    -2 * self.K * s * nb
+                )
                 s = torch.where(mask & accept, -s, s)
         self.spins = s
 
@@ -49,8 +51,9 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def seconds_per_sweep(step: Callable[[int], None], device: torch.device, min_seconds: float = 0.3,
-                      repeats: int = 3) -> float:
+def seconds_per_sweep(
+    step: Callable[[int], None], device: torch.device, min_seconds: float = 0.3, repeats: int = 3
+) -> float:
     """Median wall time of one sweep of ``step(n)``: warm-up excluded, n doubled until a run lasts ``min_seconds``."""
 
     def timed(n: int) -> float:
@@ -84,12 +87,22 @@ def throughput_table(
         updates = L * L * chains
         baseline = NaiveCheckerboard(L, K, chains, dev)
         base_rate = updates / seconds_per_sweep(baseline.step, dev, min_seconds) / 1e9
-        rows.append({"method": "naive_torch", "L": L, "chains": chains, "flips_per_ns": base_rate, "ratio": 1.0})
+        rows.append(
+            {"method": "naive_torch", "L": L, "chains": chains, "flips_per_ns": base_rate, "ratio": 1.0}
+        )
         for method in methods:
             sampler = make_sampler(method, L, K, chains=chains, seed=0, device=dev)
             rate = updates / seconds_per_sweep(sampler.step, dev, min_seconds) / 1e9
-            rows.append({"method": method, "L": L, "chains": chains, "flips_per_ns": rate,
-                         "ratio": rate / base_rate, "backend": getattr(sampler, "backend", "")})
+            rows.append(
+                {
+                    "method": method,
+                    "L": L,
+                    "chains": chains,
+                    "flips_per_ns": rate,
+                    "ratio": rate / base_rate,
+                    "backend": getattr(sampler, "backend", ""),
+                }
+            )
     return rows
 
 
@@ -118,18 +131,37 @@ def independent_samples_table(
         if method == "checkerboard":
             metropolis_tau = tau
         per_sweep = seconds_per_sweep(sampler.step, dev, min_seconds)
-        rows.append({"method": method, "L": L, "chains": chains, "tau_int": tau, "seconds_per_sweep": per_sweep,
-                     "independent_per_s": chains / (THINNING_IN_TAUS * tau * per_sweep)})
+        rows.append(
+            {
+                "method": method,
+                "L": L,
+                "chains": chains,
+                "tau_int": tau,
+                "seconds_per_sweep": per_sweep,
+                "independent_per_s": chains / (THINNING_IN_TAUS * tau * per_sweep),
+            }
+        )
     if metropolis_tau is not None:
         baseline = NaiveCheckerboard(L, K, chains, dev)
         per_sweep = seconds_per_sweep(baseline.step, dev, min_seconds)
         base = chains / (THINNING_IN_TAUS * metropolis_tau * per_sweep)
-        rows.insert(0, {"method": "naive_torch", "L": L, "chains": chains, "tau_int": metropolis_tau,
-                        "seconds_per_sweep": per_sweep, "independent_per_s": base})
+        rows.insert(
+            0,
+            {
+                "method": "naive_torch",
+                "L": L,
+                "chains": chains,
+                "tau_int": metropolis_tau,
+                "seconds_per_sweep": per_sweep,
+                "independent_per_s": base,
+            },
+        )
         for row in rows:
             row["ratio"] = row["independent_per_s"] / base
-    best_local = max((r["independent_per_s"] for r in rows if r["method"] in ("checkerboard", "heatbath")),
-                     default=math.nan)
+    best_local = max(
+        (r["independent_per_s"] for r in rows if r["method"] in ("checkerboard", "heatbath")),
+        default=math.nan,
+    )
     for row in rows:
         row["ratio_to_best_single_spin"] = row["independent_per_s"] / best_local
     return rows
@@ -137,6 +169,7 @@ def independent_samples_table(
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """Plain-text table of ``rows`` (floats to 4 significant digits)."""
+
     def cell(value: Any) -> str:
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 

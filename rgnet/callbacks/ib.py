@@ -134,7 +134,9 @@ class IBRelevance(lightning.Callback):
             if self.reference.get("beta_c_exact"):
                 self.reference["beta_over_beta_c_exact"] = float(beta) / self.reference["beta_c_exact"]
             if getattr(pl_module, "z2_even", False) and self.reference.get("beta_c_exact_even"):
-                self.reference["beta_over_beta_c_exact_even"] = float(beta) / self.reference["beta_c_exact_even"]
+                self.reference["beta_over_beta_c_exact_even"] = (
+                    float(beta) / self.reference["beta_c_exact_even"]
+                )
 
     def on_validation_epoch_end(
         self, trainer: lightning.Trainer, pl_module: lightning.LightningModule

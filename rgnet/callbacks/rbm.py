@@ -72,7 +72,7 @@ def tile_images(images: torch.Tensor, columns: int | None = None, pad: int = 1) 
     grid = torch.full((rows * (H + pad) - pad, columns * (W + pad) - pad), 0.5)
     for i in range(n):
         r, c = divmod(i, columns)
-        grid[r * (H + pad): r * (H + pad) + H, c * (W + pad): c * (W + pad) + W] = images[i]
+        grid[r * (H + pad) : r * (H + pad) + H, c * (W + pad) : c * (W + pad) + W] = images[i]
     return grid
 
 
@@ -193,8 +193,11 @@ class BlockSpinEmergence(_Periodic):
     def measure(self, pl_module: RBM | RBMStack) -> dict[str, list[float]]:
         """Current locality per layer of the model, the initialization and the control (when trained), and the
         block radius (:func:`rgnet.models.rbm.rms_radius`, lattice spacings) of the model and the control."""
-        out = {"trained": self._locality(pl_module), "init": list(self.init_locality or []),
-               "radius_trained": self._radius(pl_module)}
+        out = {
+            "trained": self._locality(pl_module),
+            "init": list(self.init_locality or []),
+            "radius_trained": self._radius(pl_module),
+        }
         if self.control is not None:
             out["control"] = self._locality(self.control)
             out["radius_control"] = self._radius(self.control)
@@ -211,7 +214,11 @@ class BlockSpinEmergence(_Periodic):
             return
         for l in range(n_trained):
             for prefix, tag in (("", "block_spin"), ("radius_", "block_radius")):
-                series = {k.removeprefix(prefix): v[l] for k, v in values.items() if k.startswith("radius_") == bool(prefix)}
+                series = {
+                    k.removeprefix(prefix): v[l]
+                    for k, v in values.items()
+                    if k.startswith("radius_") == bool(prefix)
+                }
                 writer.add_scalars(f"{tag}/layer{l + 1}", series, trainer.global_step)
 
     def summary_metrics(self) -> dict[str, Any]:
@@ -222,7 +229,8 @@ class BlockSpinEmergence(_Periodic):
         last = self.history[-1]
         out: dict[str, Any] = {
             f"locality_{key}": {f"layer{l + 1}": v for l, v in enumerate(last[key])}
-            for key in ("trained", "init", "control") if key in last
+            for key in ("trained", "init", "control")
+            if key in last
         }
         for key in ("radius_trained", "radius_control"):
             if key in last:
@@ -259,14 +267,23 @@ class RBMReconstructions(_Periodic):
         self.n_samples = check_int(n_samples, "n_samples", minimum=1)
         self._held_out: torch.Tensor | None = None
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
         if batch_idx == 0:
             v = batch[0] if isinstance(batch, (list, tuple)) else batch
             self._held_out = v[: self.n_samples].detach().to(torch.float32)
 
-    def on_validation_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+    def on_validation_epoch_end(
+        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
+    ) -> None:
         writer = _writer(trainer)
-        if writer is None or trainer.sanity_checking or self._held_out is None or not _due(trainer, self.every_n_epochs):
+        if (
+            writer is None
+            or trainer.sanity_checking
+            or self._held_out is None
+            or not _due(trainer, self.every_n_epochs)
+        ):
             return
         L = _check_module(pl_module)
         v = self._held_out
@@ -293,8 +310,15 @@ class RBMThermodynamics(_Periodic):
     ``model`` and ``data`` on one chart.
     """
 
-    def __init__(self, K: float, every_n_epochs: int = 10, n_chains: int = 200, steps: int = 200,
-                 max_data: int = 2000, seed: int = 0) -> None:
+    def __init__(
+        self,
+        K: float,
+        every_n_epochs: int = 10,
+        n_chains: int = 200,
+        steps: int = 200,
+        max_data: int = 2000,
+        seed: int = 0,
+    ) -> None:
         super().__init__(every_n_epochs)
         self.K = check_real(K, "K")
         self.n_chains = check_int(n_chains, "n_chains", minimum=2)
@@ -308,13 +332,18 @@ class RBMThermodynamics(_Periodic):
         spins = (v if inputs == "spin" else 2 * v - 1).reshape(-1, L, L)
         e = energy_per_site(spins)
         m = magnetization_per_site(spins)
-        return {"energy": float(e.mean()), "abs_magnetization": float(m.abs().mean()),
-                "specific_heat": self.K**2 * L * L * float(e.var())}
+        return {
+            "energy": float(e.mean()),
+            "abs_magnetization": float(m.abs().mean()),
+            "specific_heat": self.K**2 * L * L * float(e.var()),
+        }
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self._data = []
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
         if sum(d.shape[0] for d in self._data) < self.max_data:
             v = batch[0] if isinstance(batch, (list, tuple)) else batch
             self._data.append(v.detach().to(torch.float32).cpu())
@@ -325,8 +354,10 @@ class RBMThermodynamics(_Periodic):
         rbm = _first_rbm(pl_module)
         generator = torch.Generator(device=rbm.W.device).manual_seed(self.seed)
         samples = rbm.sample(self.n_chains, steps=self.steps, generator=generator).cpu()
-        return {"model": self._observables(samples, L, rbm.inputs),
-                "data": self._observables(data[: self.max_data], L, rbm.inputs)}
+        return {
+            "model": self._observables(samples, L, rbm.inputs),
+            "data": self._observables(data[: self.max_data], L, rbm.inputs),
+        }
 
     def _record(self, trainer: lightning.Trainer, pl_module) -> None:
         if not self._data:
@@ -335,10 +366,13 @@ class RBMThermodynamics(_Periodic):
         writer = _writer(trainer)
         if writer is not None:
             for key in self.last["model"]:
-                writer.add_scalars(f"thermo/{key}", {s: self.last[s][key] for s in ("model", "data")},
-                                   trainer.global_step)
+                writer.add_scalars(
+                    f"thermo/{key}", {s: self.last[s][key] for s in ("model", "data")}, trainer.global_step
+                )
 
-    def on_validation_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+    def on_validation_epoch_end(
+        self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
+    ) -> None:
         if not trainer.sanity_checking and _due(trainer, self.every_n_epochs):
             self._record(trainer, pl_module)
 

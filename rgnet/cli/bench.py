@@ -35,14 +35,23 @@ def validate_config(cfg: DictConfig) -> dict[str, Any]:
     for i, pair in enumerate(cfg.sizes):
         if len(pair) != 2:
             raise ValueError(f"sizes[{i}] must be [L, chains], got {list(pair)}")
-        sizes.append((check_int(pair[0], f"sizes[{i}].L", minimum=2), check_int(pair[1], f"sizes[{i}].chains", minimum=1)))
+        sizes.append(
+            (
+                check_int(pair[0], f"sizes[{i}].L", minimum=2),
+                check_int(pair[1], f"sizes[{i}].chains", minimum=1),
+            )
+        )
     methods = tuple(check_choice(m, "methods", METHODS) for m in cfg.methods)
     rbm_layers = []
     for i, pair in enumerate(cfg.rbm.layers):
         if len(pair) != 2:
             raise ValueError(f"rbm.layers[{i}] must be [n_visible, n_hidden], got {list(pair)}")
-        rbm_layers.append((check_int(pair[0], f"rbm.layers[{i}].n_visible", minimum=1),
-                           check_int(pair[1], f"rbm.layers[{i}].n_hidden", minimum=1)))
+        rbm_layers.append(
+            (
+                check_int(pair[0], f"rbm.layers[{i}].n_visible", minimum=1),
+                check_int(pair[1], f"rbm.layers[{i}].n_hidden", minimum=1),
+            )
+        )
     return {
         "rbm_layers": tuple(rbm_layers),
         "rbm_batch": check_int(cfg.rbm.batch, "rbm.batch", minimum=1),
@@ -70,23 +79,40 @@ def _hydra_main(cfg: DictConfig) -> float:
     device = settings["device"]
     log.info("benchmarking on %s", device_name(device))
 
-    throughput = throughput_table(settings["sizes"], settings["methods"], device, settings["K"],
-                                  settings["min_seconds"])
+    throughput = throughput_table(
+        settings["sizes"], settings["methods"], device, settings["K"], settings["min_seconds"]
+    )
     print("\nattempted flips per ns (ratio to naive eager PyTorch checkerboard)")
     print(format_table(throughput, ["method", "backend", "L", "chains", "flips_per_ns", "ratio"]))
 
-    independent = independent_samples_table(settings["independent_L"], settings["independent_chains"],
-                                            settings["methods"], device, settings["K"],
-                                            min_seconds=settings["min_seconds"])
+    independent = independent_samples_table(
+        settings["independent_L"],
+        settings["independent_chains"],
+        settings["methods"],
+        device,
+        settings["K"],
+        min_seconds=settings["min_seconds"],
+    )
     print(f"\neffectively independent samples per second at K = {settings['K']:.6g}")
-    print(format_table(independent, ["method", "L", "chains", "tau_int", "independent_per_s", "ratio",
-                                     "ratio_to_best_single_spin"]))
+    print(
+        format_table(
+            independent,
+            ["method", "L", "chains", "tau_int", "independent_per_s", "ratio", "ratio_to_best_single_spin"],
+        )
+    )
 
     rbm: list[dict[str, Any]] = []
     if settings["rbm_layers"]:
-        rbm = cd_throughput_table(settings["rbm_layers"], settings["rbm_batch"], settings["rbm_ks"], device=device,
-                                  min_seconds=settings["min_seconds"])
-        print("\ncontrastive divergence: training samples per second, step time over its matrix products' time")
+        rbm = cd_throughput_table(
+            settings["rbm_layers"],
+            settings["rbm_batch"],
+            settings["rbm_ks"],
+            device=device,
+            min_seconds=settings["min_seconds"],
+        )
+        print(
+            "\ncontrastive divergence: training samples per second, step time over its matrix products' time"
+        )
         print(format_table(rbm, RBM_COLUMNS))
 
     gpu: dict[str, Any] | None = None
@@ -114,7 +140,6 @@ def _hydra_main(cfg: DictConfig) -> float:
     atomic_write_json(run_dir / "summary.json", summary)
     log.info("wrote %s", run_dir / "summary.json")
     return max(row["ratio"] for row in throughput if row["method"] == "checkerboard")
-
 
 
 def main() -> None:

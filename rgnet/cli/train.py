@@ -427,9 +427,7 @@ def _log_hparams(loggers: list[Any], cfg: DictConfig, metrics: Mapping[str, Any]
         if isinstance(value, (int, float, str, bool)) and not key.endswith("_target_")
     }
     finals = {
-        f"final/{key}": float(value)
-        for key, value in flatten(metrics).items()
-        if is_finite_number(value)
+        f"final/{key}": float(value) for key, value in flatten(metrics).items() if is_finite_number(value)
     }
     for logger in loggers:
         logger.log_hyperparams(params, metrics=finals)
@@ -496,7 +494,9 @@ def optimized_value(cfg: DictConfig, summary: Mapping[str, Any]) -> float | None
     try:
         return float(lookup(summary["metrics"], cfg.optimized_metric))
     except KeyError:
-        log.warning("optimized_metric %r is not among this run's metrics: the sweeper gets NaN", cfg.optimized_metric)
+        log.warning(
+            "optimized_metric %r is not among this run's metrics: the sweeper gets NaN", cfg.optimized_metric
+        )
         return float("nan")
 
 

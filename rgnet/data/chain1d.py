@@ -81,7 +81,9 @@ class Chain1DDataModule(lightning.LightningDataModule):
             return
         spins = sample_1d(self.N, self.K, self.n, h=self.h, periodic=self.periodic, seed=self.seed)
         self.train_spins, self.val_spins = spins[self.n_val :], spins[: self.n_val]
-        self.heldout = sample_1d(self.N, self.K, self.n_heldout, h=self.h, periodic=self.periodic, seed=self.seed + 1)
+        self.heldout = sample_1d(
+            self.N, self.K, self.n_heldout, h=self.h, periodic=self.periodic, seed=self.seed + 1
+        )
 
     def _loader(self, spins: torch.Tensor | None, shuffle: bool) -> DataLoader:
         if spins is None:

@@ -76,7 +76,10 @@ def _reference(L: int, K: float, separation: int, h: float) -> dict[str, Any]:
     """Exact first IB transitions of the infinite cylinder (all operators, and the even sector at h = 0)."""
     from rgnet.ib.cylinder import predicted_beta_c
 
-    out: dict[str, Any] = {"beta_c_exact": predicted_beta_c(L, K, separation, h), "beta_c_exact_geometry": "cylinder"}
+    out: dict[str, Any] = {
+        "beta_c_exact": predicted_beta_c(L, K, separation, h),
+        "beta_c_exact_geometry": "cylinder",
+    }
     if h == 0.0:
         out["beta_c_exact_even"] = predicted_beta_c(L, K, separation, z2_even=True)
     return out

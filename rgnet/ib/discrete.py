@@ -375,7 +375,9 @@ def gaussian_code_informations(code: object, joint: object, step: float = 0.02) 
     p = check_joint(joint)
     mu = np.asarray(code, dtype=np.float64).reshape(-1)
     if mu.shape[0] != p.shape[0] or not np.all(np.isfinite(mu)):
-        raise ValueError(f"code must be {p.shape[0]} finite values (one per state of X), got shape {mu.shape}")
+        raise ValueError(
+            f"code must be {p.shape[0]} finite values (one per state of X), got shape {mu.shape}"
+        )
     step = check_real(step, "step", minimum=0.0)
     if not 0.0 < step <= 0.1:
         raise ValueError(f"step must be in (0, 0.1] noise widths, got {step}")

@@ -565,7 +565,6 @@ def boltzmann_probabilities_1d(N: int, K: float, h: float = 0.0, periodic: bool 
     return _probabilities(chunks)
 
 
-
 # ----------------------------------------------------------------------------------------------------------
 # Infinite cylinder: ring-to-ring transfer matrix
 # ----------------------------------------------------------------------------------------------------------

@@ -12,7 +12,10 @@ import torch
 def neighbour_sum(spins: torch.Tensor) -> torch.Tensor:
     """Sum of the four nearest neighbours of every site (periodic); same shape, dtype int8 in [-4, 4]."""
     return (
-        torch.roll(spins, 1, -1) + torch.roll(spins, -1, -1) + torch.roll(spins, 1, -2) + torch.roll(spins, -1, -2)
+        torch.roll(spins, 1, -1)
+        + torch.roll(spins, -1, -1)
+        + torch.roll(spins, 1, -2)
+        + torch.roll(spins, -1, -2)
     )
 
 

@@ -176,8 +176,16 @@ def generate_2d(
     if thinning is None:
         thinning = max(1, math.ceil(THINNING_IN_TAUS * max(taus.values())))
     burn_in_done = sampler.sweeps_done
-    log.info("%s L=%d K=%g h=%g: burn-in %d sweeps, thinning %d, tau_int %s", method, sampler.L, sampler.K,
-             sampler.h, burn_in_done, thinning, taus)
+    log.info(
+        "%s L=%d K=%g h=%g: burn-in %d sweeps, thinning %d, tau_int %s",
+        method,
+        sampler.L,
+        sampler.K,
+        sampler.h,
+        burn_in_done,
+        thinning,
+        taus,
+    )
 
     per_chain = max(2, math.ceil(n / chains))  # >= 2 measurements per chain for the error bars
     kept, energies, mags = [], [], []
@@ -191,8 +199,10 @@ def generate_2d(
     energy_series = torch.stack(energies).numpy()
     mag_series = torch.stack(mags).numpy()
     if not taus:  # explicit short burn-in: measure on the kept samples (in units of the thinning)
-        taus = {k: v * thinning for k, v in _tau_of({"energy": torch.stack(energies),
-                                                     "magnetization": torch.stack(mags)}).items()}
+        taus = {
+            k: v * thinning
+            for k, v in _tau_of({"energy": torch.stack(energies), "magnetization": torch.stack(mags)}).items()
+        }
     return SampleSet(
         spins=spins,
         L=sampler.L,

@@ -258,7 +258,9 @@ class FlowDNN(lightning.LightningModule):
         return self.layer_outputs(x)[-1]
 
     # ------------------------------------------------------------------ objective
-    def _layer_objective(self, layer: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _layer_objective(
+        self, layer: int, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(loss to differentiate, sampled output y, objective value per configuration in nats)."""
         enc, dec = self.encoders[layer], self.decoders[layer]
         a = enc(x)
@@ -270,7 +272,9 @@ class FlowDNN(lightning.LightningModule):
             # decoder logits with unit j set to s, all units at once: (batch, n_out, n_in)
             vt = dec.weight.T[None]
             f_plus = F.softplus(-2 * x[:, None, :] * (logits[:, None, :] + vt * (1 - y[:, :, None]))).sum(-1)
-            f_minus = F.softplus(-2 * x[:, None, :] * (logits[:, None, :] + vt * (-1 - y[:, :, None]))).sum(-1)
+            f_minus = F.softplus(-2 * x[:, None, :] * (logits[:, None, :] + vt * (-1 - y[:, :, None]))).sum(
+                -1
+            )
             diff = f_plus - f_minus
         if self.objective == "elbo":
             K, h = self.priors[layer, 0], self.priors[layer, 1]
@@ -313,7 +317,9 @@ class FlowDNN(lightning.LightningModule):
         calls this before any data is made; :meth:`on_fit_start` repeats it for plain Lightning use)."""
         N = getattr(datamodule, "N", None)
         if N is not None and N != self.n_visible:
-            raise ValueError(f"the data has chains of N={N} spins but the model has n_visible={self.n_visible}")
+            raise ValueError(
+                f"the data has chains of N={N} spins but the model has n_visible={self.n_visible}"
+            )
 
     def on_fit_start(self) -> None:
         self.check_datamodule(getattr(self.trainer, "datamodule", None))

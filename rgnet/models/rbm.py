@@ -65,7 +65,9 @@ def _all_states(n: int, units: str, start: int, stop: int, dtype: torch.dtype) -
     return 2.0 * bits - 1.0 if units == "spin" else bits
 
 
-def check_configurations(data: object, n_visible: int, inputs: str = "spin", name: str = "data") -> torch.Tensor:
+def check_configurations(
+    data: object, n_visible: int, inputs: str = "spin", name: str = "data"
+) -> torch.Tensor:
     """Validate a batch of configurations ``(n, n_visible)`` in the input alphabet; returns float32 (same device)."""
     if not isinstance(data, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (n, {n_visible}), got {type(data).__name__}")
@@ -199,7 +201,9 @@ class RBM(lightning.LightningModule):
         return x
 
     @torch.no_grad()
-    def gibbs(self, v: torch.Tensor, steps: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+    def gibbs(
+        self, v: torch.Tensor, steps: int = 1, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """``steps`` sweeps of block Gibbs sampling v -> h -> v from inputs ``v``; returns inputs (batch, n_visible)."""
         steps = check_int(steps, "steps", minimum=0)
         return self.from_units(self._gibbs_units(self.to_units(v), steps, generator))
@@ -240,8 +244,12 @@ class RBM(lightning.LightningModule):
         n = W.shape[0]
         parts = []
         for start in range(0, 1 << n, _ENUM_CHUNK):
-            s = _all_states(n, self.units, start, min(start + _ENUM_CHUNK, 1 << n), torch.float64).to(W.device)
-            parts.append(torch.logsumexp(s @ b + _log_sum_unit(torch.addmm(c, s, W), self.units).sum(dim=1), 0))
+            s = _all_states(n, self.units, start, min(start + _ENUM_CHUNK, 1 << n), torch.float64).to(
+                W.device
+            )
+            parts.append(
+                torch.logsumexp(s @ b + _log_sum_unit(torch.addmm(c, s, W), self.units).sum(dim=1), 0)
+            )
         return float(torch.logsumexp(torch.stack(parts), 0))
 
     @torch.no_grad()
@@ -264,7 +272,11 @@ class RBM(lightning.LightningModule):
         schedule = torch.linspace(0.0, 1.0, betas + 1).tolist()
         for beta_prev, beta in itertools.pairwise(schedule):
             a = torch.addmm(c, x, W)
-            log_w += (_log_sum_unit(beta * a, self.units) - _log_sum_unit(beta_prev * a, self.units)).sum(1).double()
+            log_w += (
+                (_log_sum_unit(beta * a, self.units) - _log_sum_unit(beta_prev * a, self.units))
+                .sum(1)
+                .double()
+            )
             if beta < 1.0:
                 h = _sample_units(beta * a, self.units, generator)
                 x = _sample_units(torch.addmm(b, h, W.t(), alpha=beta), self.units, generator)
@@ -293,7 +305,9 @@ class RBM(lightning.LightningModule):
         return float(-self.free_energy(v).double().mean()) - log_z
 
     @torch.no_grad()
-    def pseudo_log_likelihood(self, v: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def pseudo_log_likelihood(
+        self, v: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Stochastic pseudo-log-likelihood ``N log p(v_i | v_-i)`` at one random site ``i`` per configuration.
 
         Inputs ``v`` (batch, n_visible) -> float32 (batch,); its mean over sites is the full PLL.
@@ -382,7 +396,11 @@ class RBM(lightning.LightningModule):
         self.log("val/pll", sums["pll"] / n)
         self.log("val/recon_error", sums["recon"] / n)
         self.log("val/free_energy", sums["free_energy"] / n)
-        if self.log_z_every and not self.trainer.sanity_checking and (self.current_epoch + 1) % self.log_z_every == 0:
+        if (
+            self.log_z_every
+            and not self.trainer.sanity_checking
+            and (self.current_epoch + 1) % self.log_z_every == 0
+        ):
             log_z, error = self.log_partition()
             self.log("val/log_z", log_z)
             self.log("val/log_z_error", error)
@@ -515,7 +533,9 @@ def train_rbm(
         num_sanity_val_steps=0,
         limit_val_batches=0,
     )
-    trainer.fit(model, train_dataloaders=batch_loader(data.cpu() if accelerator == "cpu" else data, batch_size, True))
+    trainer.fit(
+        model, train_dataloaders=batch_loader(data.cpu() if accelerator == "cpu" else data, batch_size, True)
+    )
     return model
 
 
@@ -626,7 +646,9 @@ class RBMStack(lightning.LightningModule):
     ) -> None:
         super().__init__()
         if isinstance(layers, (str, bytes)) or not hasattr(layers, "__len__") or len(layers) < 2:
-            raise ValueError(f"layers must be a list of >= 2 layer sizes [n_visible, n_1, ...], got {layers!r}")
+            raise ValueError(
+                f"layers must be a list of >= 2 layer sizes [n_visible, n_1, ...], got {layers!r}"
+            )
         self.layers = [check_int(n, f"layers[{i}]", minimum=1) for i, n in enumerate(layers)]
         self.epochs_per_layer = check_int(epochs_per_layer, "epochs_per_layer", minimum=1)
         self.propagate = check_choice(propagate, "propagate", PROPAGATE)
@@ -641,8 +663,15 @@ class RBMStack(lightning.LightningModule):
         inputs = opts.pop("inputs", "spin")
         units = opts.get("units", "spin")
         self.rbms = nn.ModuleList(
-            RBM(n_in, n_out, inputs=inputs if i == 0 else units, log_z_every=0, ais_runs=ais_runs,
-                ais_betas=ais_betas, **opts)
+            RBM(
+                n_in,
+                n_out,
+                inputs=inputs if i == 0 else units,
+                log_z_every=0,
+                ais_runs=ais_runs,
+                ais_betas=ais_betas,
+                **opts,
+            )
             for i, (n_in, n_out) in enumerate(zip(self.layers[:-1], self.layers[1:]))
         )
         self.automatic_optimization = False
@@ -678,7 +707,10 @@ class RBMStack(lightning.LightningModule):
 
     @torch.no_grad()
     def up_all(
-        self, v: torch.Tensor, depth: int | None = None, mode: str | None = None,
+        self,
+        v: torch.Tensor,
+        depth: int | None = None,
+        mode: str | None = None,
         generator: torch.Generator | None = None,
     ) -> list[torch.Tensor]:
         """One pass up to ``depth`` (default: the top): the representations at depths 1..depth of inputs ``v``
@@ -770,7 +802,11 @@ class RBMStack(lightning.LightningModule):
             raise ValueError(f"layers[0] = {self.layers[0]} does not match the data's L*L = {L * L}")
         max_epochs = self.trainer.max_epochs
         if max_epochs is not None and max_epochs >= 0 and max_epochs != self.total_epochs:
-            what = "the deeper layers are never trained" if max_epochs < self.total_epochs else "the top layer trains longer"
+            what = (
+                "the deeper layers are never trained"
+                if max_epochs < self.total_epochs
+                else "the top layer trains longer"
+            )
             rank_zero_warn(
                 f"trainer.max_epochs = {max_epochs} but {self.n_layers} layers x epochs_per_layer = "
                 f"{self.total_epochs}: {what} (fine when resuming in steps)"
@@ -793,7 +829,12 @@ class RBMStack(lightning.LightningModule):
             self.log("train/flip_fraction", flips, prog_bar=True, on_step=True, on_epoch=False)
 
     def on_validation_epoch_start(self) -> None:
-        self._val = {"n": 0.0, "free_energy": 0.0, "pll": 0.0, **{f"recon_error_depth{d}": 0.0 for d in range(1, self.n_layers + 1)}}
+        self._val = {
+            "n": 0.0,
+            "free_energy": 0.0,
+            "pll": 0.0,
+            **{f"recon_error_depth{d}": 0.0 for d in range(1, self.n_layers + 1)},
+        }
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         v = batch[0] if isinstance(batch, (list, tuple)) else batch
@@ -826,7 +867,8 @@ class RBMStack(lightning.LightningModule):
         if self.last_validation:
             out["reconstruction_error"] = {
                 key.removeprefix("recon_error_"): value
-                for key, value in self.last_validation.items() if key.startswith("recon_error_")
+                for key, value in self.last_validation.items()
+                if key.startswith("recon_error_")
             }
             out["layer1_log_likelihood"] = -self.last_validation["free_energy"] - log_z
         return out

@@ -33,7 +33,9 @@ def _check_spins(spins: object, ndim: int, b: object) -> tuple[torch.Tensor, int
 def _tie_break(sums: torch.Tensor, generator: torch.Generator | None, seed: int | None) -> torch.Tensor:
     """sign(sums) with zeros replaced by independent uniform +-1 (drawn on the CPU for reproducibility)."""
     if generator is None:
-        generator = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0) if seed is not None else 0)
+        generator = torch.Generator().manual_seed(
+            check_int(seed, "seed", minimum=0) if seed is not None else 0
+        )
     coin = torch.randint(0, 2, sums.shape, generator=generator, dtype=torch.int8, device=generator.device)
     coin = (2 * coin - 1).to(sums.device)
     out = torch.sign(sums).to(torch.int8)

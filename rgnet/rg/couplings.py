@@ -206,7 +206,9 @@ def _exact_chain_stats(s: torch.Tensor) -> tuple[float, float]:
     return float(bonds), float(s.sum(dim=1).mean())
 
 
-def _exact_newton(s: torch.Tensor, terms: tuple[str, ...], start: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+def _exact_newton(
+    s: torch.Tensor, terms: tuple[str, ...], start: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bool]:
     """Maximum likelihood of the periodic chain with parameters ``terms`` (K, optionally h)."""
     N, n = s.shape[1], s.shape[0]
     bonds, magnet = _exact_chain_stats(s)
@@ -230,7 +232,10 @@ def _exact_newton(s: torch.Tensor, terms: tuple[str, ...], start: np.ndarray) ->
             for c in range(a):
                 ec = np.eye(T)[c] * eps
                 hess[a, c] = hess[c, a] = (
-                    log_z(theta + ea + ec) - log_z(theta + ea - ec) - log_z(theta - ea + ec) + log_z(theta - ea - ec)
+                    log_z(theta + ea + ec)
+                    - log_z(theta + ea - ec)
+                    - log_z(theta - ea + ec)
+                    + log_z(theta - ea - ec)
                 ) / (4 * eps**2)
         return grad, hess
 
@@ -256,9 +261,7 @@ def _exact_newton(s: torch.Tensor, terms: tuple[str, ...], start: np.ndarray) ->
     return theta, np.linalg.inv(n * hess), converged
 
 
-def _fit_once(
-    s: torch.Tensor, terms: tuple[str, ...], method: str
-) -> tuple[np.ndarray, np.ndarray, bool]:
+def _fit_once(s: torch.Tensor, terms: tuple[str, ...], method: str) -> tuple[np.ndarray, np.ndarray, bool]:
     theta, cov, converged = _pseudo_newton(s, _local_fields(s, terms))
     if method == "exact":
         theta, cov, converged = _exact_newton(s, terms, theta)

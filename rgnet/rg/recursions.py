@@ -68,7 +68,9 @@ def _log_power(log_t: torch.Tensor, b: int) -> torch.Tensor:
     return result
 
 
-def _decimate_tensor(K: torch.Tensor, h: torch.Tensor, b: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _decimate_tensor(
+    K: torch.Tensor, h: torch.Tensor, b: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     lp = _log_power(_log_transfer(K, h), b)
     pp, mm, pm = lp[0, 0], lp[1, 1], 0.5 * (lp[0, 1] + lp[1, 0])
     K_new = 0.25 * (pp + mm - 2.0 * pm)

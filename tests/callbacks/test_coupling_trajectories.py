@@ -86,10 +86,17 @@ def test_runs_without_a_logger():
     lightning.seed_everything(0, verbose=False)
     cb = CouplingTrajectories(every_n_epochs=2)
     trainer = lightning.Trainer(
-        max_epochs=2, logger=False, callbacks=[cb], enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+        max_epochs=2,
+        logger=False,
+        callbacks=[cb],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
     )
-    trainer.fit(FlowDNN(n_visible=8, n_layers=2), datamodule=Chain1DDataModule(N=8, K=0.5, n=200, n_heldout=200))
+    trainer.fit(
+        FlowDNN(n_visible=8, n_layers=2), datamodule=Chain1DDataModule(N=8, K=0.5, n=200, n_heldout=200)
+    )
     assert [rec["epoch"] for rec in cb.history] == [1]
     assert cb.figure() is not None
 
@@ -119,8 +126,15 @@ def _rows(K_fit, K_exact, err=0.01):
     from rgnet.rg import correlation_length_1d
 
     return [
-        {"layer": l + 1, "K": k, "K_err": err, "K_exact": ke, "xi": correlation_length_1d(k), "xi_exact":
-         correlation_length_1d(ke), "xi_err": 0.05}
+        {
+            "layer": l + 1,
+            "K": k,
+            "K_err": err,
+            "K_exact": ke,
+            "xi": correlation_length_1d(k),
+            "xi_exact": correlation_length_1d(ke),
+            "xi_err": 0.05,
+        }
         for l, (k, ke) in enumerate(zip(K_fit, K_exact))
     ]
 

@@ -21,7 +21,6 @@ from rgnet.ising.exact import boltzmann_probabilities_2d, enumerate_configuratio
 from rgnet.ising.lattice import bond_sum
 from rgnet.models.rbm import RBM, RBMStack, batch_loader
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
@@ -32,17 +31,25 @@ def ising_4x4(n: int, K: float, seed: int = 0) -> torch.Tensor:
 
 
 def callbacks(K: float) -> list[lightning.Callback]:
-    return [RBMFilters(every_n_epochs=1), BlockSpinEmergence(every_n_epochs=1, control="shuffle"),
-            RBMReconstructions(every_n_epochs=1, n_samples=4),
-            RBMThermodynamics(K, every_n_epochs=2, n_chains=50, steps=20, max_data=100)]
+    return [
+        RBMFilters(every_n_epochs=1),
+        BlockSpinEmergence(every_n_epochs=1, control="shuffle"),
+        RBMReconstructions(every_n_epochs=1, n_samples=4),
+        RBMThermodynamics(K, every_n_epochs=2, n_chains=50, steps=20, max_data=100),
+    ]
 
 
 def fit(model, data, tmp_path, epochs, cbs, logger=True, ckpt_path=None) -> lightning.Trainer:
     checkpoint = lightning.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
     trainer = lightning.Trainer(
-        max_epochs=epochs, accelerator="cpu", enable_progress_bar=False, enable_model_summary=False,
+        max_epochs=epochs,
+        accelerator="cpu",
+        enable_progress_bar=False,
+        enable_model_summary=False,
         logger=TensorBoardLogger(tmp_path, name="tb", version=0) if logger else False,
-        callbacks=[*cbs, checkpoint], log_every_n_steps=1)
+        callbacks=[*cbs, checkpoint],
+        log_every_n_steps=1,
+    )
     trainer.fit(model, batch_loader(data, 50, True), batch_loader(data[:100], 50, False), ckpt_path=ckpt_path)
     return trainer
 
@@ -58,10 +65,18 @@ def test_callbacks_write_tensorboard_images_and_scalars_and_summaries(tmp_path):
     assert {"filters/layer1", "filters/layer2", "reconstructions"} <= images
     # add_scalars writes each series to its own sub-run directory
     runs = {p.name for p in (tmp_path / "tb" / "version_0").iterdir() if p.is_dir()}
-    assert any(r.startswith("block_spin_layer2") for r in runs) and any(r.startswith("thermo_energy") for r in runs)
+    assert any(r.startswith("block_spin_layer2") for r in runs) and any(
+        r.startswith("thermo_energy") for r in runs
+    )
     block = cbs[1].summary_metrics()
-    assert set(block) == {"locality_trained", "locality_init", "locality_control", "locality_excess_over_control",
-                          "block_radius_trained", "block_radius_control"}
+    assert set(block) == {
+        "locality_trained",
+        "locality_init",
+        "locality_control",
+        "locality_excess_over_control",
+        "block_radius_trained",
+        "block_radius_control",
+    }
     assert set(block["block_radius_control"]) == {"layer1", "layer2"}
     assert any(r.startswith("block_radius_layer1") for r in runs)
     assert set(block["locality_trained"]) == {"layer1", "layer2"}
@@ -104,11 +119,20 @@ def test_block_spin_control_survives_resume(tmp_path):
     fit(RBMStack([16, 4], epochs_per_layer=3, lr=0.05), data, tmp_path, 2, [first], logger=False)
     control_w = first.control.rbms[0].W.detach().clone()
     second = BlockSpinEmergence(control="shuffle")
-    fit(RBMStack([16, 4], epochs_per_layer=3, lr=0.05), data, tmp_path, 3, [second], logger=False,
-        ckpt_path=tmp_path / "ckpt" / "last.ckpt")
+    fit(
+        RBMStack([16, 4], epochs_per_layer=3, lr=0.05),
+        data,
+        tmp_path,
+        3,
+        [second],
+        logger=False,
+        ckpt_path=tmp_path / "ckpt" / "last.ckpt",
+    )
     assert second.init_locality == first.init_locality
     assert [h["epoch"] for h in second.history] == [0, 1, 2]
-    assert not torch.equal(second.control.rbms[0].W.detach(), control_w)  # it continued from the saved control
+    assert not torch.equal(
+        second.control.rbms[0].W.detach(), control_w
+    )  # it continued from the saved control
     assert len(second.control_optimizers[0].state) > 0
 
 

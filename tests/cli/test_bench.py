@@ -3,27 +3,40 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
-
-import re
 
 import pytest
 from hydra import compose, initialize_config_dir
 
+from rgnet.bench.samplers import NaiveCheckerboard, format_table, seconds_per_sweep, throughput_table
 from rgnet.cli import CONFIG_DIR
 from rgnet.cli.bench import validate_config
-from rgnet.bench.samplers import NaiveCheckerboard, format_table, seconds_per_sweep, throughput_table
 
-TINY = ["sizes=[[8,2]]", "independent.L=8", "independent.chains=4", "min_seconds=0.001", "rbm.layers=[[16,4]]",
-        "rbm.ks=[1]"]
+TINY = [
+    "sizes=[[8,2]]",
+    "independent.L=8",
+    "independent.chains=4",
+    "min_seconds=0.001",
+    "rbm.layers=[[16,4]]",
+    "rbm.ks=[1]",
+]
 
 
 def _bench(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "rgnet.cli.bench", *overrides, f"paths.output_dir={tmp_path}",
-         f"hydra.run.dir={tmp_path}/run"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "rgnet.cli.bench",
+            *overrides,
+            f"paths.output_dir={tmp_path}",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -45,9 +58,15 @@ def test_bench_writes_summary_with_ratios(tmp_path):
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [("methods=[metropolis]", "methods must be one of"), ("sizes=[[1,4]]", "sizes[0].L must be >= 2"),
-     ("K=nan", "K must be finite"), ("device=cuda:9", "device"), ("independent.chains=0", "independent.chains"),
-     ("rbm.layers=[[16]]", "rbm.layers[0] must be"), ("rbm.ks=[0]", "rbm.ks must be >= 1")],
+    [
+        ("methods=[metropolis]", "methods must be one of"),
+        ("sizes=[[1,4]]", "sizes[0].L must be >= 2"),
+        ("K=nan", "K must be finite"),
+        ("device=cuda:9", "device"),
+        ("independent.chains=0", "independent.chains"),
+        ("rbm.layers=[[16]]", "rbm.layers[0] must be"),
+        ("rbm.ks=[0]", "rbm.ks must be >= 1"),
+    ],
 )
 def test_bad_config_is_named(override, message):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):

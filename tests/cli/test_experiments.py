@@ -41,7 +41,12 @@ def test_composes_and_validates_with_its_defaults(experiment, tmp_path):
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_fast_dev_run(experiment, tmp_path):
-    overrides = [f"experiment={experiment}", f"paths.root_dir={tmp_path}", "debug=fast_dev_run", *SMOKE[experiment]]
+    overrides = [
+        f"experiment={experiment}",
+        f"paths.root_dir={tmp_path}",
+        "debug=fast_dev_run",
+        *SMOKE[experiment],
+    ]
     cfg = train.compose(overrides)
     summary = train.run(cfg, cfg.output_dir)
     assert summary["status"] == "finished" and summary["global_step"] == 1

@@ -218,7 +218,9 @@ def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
 def test_a_missing_optimized_metric_leaves_the_run_finished(tmp_path):
     """A setting can switch off what produces the optimized metric (e.g. the block-spin control): the finished
     run stays finished, and the sweeper is told NaN with a warning."""
-    result = cli(tmp_path, *toy_overrides(tmp_path, "trainer.max_epochs=1", "optimized_metric=no.such.metric"))
+    result = cli(
+        tmp_path, *toy_overrides(tmp_path, "trainer.max_epochs=1", "optimized_metric=no.such.metric")
+    )
     run_dir = tmp_path / "outputs" / "toy"
     summary = read_summary(next(run_dir.iterdir()))
     assert summary["status"] == "finished" and not list(run_dir.rglob("failure.json"))

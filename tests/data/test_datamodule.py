@@ -191,7 +191,9 @@ def test_from_file_checks_L_and_missing_files(dataset_file, tmp_path):
 
 
 def test_from_fields_splits_dataset_and_loader_options(tmp_path):
-    dm = IsingDataModule.from_fields(tmp_path, L=4, K=0.3, n=10, method="wolff", batch_size=3, val_fraction=0.2)
+    dm = IsingDataModule.from_fields(
+        tmp_path, L=4, K=0.3, n=10, method="wolff", batch_size=3, val_fraction=0.2
+    )
     assert dm.config.L == 4 and dm.config.method == "wolff" and dm.batch_size == 3
     with pytest.raises(ValueError, match=r"unknown data field\(s\) \['KK'\]"):
         IsingDataModule.from_fields(tmp_path, L=4, K=0.3, n=10, KK=1)

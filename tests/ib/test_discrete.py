@@ -129,7 +129,9 @@ def test_gaussian_code_informations_exact_cases() -> None:
     def mixture(y: float) -> float:
         return 0.5 * (math.exp(-0.5 * (y - a) ** 2) + math.exp(-0.5 * (y + a) ** 2)) / math.sqrt(2 * math.pi)
 
-    expected = quad(lambda y: -mixture(y) * math.log(mixture(y)), -30, 30)[0] - 0.5 * math.log(2 * math.pi * math.e)
+    expected = quad(lambda y: -mixture(y) * math.log(mixture(y)), -30, 30)[0] - 0.5 * math.log(
+        2 * math.pi * math.e
+    )
     i_x, i_y = gaussian_code_informations([a, -a], np.eye(2) / 2)
     assert i_x == pytest.approx(expected, rel=1e-6) and i_y == pytest.approx(expected, rel=1e-6)
     # Y independent of X: nothing about Y; a constant code: nothing at all

@@ -37,8 +37,9 @@ def test_numba_backend_is_reproducible_and_resumes_exactly(chains: int) -> None:
     c.load_state_dict(state)
     c.step(5)
     assert torch.equal(a.spins, c.spins)
-    assert not torch.equal(a.spins, make_sampler("checkerboard", 6, 0.4, chains=chains, seed=12,
-                                                 backend="numba").spins)
+    assert not torch.equal(
+        a.spins, make_sampler("checkerboard", 6, 0.4, chains=chains, seed=12, backend="numba").spins
+    )
 
 
 def test_chains_do_not_share_random_numbers() -> None:

@@ -39,8 +39,17 @@ def single_torch_thread():
 
 
 def sampled_counts(
-    method: str, backend: str, L: int, K: float, h: float, *, device: str = "cpu", seed: int = 0,
-    chains: int = 2048, burn_in: int = 20, samples: int = 8,
+    method: str,
+    backend: str,
+    L: int,
+    K: float,
+    h: float,
+    *,
+    device: str = "cpu",
+    seed: int = 0,
+    chains: int = 2048,
+    burn_in: int = 20,
+    samples: int = 8,
 ) -> np.ndarray:
     """Counts of the 2**(L*L) configurations in ``samples`` snapshots of every chain, GAP sweeps apart."""
     cls = METHODS[method]

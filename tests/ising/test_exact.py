@@ -35,7 +35,7 @@ from rgnet.ising.lattice import bond_sum
 # ----------------------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _torus_levels(L: int, M: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct bond sums of the L x M torus and their exact (integer) multiplicities, by enumeration."""
     levels, counts = torch.unique(bond_sum(enumerate_configurations((L, M))), return_counts=True)

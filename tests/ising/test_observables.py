@@ -175,7 +175,7 @@ def test_periodic_chain_correlation_is_exact():
     gen = torch.Generator().manual_seed(2)
     closing = (open_spins[:, 0] * open_spins[:, -1]).double()
     accept = torch.rand(len(open_spins), generator=gen, dtype=torch.float64) < torch.exp(K * (closing - 1))
-    spins = open_spins[accept][: 20_000]
+    spins = open_spins[accept][:20_000]
     G, err = grouped_mean_and_error(correlation_function_1d, spins, groups=40)
     t, r = math.tanh(K), np.arange(N // 2 + 1)
     exact = (t**r + t ** (N - r)) / (1 + t**N)

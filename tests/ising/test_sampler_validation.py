@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from rgnet.ising import METHODS, K_CRITICAL, exact, make_sampler
+from rgnet.ising import K_CRITICAL, METHODS, exact, make_sampler
 from rgnet.ising.observables import thermodynamics
 from rgnet.ising.stats import jackknife, mean_and_error
 
@@ -49,14 +49,16 @@ def test_energy_and_specific_heat_match_kaufman(method: str, L: int, K: float, d
     assert de < 0.01 * abs(e_exact) and dc < 0.05 * c_exact  # the test has power
 
 
-def _chi_square_p(method: str, L: int, K: float, h: float, K_sampled: float | None = None,
-                  device: str = "cpu") -> float:
+def _chi_square_p(
+    method: str, L: int, K: float, h: float, K_sampled: float | None = None, device: str = "cpu"
+) -> float:
     """p-value of sampled state frequencies on the L x L torus against the exact Boltzmann law at K, h."""
     n_states = 2 ** (L * L)
     chains = 4096
     samples_per_chain = 300 if L == 4 else 40
-    sampler = make_sampler(method, L, K if K_sampled is None else K_sampled, h=h, chains=chains, seed=7,
-                           device=device)
+    sampler = make_sampler(
+        method, L, K if K_sampled is None else K_sampled, h=h, chains=chains, seed=7, device=device
+    )
     sampler.step(50)
     counts = torch.zeros(n_states, dtype=torch.float64)
     spacing = 16 if method == "wolff" else 4  # sweeps between snapshots: nearly independent samples

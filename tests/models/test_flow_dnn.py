@@ -84,8 +84,6 @@ def test_oracle_attains_the_elbo_optimum(heldout):
     assert worse > chain_entropy(32, K0) + 1.0
 
 
-
-
 @pytest.fixture(scope="module")
 def trained_small():
     threads = torch.get_num_threads()

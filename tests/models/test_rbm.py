@@ -20,7 +20,6 @@ from rgnet.ising.exact import (
 from rgnet.ising.observables import energy_per_site
 from rgnet.models.rbm import RBM, batch_loader, train_rbm
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
@@ -97,7 +96,9 @@ def test_gibbs_sampling_chi_square_against_exact_marginal(units):
 def test_ais_log_z_within_error_bar_of_exact(units):
     rbm = random_rbm(10, 30, units=units, seed=2, scale=0.25)
     exact, _ = rbm.log_partition()
-    estimate, error = rbm.log_partition(method="ais", runs=200, betas=500, generator=torch.Generator().manual_seed(0))
+    estimate, error = rbm.log_partition(
+        method="ais", runs=200, betas=500, generator=torch.Generator().manual_seed(0)
+    )
     assert 0.0 < error < 0.05
     assert abs(estimate - exact) < 4 * error + 1e-3
     # power: the error bar is tight enough to tell a model with 5% stronger couplings apart
@@ -111,8 +112,9 @@ def test_rbm_fits_4x4_ising_at_k03_kl_below_005():
     p = boltzmann_probabilities_2d(4, 4, 0.3)
     configurations = enumerate_configurations((4, 4)).reshape(-1, 16).float()
     index = torch.multinomial(p, 20000, replacement=True, generator=torch.Generator().manual_seed(1))
-    rbm = train_rbm(configurations[index], 16, epochs=60, batch_size=500, lr=0.05, momentum=0.5, seed=0,
-                    progress=False)
+    rbm = train_rbm(
+        configurations[index], 16, epochs=60, batch_size=500, lr=0.05, momentum=0.5, seed=0, progress=False
+    )
     log_q = -rbm.free_energy(configurations).double() - rbm.log_partition()[0]
     kl = float((p * (p.log() - log_q)).sum())
     assert kl < 0.05
@@ -131,8 +133,21 @@ def test_rbm_at_critical_8x8_reproduces_exact_energy_and_specific_heat(seed):
     1% error in the effective temperature moves e by ~2%); CD-10 with a constant lr underfit (e ~ -1.38)."""
     L, K = 8, K_CRITICAL
     data = sample_2d(L, K, 20000, method="wolff", seed=seed).reshape(-1, L * L).float()
-    rbm = train_rbm(data, 64, epochs=30, batch_size=100, lr=0.01, final_lr=0.001, average_epochs=10, momentum=0.5,
-                    k=1, persistent=True, n_chains=1000, seed=seed, progress=False)
+    rbm = train_rbm(
+        data,
+        64,
+        epochs=30,
+        batch_size=100,
+        lr=0.01,
+        final_lr=0.001,
+        average_epochs=10,
+        momentum=0.5,
+        k=1,
+        persistent=True,
+        n_chains=1000,
+        seed=seed,
+        progress=False,
+    )
     # chains start at training configurations (random starts mix slowly at K_c) and run 1000 sweeps, so they
     # sample the model's own distribution (an underfit model drifts away from the data's energy)
     samples = rbm.gibbs(data[:2000], steps=1000, generator=torch.Generator().manual_seed(5)).reshape(-1, L, L)
@@ -153,8 +168,14 @@ def spin_data(n: int, n_visible: int, seed: int = 0) -> torch.Tensor:
 
 def fit(model: RBM, data: torch.Tensor, tmp_path, epochs: int, ckpt_path=None) -> lightning.Trainer:
     checkpoint = lightning.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True)
-    trainer = lightning.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
-                                enable_model_summary=False, callbacks=[checkpoint])
+    trainer = lightning.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[checkpoint],
+    )
     trainer.fit(model, batch_loader(data, 50, True), batch_loader(data[:100], 50, False), ckpt_path=ckpt_path)
     return trainer
 
@@ -187,7 +208,7 @@ def test_cd_k_reduces_reconstruction_error_and_penalties_shrink_weights():
     first = rbm.reconstruction_error(data)
     optimizer = rbm.make_optimizer()
     for start in range(0, 4000, 20):
-        rbm.cd_gradients(data[start % 400:start % 400 + 20])
+        rbm.cd_gradients(data[start % 400 : start % 400 + 20])
         optimizer.step()
     assert rbm.reconstruction_error(data) < first - 0.1
     # L1 and weight decay pull weights to zero when the data carries no signal
@@ -196,7 +217,7 @@ def test_cd_k_reduces_reconstruction_error_and_penalties_shrink_weights():
     opt = penalized.make_optimizer()
     noise = spin_data(400, 10, seed=1)
     for start in range(0, 400, 20):
-        penalized.cd_gradients(noise[start:start + 20])
+        penalized.cd_gradients(noise[start : start + 20])
         opt.step()
     assert float(penalized.W.abs().sum()) < 0.2 * norm
 
@@ -276,14 +297,21 @@ def test_rms_radius_of_hand_built_fields():
     blocks = torch.zeros(3, L, L)
     for i, b in enumerate((2, 4, 6)):
         blocks[i, :b, :b] = 1.0
-    torch.testing.assert_close(rms_radius(blocks.reshape(3, -1), L),
-                               torch.tensor([((b * b - 1) / 6) ** 0.5 for b in (2, 4, 6)]))
+    torch.testing.assert_close(
+        rms_radius(blocks.reshape(3, -1), L), torch.tensor([((b * b - 1) / 6) ** 0.5 for b in (2, 4, 6)])
+    )
 
 
 def stack_trainer(tmp_path, epochs: int) -> lightning.Trainer:
     checkpoint = lightning.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True)
-    return lightning.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
-                             enable_model_summary=False, callbacks=[checkpoint])
+    return lightning.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[checkpoint],
+    )
 
 
 def test_stack_trains_one_layer_per_block_of_epochs_and_resumes_across_layers(tmp_path):
@@ -301,8 +329,12 @@ def test_stack_trains_one_layer_per_block_of_epochs_and_resumes_across_layers(tm
     w0_trained = stack.rbms[0].W.detach().clone()
     resumed = RBMStack([16, 8, 4], epochs_per_layer=2, lr=0.05, l1=1e-4)
     trainer = stack_trainer(tmp_path, 4)
-    trainer.fit(resumed, batch_loader(data, 50, True), batch_loader(data[:100], 50, False),
-                ckpt_path=tmp_path / "last.ckpt")
+    trainer.fit(
+        resumed,
+        batch_loader(data, 50, True),
+        batch_loader(data[:100], 50, False),
+        ckpt_path=tmp_path / "last.ckpt",
+    )
     torch.testing.assert_close(resumed.rbms[0].W.detach(), w0_trained)  # frozen after its block
     assert not torch.equal(resumed.rbms[1].W.detach(), w1)
     assert trainer.global_step == 16
@@ -343,8 +375,15 @@ def test_stack_warns_when_max_epochs_does_not_cover_every_layer():
 
     data = spin_data(100, 16)
     for epochs, match in ((2, "deeper layers are never trained"), (5, "top layer trains longer")):
-        trainer = lightning.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_progress_bar=False,
-                                    enable_checkpointing=False, enable_model_summary=False, limit_train_batches=1)
+        trainer = lightning.Trainer(
+            max_epochs=epochs,
+            accelerator="cpu",
+            logger=False,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            limit_train_batches=1,
+        )
         with pytest.warns(UserWarning, match=match):
             trainer.fit(RBMStack([16, 8, 4], epochs_per_layer=2), batch_loader(data, 50, True))
 
@@ -362,8 +401,14 @@ def test_stack_refuses_a_datamodule_of_another_lattice_size_at_fit_start(tmp_pat
     from rgnet.models.rbm import RBMStack
 
     dm = IsingDataModule.from_fields(cache_dir=tmp_path, L=6, K=0.3, n=20, method="wolff")
-    trainer = lightning.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
-                                enable_checkpointing=False, enable_model_summary=False)
+    trainer = lightning.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+    )
     with pytest.raises(ValueError, match=r"layers\[0\] = 16 does not match the data's L\*L = 36"):
         trainer.fit(RBMStack([16, 4]), datamodule=dm)
 
@@ -371,8 +416,18 @@ def test_stack_refuses_a_datamodule_of_another_lattice_size_at_fit_start(tmp_pat
 def test_train_rbm_learning_rate_decay_parameter_average_and_data_started_chains():
     data = spin_data(100, 6)
     data[:, 3:] = data[:, :3]
-    rbm = train_rbm(data, 3, epochs=3, batch_size=50, lr=0.1, final_lr=0.01, average_epochs=2, persistent=True,
-                    n_chains=7, progress=False)
+    rbm = train_rbm(
+        data,
+        3,
+        epochs=3,
+        batch_size=50,
+        lr=0.1,
+        final_lr=0.01,
+        average_epochs=2,
+        persistent=True,
+        n_chains=7,
+        progress=False,
+    )
     assert rbm.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01)  # reached at the last epoch
     assert rbm.chains.shape == (7, 6)
     with pytest.raises(ValueError, match="average_epochs must be <= 3"):

@@ -169,11 +169,15 @@ def test_z2_even_vib_on_exact_cylinder_samples_picks_the_energy_operator() -> No
     beta_c_even = predicted_beta_c(L, K_CRITICAL, separation, z2_even=True)
     assert beta_c_even > 5 * predicted_beta_c(L, K_CRITICAL, separation)  # energy: Delta = 1 vs 1/8
     beta = 1.5 * beta_c_even
-    exact = ising_cylinder_ib(L, K_CRITICAL, 1, 1, separation, betas=np.geomspace(1.0, beta, 16), z2_even=True)
+    exact = ising_cylinder_ib(
+        L, K_CRITICAL, 1, 1, separation, betas=np.geomspace(1.0, beta, 16), z2_even=True
+    )
     assert exact.info_v[-1] > 0.1  # the exact even code is on
     states = cylinder_ring_states(L)
     exact_code = exact.encode(states[:, None, :])[:, 0]
-    p = ising_cylinder_ib(L, K_CRITICAL, 1, 1, separation, betas=np.array([1.0])).ring_marginal  # P(ring state)
+    p = ising_cylinder_ib(
+        L, K_CRITICAL, 1, 1, separation, betas=np.array([1.0])
+    ).ring_marginal  # P(ring state)
     a, b = (
         torch.tensor(x, dtype=torch.float32) for x in sample_boundary_pairs(L, K_CRITICAL, separation, 20000)
     )

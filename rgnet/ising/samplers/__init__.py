@@ -12,7 +12,8 @@ from rgnet.ising.samplers.exact1d import sample_1d
 
 #: Method name -> sampler class.
 SAMPLERS: dict[str, type[Sampler]] = {
-    cls.method: cls for cls in (MetropolisCheckerboard, HeatBathCheckerboard, WolffSampler, SwendsenWangSampler)
+    cls.method: cls
+    for cls in (MetropolisCheckerboard, HeatBathCheckerboard, WolffSampler, SwendsenWangSampler)
 }
 METHODS = tuple(SAMPLERS)
 

@@ -36,7 +36,9 @@ def weyl_streams(n: int, generator: torch.Generator, stream_length: int = WEYL_S
     n < 2^24; :func:`widest_stream_length` gives the longest segments for n streams).
     """
     if n * stream_length > 1 << 64:
-        raise ValueError(f"{n} splitmix64 streams of {stream_length} outputs do not fit one sequence of 2**64")
+        raise ValueError(
+            f"{n} splitmix64 streams of {stream_length} outputs do not fit one sequence of 2**64"
+        )
     halves = torch.randint(0, 2**32, (2,), generator=generator, dtype=torch.int64, device=generator.device)
     start = (int(halves[0]) << 32) | int(halves[1])
     step = np.uint64((stream_length * SPLITMIX_GAMMA) & _MASK64)

@@ -52,7 +52,9 @@ class Sampler(ABC):
     ) -> None:
         self.L = check_int(L, "L", minimum=2)
         if self.requires_even_L and self.L % 2:
-            raise ValueError(f"L must be even for method={self.method!r} (checkerboard colouring), got {self.L}")
+            raise ValueError(
+                f"L must be even for method={self.method!r} (checkerboard colouring), got {self.L}"
+            )
         self.K = check_real(K, "K")
         self.h = check_real(h, "h")
         self.chains = check_int(chains, "chains", minimum=1)
@@ -142,10 +144,14 @@ class Sampler(ABC):
         """Restore a state written by :meth:`state_dict` of the same method, L, K and h."""
         for key in ("method", "L", "K", "h"):
             if state[key] != getattr(self, key):
-                raise ValueError(f"state was saved with {key}={state[key]!r}, this sampler has {getattr(self, key)!r}")
+                raise ValueError(
+                    f"state was saved with {key}={state[key]!r}, this sampler has {getattr(self, key)!r}"
+                )
         spins = state["spins"]
         if spins.dim() != 3 or spins.shape[1:] != (self.L, self.L):
-            raise ValueError(f"state spins have shape {tuple(spins.shape)}, expected (chains, {self.L}, {self.L})")
+            raise ValueError(
+                f"state spins have shape {tuple(spins.shape)}, expected (chains, {self.L}, {self.L})"
+            )
         self.spins = spins.to(self.device, torch.int8).contiguous()
         self.chains = spins.shape[0]
         self.seed = state["seed"]

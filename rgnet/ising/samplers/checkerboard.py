@@ -44,8 +44,15 @@ def flip_probability_table(K: float, h: float, rule: str) -> np.ndarray:
 
 
 @numba.njit(cache=True, boundscheck=False, error_model="numpy")
-def _numba_row_update(flat: np.ndarray, L: int, row_id: int, colour: int, thresholds: np.ndarray,
-                      streams: np.ndarray, index: np.ndarray) -> None:
+def _numba_row_update(
+    flat: np.ndarray,
+    L: int,
+    row_id: int,
+    colour: int,
+    thresholds: np.ndarray,
+    streams: np.ndarray,
+    index: np.ndarray,
+) -> None:
     """Update the sites of one colour in lattice row ``row_id`` of int8 spins ``flat`` (chains * L * L,), L even.
 
     thresholds: uint64 (19,), entry 2 nb + s + 9 for spin s and neighbour sum nb (see :func:`_numba_thresholds`);
@@ -60,13 +67,40 @@ def _numba_row_update(flat: np.ndarray, L: int, row_id: int, colour: int, thresh
     up = base - L if i > 0 else base + (L - 1) * L
     down = base + L if i < L - 1 else base - (L - 1) * L
     # unsigned indices: no negative-index wraparound code
-    index[0] = 2 * (flat[np.uint64(up)] + flat[np.uint64(down)] + flat[np.uint64(base + L - 1)]
-                    + flat[np.uint64(base + 1)]) + flat[np.uint64(base)] + 9
+    index[0] = (
+        2
+        * (
+            flat[np.uint64(up)]
+            + flat[np.uint64(down)]
+            + flat[np.uint64(base + L - 1)]
+            + flat[np.uint64(base + 1)]
+        )
+        + flat[np.uint64(base)]
+        + 9
+    )
     for j in range(1, L - 1):
-        index[j] = 2 * (flat[np.uint64(up + j)] + flat[np.uint64(down + j)] + flat[np.uint64(base + j - 1)]
-                        + flat[np.uint64(base + j + 1)]) + flat[np.uint64(base + j)] + 9
-    index[L - 1] = 2 * (flat[np.uint64(up + L - 1)] + flat[np.uint64(down + L - 1)] + flat[np.uint64(base + L - 2)]
-                        + flat[np.uint64(base)]) + flat[np.uint64(base + L - 1)] + 9
+        index[j] = (
+            2
+            * (
+                flat[np.uint64(up + j)]
+                + flat[np.uint64(down + j)]
+                + flat[np.uint64(base + j - 1)]
+                + flat[np.uint64(base + j + 1)]
+            )
+            + flat[np.uint64(base + j)]
+            + 9
+        )
+    index[L - 1] = (
+        2
+        * (
+            flat[np.uint64(up + L - 1)]
+            + flat[np.uint64(down + L - 1)]
+            + flat[np.uint64(base + L - 2)]
+            + flat[np.uint64(base)]
+        )
+        + flat[np.uint64(base + L - 1)]
+        + 9
+    )
     half = L >> 1
     pairs = half >> 1
     low = np.uint64(0xFFFFFFFF)
@@ -88,8 +122,9 @@ def _numba_row_update(flat: np.ndarray, L: int, row_id: int, colour: int, thresh
 
 
 @numba.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy")
-def _numba_sweeps(spins: np.ndarray, thresholds: np.ndarray, streams: np.ndarray, n_sweeps: int,
-                  n_blocks: int) -> None:
+def _numba_sweeps(
+    spins: np.ndarray, thresholds: np.ndarray, streams: np.ndarray, n_sweeps: int, n_blocks: int
+) -> None:
     """In-place sweeps of C-contiguous int8 spins (chains, L, L), L even (arguments as :func:`_numba_row_update`).
 
     n_blocks = 0: chains in parallel, each running all its sweeps (no synchronization between half-sweeps);
@@ -144,7 +179,9 @@ class CheckerboardSampler(Sampler):
             self._streams = weyl_streams(self.chains * self.L, self.generator)
         elif self.backend == "triton":
             self._thresholds = torch.as_tensor(thresholds.astype(np.int64), device=self.device)
-            self._philox_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device))
+            self._philox_seed = int(
+                torch.randint(0, 2**31 - 1, (1,), generator=self.generator, device=self.device)
+            )
             self._philox_counter = 0
         else:
             self._thresholds = torch.as_tensor(thresholds.astype(np.int64), device=self.device).flatten()
@@ -183,7 +220,9 @@ class CheckerboardSampler(Sampler):
     def _torch_half_sweep(self, mask: torch.Tensor) -> None:
         spins = self.spins
         index = (spins.to(torch.int64) + 1) // 2 * 5 + (neighbour_sum(spins).to(torch.int64) + 4) // 2
-        u32 = torch.randint(0, 2**32, spins.shape, generator=self.generator, device=self.device, dtype=torch.int64)
+        u32 = torch.randint(
+            0, 2**32, spins.shape, generator=self.generator, device=self.device, dtype=torch.int64
+        )
         flip = (u32 < self._thresholds[index]) & mask
         self.spins = torch.where(flip, -spins, spins)
 
@@ -197,9 +236,14 @@ class CheckerboardSampler(Sampler):
     def _load_extra_state(self, extra: dict[str, Any]) -> None:
         if self.backend == "numba":
             streams = extra.get("streams")
-            if not isinstance(streams, torch.Tensor) or streams.dtype != torch.int64 \
-                    or tuple(streams.shape) != (self.chains * self.L,):
-                raise ValueError("state has no numba random streams matching this sampler (saved with another backend?)")
+            if (
+                not isinstance(streams, torch.Tensor)
+                or streams.dtype != torch.int64
+                or tuple(streams.shape) != (self.chains * self.L,)
+            ):
+                raise ValueError(
+                    "state has no numba random streams matching this sampler (saved with another backend?)"
+                )
             self._streams = streams.cpu().numpy().view(np.uint64).copy()
         elif self.backend == "triton":
             self._philox_seed = int(extra["philox_seed"])

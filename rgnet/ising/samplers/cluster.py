@@ -156,7 +156,9 @@ def _sw_flip_fair(s: np.ndarray, parent: np.ndarray, x: np.uint64) -> np.uint64:
 
 
 @numba.njit(inline="always")
-def _sw_flip_field(s: np.ndarray, parent: np.ndarray, size: np.ndarray, two_h: float, x: np.uint64) -> np.uint64:
+def _sw_flip_field(
+    s: np.ndarray, parent: np.ndarray, size: np.ndarray, two_h: float, x: np.uint64
+) -> np.uint64:
     """h != 0: cluster sign +1 with probability 1 / (1 + exp(-2 h |C|)); returns the counter.
 
     First pass: parent[i] <- root (parent[i]'s parent is already its root) and cluster sizes at the roots.
@@ -204,8 +206,17 @@ def _swendsen_wang_kernel(
 
 @numba.njit(inline="always")
 def _wolff_try(
-    s: np.ndarray, queue: np.ndarray, tail: np.uint64, s0: int, row: np.uint64, col: np.uint64, Lu: np.uint64,
-    u16: int, t_hi: int, t_lo: int, x: np.uint64,
+    s: np.ndarray,
+    queue: np.ndarray,
+    tail: np.uint64,
+    s0: int,
+    row: np.uint64,
+    col: np.uint64,
+    Lu: np.uint64,
+    u16: int,
+    t_hi: int,
+    t_lo: int,
+    x: np.uint64,
 ) -> tuple[np.uint64, np.uint64]:
     """Test the bond to site (row, col): it joins (flipped, queued) iff its spin is s0 and the bond is active.
 
@@ -222,7 +233,13 @@ def _wolff_try(
 
 @numba.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy")
 def _wolff_kernel(
-    spins: np.ndarray, L: int, counters: np.ndarray, n_flips: int, t_hi: int, t_lo: int, two_h: float,
+    spins: np.ndarray,
+    L: int,
+    counters: np.ndarray,
+    n_flips: int,
+    t_hi: int,
+    t_lo: int,
+    two_h: float,
     grown: np.ndarray,
 ) -> None:
     """``n_flips`` Wolff cluster updates per chain in place, chains in parallel; adds grown sizes to ``grown``.
@@ -259,14 +276,58 @@ def _wolff_kernel(
                 row = q >> sixteen
                 col = q & mask16
                 x, z = weyl_next(x)
-                tail, x = _wolff_try(s, queue, tail, s0, row, col + one if col < last else zero, Lu,
-                                     np.int64(z & mask16), t_hi, t_lo, x)
-                tail, x = _wolff_try(s, queue, tail, s0, row, col - one if col > zero else last, Lu,
-                                     np.int64((z >> sixteen) & mask16), t_hi, t_lo, x)
-                tail, x = _wolff_try(s, queue, tail, s0, row + one if row < last else zero, col, Lu,
-                                     np.int64((z >> np.uint64(32)) & mask16), t_hi, t_lo, x)
-                tail, x = _wolff_try(s, queue, tail, s0, row - one if row > zero else last, col, Lu,
-                                     np.int64(z >> np.uint64(48)), t_hi, t_lo, x)
+                tail, x = _wolff_try(
+                    s,
+                    queue,
+                    tail,
+                    s0,
+                    row,
+                    col + one if col < last else zero,
+                    Lu,
+                    np.int64(z & mask16),
+                    t_hi,
+                    t_lo,
+                    x,
+                )
+                tail, x = _wolff_try(
+                    s,
+                    queue,
+                    tail,
+                    s0,
+                    row,
+                    col - one if col > zero else last,
+                    Lu,
+                    np.int64((z >> sixteen) & mask16),
+                    t_hi,
+                    t_lo,
+                    x,
+                )
+                tail, x = _wolff_try(
+                    s,
+                    queue,
+                    tail,
+                    s0,
+                    row + one if row < last else zero,
+                    col,
+                    Lu,
+                    np.int64((z >> np.uint64(32)) & mask16),
+                    t_hi,
+                    t_lo,
+                    x,
+                )
+                tail, x = _wolff_try(
+                    s,
+                    queue,
+                    tail,
+                    s0,
+                    row - one if row > zero else last,
+                    col,
+                    Lu,
+                    np.int64(z >> np.uint64(48)),
+                    t_hi,
+                    t_lo,
+                    x,
+                )
             total += np.int64(tail)
             log_accept = -two_h * s0 * np.int64(tail)
             if log_accept < 0.0:
@@ -456,7 +517,12 @@ class WolffSampler(_ClusterSampler):
         if self.backend == "numba":
             grown = np.zeros(self.chains, dtype=np.int64)
             _wolff_kernel(
-                self._flat_numpy_spins(), self.L, self._streams, n_flips, *self._bond_threshold, 2.0 * self.h,
+                self._flat_numpy_spins(),
+                self.L,
+                self._streams,
+                n_flips,
+                *self._bond_threshold,
+                2.0 * self.h,
                 grown,
             )
             return grown
