@@ -27,6 +27,7 @@ import torch
 
 from rgnet.ising.exact import K_CRITICAL
 from rgnet.ising.lattice import checkerboard_mask, neighbour_sum
+from rgnet.tables import format_table
 
 #: (name, L, chains) of the benchmarked lattices.
 SIZES: tuple[tuple[str, int, int], ...] = (
@@ -103,7 +104,10 @@ def bench_triton_int8(
     thr = _thresholds(K, 0.0, rule)
     sites = chains * L * L
     sweeps = _sweeps_per_call(sites)
-    fn = lambda: checkerboard_sweeps(spins, thr, 1234, 0, sweeps)
+
+    def fn() -> None:
+        checkerboard_sweeps(spins, thr, 1234, 0, sweeps)
+
     out: dict[str, Any] = {"sweeps_per_call": sweeps}
     out["graph"] = _throughput(_median_ms(fn, graph=True), sweeps, sites, BYTES_PER_FLIP["triton_int8"], peak)
     out["eager"] = _throughput(
@@ -122,7 +126,10 @@ def bench_triton_multispin(
     thr = _thresholds(K, 0.0, rule)
     sites = chains * L * L
     sweeps = _sweeps_per_call(sites)
-    fn = lambda: multispin_sweeps(packed, thr, 1234, 0, sweeps)
+
+    def fn() -> None:
+        multispin_sweeps(packed, thr, 1234, 0, sweeps)
+
     out: dict[str, Any] = {"sweeps_per_call": sweeps, "spins_per_word": multispin_layout(L)[0]}
     bpf = BYTES_PER_FLIP["triton_multispin"]
     out["graph"] = _throughput(_median_ms(fn, graph=True), sweeps, sites, bpf, peak)
@@ -345,11 +352,11 @@ def run_gpu_benchmark(anchor_dir: Path | str | None = None) -> dict[str, Any]:
     if anchor_dir is not None:
         with tempfile.TemporaryDirectory(prefix="rgnet-bench-") as tmp:
             result["ising_gpu"] = _safe(partial(build_and_run_ising_gpu, anchor_dir, tmp))
-    print(format_table(result))
+    print(format_gpu_table(result))
     return result
 
 
-def format_table(result: dict[str, Any]) -> str:
+def format_gpu_table(result: dict[str, Any]) -> str:
     """Human-readable table of :func:`run_gpu_benchmark`'s result (flips/ns; HBM fraction in brackets)."""
     lines = [f"device: {result.get('device')}  torch {result.get('torch')}  triton {result.get('triton')}"]
     peak = result.get("peak_copy", {})
@@ -358,29 +365,29 @@ def format_table(result: dict[str, Any]) -> str:
         if "GBps" in peak
         else f"device-to-device copy: {peak.get('error')}"
     )
-    header = (
-        f"{'size':>12} | {'int8 graph':>16} | {'int8 eager':>10} | {'multispin graph':>16} | "
-        f"{'msp eager':>10} | {'torch eager':>11}"
-    )
-    lines += [header, "-" * len(header)]
 
-    def cell(entry: dict[str, Any], mode: str, width: int, with_fraction: bool) -> str:
+    def cell(entry: dict[str, Any], mode: str, with_fraction: bool) -> str:
         if "error" in entry:
-            return f"{'error':>{width}}"
+            return "error"
         sub = entry.get(mode, {})
         text = f"{sub.get('flips_per_ns', float('nan')):.1f}"
         if with_fraction and "hbm_fraction" in sub:
             text += f" ({sub['hbm_fraction']:.2f})"
-        return f"{text:>{width}}"
+        return text
 
-    for name, entry in result.get("sizes", {}).items():
-        lines.append(
-            f"{name:>12} | {cell(entry['triton_int8'], 'graph', 16, True)} | "
-            f"{cell(entry['triton_int8'], 'eager', 10, False)} | "
-            f"{cell(entry['triton_multispin'], 'graph', 16, True)} | "
-            f"{cell(entry['triton_multispin'], 'eager', 10, False)} | "
-            f"{cell(entry['torch_eager'], 'eager', 11, False)}"
-        )
+    rows = [
+        [
+            name,
+            cell(entry["triton_int8"], "graph", True),
+            cell(entry["triton_int8"], "eager", False),
+            cell(entry["triton_multispin"], "graph", True),
+            cell(entry["triton_multispin"], "eager", False),
+            cell(entry["torch_eager"], "eager", False),
+        ]
+        for name, entry in result.get("sizes", {}).items()
+    ]
+    header = ["size", "int8 graph", "int8 eager", "multispin graph", "msp eager", "torch eager"]
+    lines.append(format_table(header, rows))
     ising = result.get("ising_gpu")
     if isinstance(ising, dict):
         lines.append("ising-gpu (flips/ns):" if "error" not in ising else f"ising-gpu: {ising['error']}")

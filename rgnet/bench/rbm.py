@@ -49,7 +49,7 @@ def matmul_step(n_visible: int, n_hidden: int, batch: int, k: int, device: torch
 
 
 def cd_step(n_visible: int, n_hidden: int, batch: int, k: int, persistent: bool, device: torch.device):
-    """A callable ``run(n)`` doing ``n`` full CD-k (or PCD) updates of an RBM with L1 (as in Mehta & Schwab)."""
+    """A callable ``run(n)`` doing ``n`` full CD-k (or PCD) updates of an RBM with L1 (Mehta & Schwab)."""
     torch.manual_seed(0)
     rbm = RBM(n_visible, n_hidden, k=k, persistent=persistent, n_chains=batch, l1=2e-4, lr=0.01).to(device)
     optimizer = rbm.make_optimizer()
@@ -91,7 +91,7 @@ def interleaved_seconds(
         counts.append(n)
     samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        for run, n, out in zip((a, b), counts, samples):
+        for run, n, out in zip((a, b), counts, samples, strict=True):
             out.append(timed(run, n) / n)
     return statistics.median(samples[0]), statistics.median(samples[1])
 
@@ -105,7 +105,8 @@ def cd_throughput_table(
     min_seconds: float = 0.3,
 ) -> list[dict[str, Any]]:
     """One row per (layer, k): ``samples_per_s`` (training configurations per second), ``step_ms``,
-    ``matmul_ms`` (the step's products alone, timed alternately with the step) and ``ratio = step_ms / matmul_ms``.
+    ``matmul_ms`` (the step's products alone, timed alternately with the step) and
+    ``ratio = step_ms / matmul_ms``.
     Uses torch's current number of threads (``torch.set_num_threads``)."""
     dev = check_device(device)
     batch = check_int(batch, "batch", minimum=1)
@@ -134,5 +135,5 @@ def cd_throughput_table(
     return rows
 
 
-#: Columns for :func:`rgnet.bench.samplers.format_table`.
+#: Columns of the CD throughput table (:func:`rgnet.tables.format_records`).
 COLUMNS = ["layer", "method", "k", "batch", "samples_per_s", "step_ms", "matmul_ms", "ratio"]

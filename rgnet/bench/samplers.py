@@ -25,7 +25,8 @@ DEFAULT_SIZES: tuple[tuple[int, int], ...] = ((64, 64), (256, 1), (1024, 1))
 
 
 class NaiveCheckerboard:
-    """The baseline: eager PyTorch Metropolis on float32 +-1 spins (chains, L, L), whole-lattice ops per colour."""
+    """The baseline: eager PyTorch Metropolis on float32 +-1 spins (chains, L, L), whole-lattice
+    ops by colour."""
 
     def __init__(self, L: int, K: float, chains: int, device: torch.device, seed: int = 0) -> None:
         self.K = K
@@ -54,7 +55,8 @@ def _synchronize(device: torch.device) -> None:
 def seconds_per_sweep(
     step: Callable[[int], None], device: torch.device, min_seconds: float = 0.3, repeats: int = 3
 ) -> float:
-    """Median wall time of one sweep of ``step(n)``: warm-up excluded, n doubled until a run lasts ``min_seconds``."""
+    """Median wall time of one sweep of ``step(n)``: warm-up excluded, n doubled until a run lasts
+    ``min_seconds``."""
 
     def timed(n: int) -> float:
         _synchronize(device)
@@ -118,8 +120,8 @@ def independent_samples_table(
     """Effectively independent samples per second at K: chains / (2 tau_int time-per-sweep).
 
     tau_int (sweeps) is the larger of the energy's and |m|'s, measured by the same automatic equilibration
-    that rgnet.ising.generate_2d uses (windows of >= 50 tau_int). Ratios are to the baseline naive checkerboard,
-    taken with the Metropolis tau_int (same dynamics).
+    that rgnet.ising.generate_2d uses (windows of >= 50 tau_int). Ratios are to the baseline naive
+    checkerboard, taken with the Metropolis tau_int (same dynamics).
     """
     dev = check_device(device)
     rows = []
@@ -165,16 +167,3 @@ def independent_samples_table(
     for row in rows:
         row["ratio_to_best_single_spin"] = row["independent_per_s"] / best_local
     return rows
-
-
-def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """Plain-text table of ``rows`` (floats to 4 significant digits)."""
-
-    def cell(value: Any) -> str:
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-    body = [[cell(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(b[i]) for b in body)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths)) for b in body]
-    return "\n".join(lines)

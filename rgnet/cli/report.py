@@ -1,4 +1,4 @@
-"""``rgnet-report <sweep dir>``: one table (printed and ``report.csv``) and the standard figures (PNG) of a sweep.
+"""``rgnet-report <sweep dir>``: one table (printed and ``report.csv``) and the standard figures of a sweep.
 
     rgnet-train -m experiment=mehta_schwab data.K=0.3,0.408,0.4407,0.6
     rgnet-report outputs/mehta_schwab            # writes outputs/mehta_schwab/report/
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rgnet.report import make_report
+from rgnet.runs.report import make_report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,7 +65,8 @@ class Chain1DDataModule(lightning.LightningDataModule):
         n_val = round(self.val_fraction * self.n)
         if not 0.0 < self.val_fraction < 1.0 or n_val < 1 or n_val >= self.n:
             raise ValueError(
-                f"val_fraction must lie in (0, 1) and leave both parts non-empty, got {val_fraction} with n={n}"
+                "val_fraction must lie in (0, 1) and leave both parts non-empty, "
+                f"got {val_fraction} with n={n}"
             )
         self.n_val = n_val
         self.n_heldout = check_int(n_heldout, "n_heldout", minimum=2)

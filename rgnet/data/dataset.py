@@ -13,34 +13,36 @@ opening a file cannot execute code), it is readable from plain NumPy without tor
 carries a CRC-32 that the reader verifies, so truncated or bit-flipped files are detected on top of the
 sha256 of the unpacked spins stored in the metadata.
 
-Files are written atomically: the archive goes to a temp file ``.<name>.<random>.tmp`` in the same directory,
-is fsync'ed and then ``os.replace``'d onto the final name, so a killed writer never leaves a partial file
-under the final name. Temp files left by killed writers are never read; :func:`clean_stale_temp_files`
-removes those that have not been touched for an hour (the cache does so before every write).
+Files are written atomically (:mod:`rgnet.files`), so a killed writer never leaves a partial file under the
+final name; the cache removes temp files of dead writers before every write.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import math
 import os
-import tempfile
-import time
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 import rgnet
 from rgnet._checks import check_choice, check_device, check_int, check_real
+from rgnet.files import (
+    atomic_write_bytes,
+    clean_stale_temp_files,
+    json_default,
+    json_ready,
+    sha256_json,
+)
 from rgnet.ising.samplers import METHODS, SAMPLERS
 from rgnet.ising.sampling import SampleSet, generate_2d
 
@@ -49,9 +51,6 @@ log = logging.getLogger(__name__)
 DATASET_FORMAT = "rgnet.ising2d"
 FORMAT_VERSION = 1
 STORAGES = ("bits", "int8")
-TMP_SUFFIX = ".tmp"
-#: Temp files untouched for this long (seconds) are taken to belong to a dead writer.
-STALE_TEMP_AGE_S = 3600.0
 
 #: Metadata keys written by :func:`save_dataset` itself; ``extra_metadata`` may not override them.
 _RESERVED_KEYS = (
@@ -69,94 +68,6 @@ _RESERVED_KEYS = (
 
 class DatasetError(ValueError):
     """A dataset file is unreadable, corrupted, or does not match what the caller expects."""
-
-
-# ---------------------------------------------------------------------------------------------- atomic files
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_current_umask()
-
-
-@contextlib.contextmanager
-def _atomic_open(path: Path) -> Iterator[IO[bytes]]:
-    """Binary file handle whose content appears at ``path`` only once the ``with`` block completes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, _FILE_MODE)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(handle)`` on a temp file next to ``path``, fsync it and rename it onto ``path``."""
-    path = Path(path)
-    with _atomic_open(path) as handle:
-        write(handle)
-    return path
-
-
-def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` atomically (numpy/torch scalars are converted)."""
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
-    return atomic_write_bytes(path, lambda handle: handle.write(text.encode("utf-8")))
-
-
-def clean_stale_temp_files(
-    directory: str | os.PathLike[str], max_age_s: float = STALE_TEMP_AGE_S
-) -> list[Path]:
-    """Delete temp files of dead writers (``.*.tmp`` unmodified for ``max_age_s`` seconds); return them."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    now = time.time()
-    removed = []
-    for tmp in directory.glob(f".*{TMP_SUFFIX}"):
-        with contextlib.suppress(FileNotFoundError):
-            if now - tmp.stat().st_mtime >= max_age_s:
-                tmp.unlink()
-                removed.append(tmp)
-                log.info("removed stale temp file %s", tmp)
-    return removed
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.generic, torch.Tensor)) and getattr(obj, "ndim", 0) == 0:
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON-serializable")
-
-
-def _canonical(obj: Any) -> Any:
-    """``obj`` as it reads back from JSON (tuples -> lists, numpy scalars -> Python), for exact comparison."""
-    return json.loads(json.dumps(obj, default=_json_default))
 
 
 # ---------------------------------------------------------------------------------------------- save / load
@@ -219,7 +130,7 @@ def save_dataset(
         numpy_version=np.__version__,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    meta_bytes = json.dumps(metadata, sort_keys=True, default=_json_default).encode("utf-8")
+    meta_bytes = json.dumps(metadata, sort_keys=True, default=json_default).encode("utf-8")
     stored = _pack(array) if storage == "bits" else np.ascontiguousarray(array)
     meta_array = np.frombuffer(meta_bytes, dtype=np.uint8)
     return atomic_write_bytes(path, lambda handle: np.savez(handle, spins=stored, metadata=meta_array))
@@ -313,7 +224,7 @@ def check_metadata(metadata: Mapping[str, Any], expect: Mapping[str, Any], sourc
             raise DatasetError(
                 f"{source}: expected metadata field {key!r} = {value!r}, but there is no {key!r}"
             )
-        if _canonical(value) != metadata[key]:
+        if json_ready(value) != metadata[key]:
             raise DatasetError(f"{source}: metadata field {key!r} is {metadata[key]!r}, expected {value!r}")
 
 
@@ -425,7 +336,7 @@ class DatasetConfig:
     def cache_key(self) -> str:
         """Stable hex sha256 of the identifying parameters and the file format version."""
         payload = {"format": DATASET_FORMAT, "format_version": FORMAT_VERSION, **self.identity()}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
+        return sha256_json(payload)
 
     def expected_metadata(self) -> dict[str, Any]:
         """Metadata a dataset generated from this config must carry (sampler-chosen None fields excluded)."""

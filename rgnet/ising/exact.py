@@ -185,7 +185,11 @@ def energy_torus(L: int, M: int, K: float) -> float:
         # sum is O(K) made of O(1) terms that cancel, while the second derivative carries no cancellation
         nodes, weights = np.polynomial.legendre.leggauss(_GAUSS_NODES)
         xs = 0.5 * K * (1.0 + nodes)
-        first = 0.5 * K * sum(w * _torus_derivatives(L, M, float(x), 2)[2] for x, w in zip(xs, weights))
+        first = (
+            0.5
+            * K
+            * sum(w * _torus_derivatives(L, M, float(x), 2)[2] for x, w in zip(xs, weights, strict=True))
+        )
     else:
         first = _torus_derivatives(L, M, K, 1)[1]
     return -first / (L * M)
@@ -206,6 +210,17 @@ def specific_heat_torus(L: int, M: int, K: float) -> float:
 # ----------------------------------------------------------------------------------------------------------
 # Infinite square lattice (Onsager 1944, Yang 1952)
 # ----------------------------------------------------------------------------------------------------------
+
+
+def torus_observables(L: int, K: float, h: float = 0.0) -> dict[str, float | None]:
+    """Exact ``energy`` and ``specific_heat`` per site of the L x L torus where known (h = 0, Kaufman), else
+    None for each (a field, or K < 0 on an odd torus, which is frustrated)."""
+    if h != 0.0:
+        return {"energy": None, "specific_heat": None}
+    try:
+        return {"energy": energy_torus(L, L, K), "specific_heat": specific_heat_torus(L, L, K)}
+    except ValueError:  # K < 0 on an odd torus: frustrated, no Kaufman formula
+        return {"energy": None, "specific_heat": None}
 
 
 def _elliptic_modulus_sq(K: float) -> float:
@@ -600,17 +615,19 @@ def cylinder_ring_states(L: int) -> np.ndarray:
 
 
 def _ring_log_weight(L: int, K: float, h: float) -> np.ndarray:
-    """``K R(a) + h M(a)`` for every ring state ``a``, float64 ``(2**L,)``; R = periodic bond sum of the ring."""
+    """``K R(a) + h M(a)`` for every ring state ``a``, float64 ``(2**L,)``;
+    R is the periodic bond sum of the ring."""
     s = cylinder_ring_states(L).astype(np.float64)
     ring = (s * np.roll(s, -1, axis=1)).sum(axis=1)
     return K * ring + h * s.sum(axis=1)
 
 
 def cylinder_transfer_matrix(L: int, K: float, h: float = 0.0) -> np.ndarray:
-    """Symmetric ring-to-ring transfer matrix of the square-lattice Ising model on a cylinder of circumference L.
+    """Symmetric ring-to-ring transfer matrix of the square-lattice Ising model on a cylinder of
+    circumference L.
 
-    ``T[a, b] = exp(w(a)/2 + K sum_k a_k b_k + w(b)/2)`` with ``w(a) = K sum_k a_k a_{k+1} + h sum_k a_k`` (ring
-    bonds periodic; for ``L = 2`` both bonds of the pair are counted, torus convention), so that the
+    ``T[a, b] = exp(w(a)/2 + K sum_k a_k b_k + w(b)/2)`` with ``w(a) = K sum_k a_k a_{k+1} + h sum_k a_k``
+    (ring bonds periodic; for ``L = 2`` both bonds of the pair are counted, torus convention), so that the
     ``L x M`` torus has ``Z = Tr T^M``. Rings are indexed as :func:`cylinder_ring_states`.
     Returns float64 ``(2**L, 2**L)``; ``2 <= L <= MAX_CYLINDER_DENSE``.
     """

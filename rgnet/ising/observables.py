@@ -17,13 +17,20 @@ import torch
 
 from rgnet._checks import check_bool, check_int, check_real
 from rgnet.ising.lattice import bond_sum
-from rgnet.ising.stats import _as_series, integrated_autocorrelation_time, jackknife, mean_and_error
+from rgnet.ising.stats import (
+    _as_series,
+    chain_major_order,
+    integrated_autocorrelation_time,
+    jackknife,
+    mean_and_error,
+)
 
 __all__ = [
     "energy_per_site",
     "energy_per_site_1d",
     "magnetization_per_site",
     "thermodynamics",
+    "dataset_thermodynamics",
     "correlation_function",
     "correlation_function_1d",
     "structure_factor",
@@ -180,6 +187,23 @@ def thermodynamics(
         "susceptibility": jackknife(susceptibility, m, n_blocks=n_blocks),
         "binder": jackknife(binder_cumulant, m, n_blocks=n_blocks),
     }
+
+
+def dataset_thermodynamics(
+    spins: torch.Tensor, K: float, chains: int, *, n_blocks: int = 20
+) -> dict[str, tuple[float, float]]:
+    """:func:`thermodynamics` of a dataset: int8 spins ``(n, L, L)`` (n >= 2) sampled by ``chains`` chains
+    and stored time-major (sample ``i`` is chain ``i % chains`` at time ``i // chains``).
+
+    The samples are put chain by chain (:func:`rgnet.ising.stats.chain_major_order`) and the concatenated
+    series is analysed with jackknife errors over ``min(n_blocks, n)`` blocks.
+    """
+    spins = _check_spins(spins, "spins", ndim=3)
+    n, L, M = spins.shape
+    order = chain_major_order(n, chains)
+    e = energy_per_site(spins).cpu().numpy()[order]
+    m = magnetization_per_site(spins).cpu().numpy()[order]
+    return thermodynamics(e, m, K, L * M, n_blocks=min(n_blocks, n))
 
 
 def _check_max_r(max_r: int | None, largest: int) -> int:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rgnet.bench.rbm import COLUMNS, cd_throughput_table, matmul_step
-from rgnet.bench.samplers import format_table
+from rgnet.tables import format_records
 
 
 def test_cd_throughput_table_rows_and_format():
@@ -19,7 +19,7 @@ def test_cd_throughput_table_rows_and_format():
         assert row["samples_per_s"] == pytest.approx(row["batch"] / (row["step_ms"] / 1e3))
         assert row["ratio"] == pytest.approx(row["step_ms"] / row["matmul_ms"])
         assert math.isfinite(row["ratio"]) and row["ratio"] > 0
-    assert format_table(rows, COLUMNS).splitlines()[0].split() == COLUMNS
+    assert format_records(rows, COLUMNS).splitlines()[0].split() == COLUMNS
     pcd = cd_throughput_table(layers=((16, 4),), batch=10, ks=(1,), persistent=True, min_seconds=0.01)
     assert pcd[0]["method"] == "pcd"
 

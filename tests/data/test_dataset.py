@@ -17,16 +17,17 @@ import torch
 
 import rgnet
 import rgnet.data.dataset as ds
+from rgnet import files
 from rgnet.data import (
     DatasetConfig,
     DatasetError,
-    clean_stale_temp_files,
     dataset_path,
     get_or_create_dataset,
     load_dataset,
     save_dataset,
     spins_sha256,
 )
+from rgnet.files import clean_stale_temp_files
 from rgnet.ising.exact import K_CRITICAL
 from rgnet.ising.observables import energy_per_site
 from rgnet.ising.sampling import SampleSet
@@ -85,7 +86,7 @@ def fake_generate_2d(
 
 
 def tmp_files(directory: Path) -> list[Path]:
-    return sorted(directory.glob(f".*{ds.TMP_SUFFIX}"))
+    return sorted(directory.glob(f".*{files.TMP_SUFFIX}"))
 
 
 # ----------------------------------------------------------------------------------------------- round trip
@@ -275,7 +276,7 @@ def test_killed_writer_leaves_no_partial_dataset(tmp_path):
     assert len(stale) == 1 and stale[0].name.startswith(".d.npz.")
     assert load_dataset(path)[1]["seed"] == 1
     assert clean_stale_temp_files(tmp_path) == []  # too fresh: could belong to a live writer
-    old = time.time() - 2 * ds.STALE_TEMP_AGE_S
+    old = time.time() - 2 * files.STALE_TEMP_AGE_S
     os.utime(stale[0], (old, old))
     assert clean_stale_temp_files(tmp_path) == stale
     assert tmp_files(tmp_path) == [] and path.exists()
@@ -376,9 +377,9 @@ def test_cache_rejects_file_with_other_parameters(tmp_path, monkeypatch):
 def test_cache_ignores_and_cleans_stale_temp_files(tmp_path, monkeypatch):
     monkeypatch.setattr(ds, "generate_2d", fake_generate_2d)
     path = dataset_path(tmp_path, BASE)
-    stale = tmp_path / f".{path.name}.abc{ds.TMP_SUFFIX}"
+    stale = tmp_path / f".{path.name}.abc{files.TMP_SUFFIX}"
     stale.write_bytes(b"partial")
-    old = time.time() - 2 * ds.STALE_TEMP_AGE_S
+    old = time.time() - 2 * files.STALE_TEMP_AGE_S
     os.utime(stale, (old, old))
     spins, _ = get_or_create_dataset(BASE, tmp_path)
     assert spins.shape == (16, 4, 4) and not stale.exists()

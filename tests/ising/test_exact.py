@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import numpy as np
@@ -181,7 +182,7 @@ def test_onsager_magnetization():
         assert onsager_magnetization(K) == 0.0
     assert onsager_magnetization(K_CRITICAL + 1e-6) > 0.0
     values = [onsager_magnetization(K) for K in np.linspace(K_CRITICAL + 1e-3, 3.0, 50)]
-    assert all(b > a for a, b in zip(values, values[1:]))
+    assert all(b > a for a, b in itertools.pairwise(values))
     assert onsager_magnetization(40.0) == 1.0
     # low-temperature series (Domb): M = 1 - 2 z^4 - 8 z^6 - 34 z^8 - 152 z^10 - 714 z^12 - ..., z = e^{-2K}
     for K in (1.0, 1.5, 2.5):

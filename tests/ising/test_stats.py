@@ -228,3 +228,13 @@ def test_jackknife_validation():
 def test_series_validation(bad, exc, match):
     with pytest.raises(exc, match=match):
         mean_and_error(bad)
+
+
+def test_chain_major_order_puts_each_chain_in_time_order():
+    from rgnet.ising.stats import chain_major_order
+
+    # sample i is chain i % 3 at time i // 3
+    order = chain_major_order(7, 3)
+    assert order.tolist() == [0, 3, 6, 1, 4, 2, 5]
+    with pytest.raises(ValueError, match="chains"):
+        chain_major_order(7, 0)

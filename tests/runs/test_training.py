@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from rgnet.cli import train
+from rgnet.runs import training
+from rgnet.runs.config import ConfigError
+from rgnet.runs.identity import MAX_RUN_ID, run_id
+from rgnet.runs.summary import FIXED_KEYS, device_name
 
 TOY_CONF = Path(__file__).parent / "toy_conf"
 TOY = ["experiment=toy", f"hydra.searchpath=[file://{TOY_CONF}]"]
@@ -53,8 +56,8 @@ def read_summary(run_dir: Path) -> dict:
     ],
 )
 def test_composition_errors_name_the_key(tmp_path, extra, message):
-    with pytest.raises(train.ConfigError, match=message):
-        train.compose(toy_overrides(tmp_path, *extra))
+    with pytest.raises(ConfigError, match=message):
+        training.compose_train(toy_overrides(tmp_path, *extra))
 
 
 @pytest.mark.parametrize(
@@ -69,27 +72,47 @@ def test_composition_errors_name_the_key(tmp_path, extra, message):
     ],
 )
 def test_bad_values_fail_before_any_work(tmp_path, extra, message):
-    cfg = train.compose(toy_overrides(tmp_path, *extra))
-    with pytest.raises(train.ConfigError, match=message):
-        train.run(cfg, cfg.output_dir)
+    cfg = training.compose_train(toy_overrides(tmp_path, *extra))
+    with pytest.raises(ConfigError, match=message):
+        training.run(cfg, cfg.output_dir)
     assert not (tmp_path / "outputs").exists() and not (tmp_path / ".rgnet_cache").exists()
 
 
 def test_run_id_is_stable_and_safe():
-    assert train.run_id("") == "default"
-    assert train.run_id("data.K=0.3,seed=1") == "data.K=0.3,seed=1"
-    assert "/" not in train.run_id("paths.x=/a/b")
-    long = train.run_id("x=" + "9" * 500)
-    assert len(long) <= train.MAX_RUN_ID and long != train.run_id("x=" + "9" * 499)
+    assert run_id([]) == "default"
+    assert run_id(["seed=1", "data.K=0.3"]) == run_id(["data.K=0.3", "seed=1"]) == "data.K=0.3,seed=1"
+    assert "/" not in run_id(["data.path=/a/b"])
+    long = run_id(["model.x=" + "9" * 500])
+    assert len(long) <= MAX_RUN_ID and long != run_id(["model.x=" + "9" * 499])
+
+
+def test_run_id_leaves_out_what_does_not_change_the_computation():
+    """One list (NON_IDENTITY_KEYS) decides both the directory name and the stored identity."""
+    same = [
+        "experiment=toy",
+        "trainer=gpu",
+        "trainer.max_epochs=3",
+        "+trainer.fast_dev_run=true",
+        "logger=none",
+        "callbacks.couplings.every_n_epochs=2",
+        "paths.root_dir=/x",
+        "data.num_workers=4",
+        "data.progress=false",
+        "resume=false",
+        "threads=1",
+    ]
+    assert run_id(same) == "default"
+    assert run_id([*same, "data.K=0.3", "model.lr=0.5"]) == "data.K=0.3,model.lr=0.5"
 
 
 def test_run_resume_and_incompatible_config(tmp_path):
-    cfg = train.compose(toy_overrides(tmp_path, "trainer.max_epochs=2"))
+    cfg = training.compose_train(toy_overrides(tmp_path, "trainer.max_epochs=2"))
     run_dir = Path(cfg.output_dir)
     assert run_dir == tmp_path / "outputs" / "toy" / "default"
-    first = train.run(cfg, run_dir)
+    first = training.run(cfg, run_dir)
     on_disk = read_summary(run_dir)
     assert on_disk["status"] == "finished" and on_disk["resumed_from"] is None
+    assert set(FIXED_KEYS) <= set(on_disk) and on_disk["device"] == device_name("cpu")
     assert on_disk["epochs"] == 2 and on_disk["global_step"] == 8  # 58 training configurations, batches of 16
     assert set(on_disk["metrics"]) >= {"m_hat", "val/loss", "train/loss"}
     assert on_disk["config_hash"] == first["config_hash"] and "lightning" in on_disk["versions"]
@@ -97,22 +120,22 @@ def test_run_resume_and_incompatible_config(tmp_path):
     events = list((run_dir / "tensorboard" / "version_0").glob("events.out.tfevents.*"))
     assert events
     # the same command again: resumes from last.ckpt, nothing more to train, same TensorBoard run
-    again = train.run(train.compose(toy_overrides(tmp_path, "trainer.max_epochs=2")), run_dir)
+    again = training.run(training.compose_train(toy_overrides(tmp_path, "trainer.max_epochs=2")), run_dir)
     assert again["resumed_from"].endswith("last.ckpt") and again["global_step"] == 8
     assert again["metrics"]["m_hat"] == pytest.approx(first["metrics"]["m_hat"])
     # more epochs continue the run where it stopped
-    longer = train.run(train.compose(toy_overrides(tmp_path, "trainer.max_epochs=3")), run_dir)
+    longer = training.run(training.compose_train(toy_overrides(tmp_path, "trainer.max_epochs=3")), run_dir)
     assert longer["global_step"] == 12 and longer["epochs"] == 3
     assert sorted(p.name for p in (run_dir / "tensorboard").iterdir()) == ["version_0"]
     # a different model setting in the same directory is refused, and nothing there changes
     before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
-    changed = train.compose(toy_overrides(tmp_path, "trainer.max_epochs=3"))
+    changed = training.compose_train(toy_overrides(tmp_path, "trainer.max_epochs=3"))
     changed.model.lr = 0.5
-    with pytest.raises(train.ConfigError, match=r"incompatible config.*model\.lr: 0\.1 -> 0\.5"):
-        train.run(changed, run_dir)
-    no_resume = train.compose(toy_overrides(tmp_path, "resume=false"))
-    with pytest.raises(train.ConfigError, match=r"resume=false"):
-        train.run(no_resume, run_dir)
+    with pytest.raises(ConfigError, match=r"incompatible config.*model\.lr: 0\.1 -> 0\.5"):
+        training.run(changed, run_dir)
+    no_resume = training.compose_train(toy_overrides(tmp_path, "resume=false"))
+    with pytest.raises(ConfigError, match=r"resume=false"):
+        training.run(no_resume, run_dir)
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before
 
 
@@ -132,6 +155,7 @@ def test_multirun_survives_a_failing_job_and_reports_it(tmp_path):
     good, bad = read_summary(sweep / "model.lr=0.1"), read_summary(sweep / "model.lr=-2")
     assert good["status"] == "finished" and good["metrics"]["m_hat"] > 0
     assert bad["status"] == "failed" and "lr must be > 0" in bad["error"]
+    assert set(FIXED_KEYS) <= set(bad)
     assert "2 of 3 jobs finished" in result.stderr and "FAILED model.lr=-2" in result.stderr
     # rgnet-report aggregates the sweep: table, CSV, a figure of each metric against the swept setting
     report = subprocess.run(

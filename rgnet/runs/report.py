@@ -1,10 +1,11 @@
 """Aggregate the ``summary.json`` files of a sweep into a table and the standard figures.
 
 A sweep directory holds one run directory per job (``rgnet-train -m ...``), each with a ``summary.json``
-(see :mod:`rgnet.cli.train`). :func:`make_report` reads them all, finds the settings that vary between runs,
-and writes ``report/report.csv`` (one row per run: status, varying settings, scalar metrics) and PNG figures:
-every scalar metric against each varying numeric setting (e.g. locality per layer against ``data.K``), plus
-the figures an experiment registers in :data:`FIGURES` (e.g. coupling flows in the (K, h) plane).
+(see :mod:`rgnet.runs.summary`). :func:`make_report` reads them all, finds the settings that vary between
+runs, and writes ``report/report.csv`` (one row per run: status, varying settings, scalar metrics) and PNG
+figures: every scalar metric against each varying numeric setting (e.g. locality per layer against
+``data.K``), plus the figures an experiment registers in :data:`FIGURES` (e.g. coupling flows in the
+(K, h) plane).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rgnet.data.dataset import atomic_write_bytes
+from rgnet.files import atomic_write_bytes
+from rgnet.tables import format_table
 
 log = logging.getLogger(__name__)
 
@@ -135,22 +137,6 @@ def table(runs: Sequence[Run]) -> tuple[list[str], list[list[Any]]]:
     return header, rows
 
 
-def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]], max_columns: int = 8) -> str:
-    """Fixed-width text of the first ``max_columns`` columns (the CSV has them all)."""
-    shown = list(header[:max_columns])
-
-    def text(value: Any) -> str:
-        return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-    cells = [[text(v) for v in row[:max_columns]] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(shown)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(shown, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
-    if len(header) > max_columns:
-        lines.append(f"({len(header) - max_columns} more columns in the CSV)")
-    return "\n".join(lines)
-
-
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -206,7 +192,7 @@ def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
                 continue
             figure, axes = plt.subplots(figsize=(5, 3.5))
             for label, points in sorted(groups.items()):
-                xs, ys = zip(*sorted(points))
+                xs, ys = zip(*sorted(points), strict=True)
                 axes.plot(xs, ys, "o-", label=label)
             axes.set_xlabel(x_key)
             axes.set_ylabel(metric)
@@ -254,7 +240,7 @@ def make_report(
         if task in FIGURES:
             figures += FIGURES[task]([run for run in runs if run.summary.get("task_name") == task], out)
     failed = [run for run in runs if run.status != "finished"]
-    lines = [format_table(header, rows)]
+    lines = [format_table(header, rows, max_columns=8, numbers_right=False)]
     lines += [f"FAILED {run.name}: {run.error}" for run in failed]
     lines.append(
         f"{len(runs) - len(failed)} of {len(runs)} runs finished; wrote {csv_path} and {len(figures)} figures"
@@ -310,11 +296,12 @@ IB_CODE_ON_NATS = 0.02
 
 def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     """ib_relevance(_cylinder): over the finished runs of a beta sweep, I(H;V) and I(H;E) (last validation
-    values, nats; with hollow markers the exact informations of the learned code where the data's law is known)
-    against beta, and the code's overlaps with the block magnetization and bond energy against
+    values, nats; with hollow markers the exact informations of the learned code where the data's law is
+    known) against beta, and the code's overlaps with the block magnetization and bond energy against
     beta; one colour per combination of the other varying settings. The exact ``beta_c_exact`` of the runs'
-    geometry is a solid vertical line where known (for Z2-even codes, the even sector's ``beta_c_exact_even``); the VIB's own transition (midpoint between the largest
-    beta whose code stayed off, I(V;H) < ``IB_CODE_ON_NATS``, and the smallest beta above it whose code is on)
+    geometry is a solid vertical line where known (for Z2-even codes, the even sector's
+    ``beta_c_exact_even``); the VIB's own transition (midpoint between the largest beta whose code stayed
+    off, I(V;H) < ``IB_CODE_ON_NATS``, and the smallest beta above it whose code is on)
     a dotted one."""
     import matplotlib
 
@@ -429,7 +416,8 @@ def mehta_schwab_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
         colour = f"C{layers.index(layer) % 10}"
         style = "o-" if kind == "trained" else "x--"
         axes.plot(Ks, values, style, color=colour, label=f"{layer} ({kind})")
-    for axes, ylabel in zip(panels, ("locality (share of w^2 in window)", "block radius (lattice spacings)")):
+    ylabels = ("locality (share of w^2 in window)", "block radius (lattice spacings)")
+    for axes, ylabel in zip(panels, ylabels, strict=True):
         axes.axvline(K_CRITICAL, color="k", lw=1, ls=":", label=f"K_c = {K_CRITICAL:.4f}")
         axes.set_xlabel("data.K")
         axes.set_ylabel(ylabel)

@@ -1,4 +1,4 @@
-"""rgnet-sample: config composition and validation, summary.json, cache reuse, the console entry point."""
+"""rgnet-sample (rgnet.runs.sampling): config validation, summary.json, cache reuse, the entry point."""
 
 from __future__ import annotations
 
@@ -8,20 +8,20 @@ import sys
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 import rgnet.data.dataset as ds
-from rgnet.cli import sample
 from rgnet.data import dataset_path, load_dataset, save_dataset
 from rgnet.ising.exact import K_CRITICAL, energy_torus, specific_heat_torus
 from rgnet.ising.sampling import SampleSet
+from rgnet.runs import sampling as sample
+from rgnet.runs.config import ConfigError
+from rgnet.runs.summary import FIXED_KEYS, device_name
 
 TINY = ["data.L=4", "data.n=64", "data.chains=8", "data.method=checkerboard"]
 
 
 def make_cfg(tmp_path, *overrides):
-    with initialize_config_dir(config_dir=str(sample.CONFIG_DIR), version_base=None):
-        return compose("sample", overrides=[f"paths.root_dir={tmp_path}", *overrides])
+    return sample.compose_sample([f"paths.root_dir={tmp_path}", *overrides])
 
 
 def forbid_sampling(monkeypatch):
@@ -59,7 +59,7 @@ def test_default_config_is_valid(tmp_path):
 def test_bad_config_fails_before_sampling(tmp_path, monkeypatch, overrides, message):
     forbid_sampling(monkeypatch)
     cfg = make_cfg(tmp_path, *overrides)
-    with pytest.raises(sample.ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message):
         sample.run(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists() and not (tmp_path / ".rgnet_cache").exists()
 
@@ -89,7 +89,9 @@ def test_run_writes_summary_and_reuses_cache(tmp_path, monkeypatch, capsys):
     meta = on_disk["dataset"]["metadata"]
     assert meta["L"] == 4 and meta["n"] == 64 and meta["chains"] == 8 and meta["method"] == "checkerboard"
     assert on_disk["config"]["data"]["L"] == 4 and len(on_disk["config_hash"]) == 64
-    assert on_disk["wall_time_s"] > 0 and on_disk["device"] == "cpu" and "torch" in on_disk["versions"]
+    assert set(FIXED_KEYS) <= set(on_disk) and on_disk["status"] == "finished"
+    assert on_disk["wall_time_s"] > 0 and on_disk["device"] == device_name("cpu")
+    assert "torch" in on_disk["versions"]
     spins, stored = load_dataset(
         on_disk["dataset"]["path"], expect=sample.validate_config(cfg).expected_metadata()
     )
@@ -114,7 +116,7 @@ def test_exact_values_only_at_zero_field():
         6, 6, 0.3
     )
     assert all(value is None for value in sample.exact_values(6, 0.3, 0.1).values())
-    table = sample.format_table(
+    table = sample.observables_table(
         6, {key: (1.0, 0.5) for key, _ in sample.OBSERVABLES}, sample.exact_values(6, 0.3, 0.1)
     )
     assert all(line.rstrip().endswith("n/a") for line in table.splitlines()[2:])
@@ -181,11 +183,5 @@ def test_console_entry_point_rejects_bad_config(tmp_path):
         timeout=300,
     )
     assert result.returncode != 0
-    assert "data.L must be even" in result.stderr
-    assert not (run_dir / "summary.json").exists() and not (tmp_path / ".rgnet_cache").exists()
-
-
-def test_missing_conf_dir_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr(sample, "CONFIG_DIR", tmp_path / "no_conf")
-    with pytest.raises(SystemExit, match="config directory .*no_conf not found"):
-        sample.main()
+    assert "data.L must be even" in result.stderr and "Traceback" not in result.stderr
+    assert not run_dir.exists() and not (tmp_path / ".rgnet_cache").exists()

@@ -1,4 +1,4 @@
-"""rgnet-bench end to end on tiny sizes, and its config validation."""
+"""rgnet-bench (rgnet.runs.benchmark) end to end on tiny sizes, and its config validation."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from rgnet.bench.samplers import NaiveCheckerboard, format_table, seconds_per_sweep, throughput_table
-from rgnet.cli import CONFIG_DIR
-from rgnet.cli.bench import validate_config
+from rgnet.bench.samplers import NaiveCheckerboard, seconds_per_sweep, throughput_table
+from rgnet.runs.benchmark import compose_bench, validate_config
+from rgnet.runs.config import ConfigError
+from rgnet.runs.summary import FIXED_KEYS, device_name
+from rgnet.tables import format_records
 
 TINY = [
     "sizes=[[8,2]]",
@@ -44,6 +45,7 @@ def test_bench_writes_summary_with_ratios(tmp_path):
     result = _bench(tmp_path, *TINY, "methods=[checkerboard,swendsen_wang]")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert set(FIXED_KEYS) <= set(summary) and summary["device"] == device_name("cpu")
     rows = summary["throughput"]
     assert [r["method"] for r in rows] == ["naive_torch", "checkerboard", "swendsen_wang"]
     assert rows[0]["ratio"] == 1.0 and all(r["flips_per_ns"] > 0 for r in rows)
@@ -63,23 +65,23 @@ def test_bench_writes_summary_with_ratios(tmp_path):
         ("sizes=[[1,4]]", "sizes[0].L must be >= 2"),
         ("K=nan", "K must be finite"),
         ("device=cuda:9", "device"),
+        ("gpu_kernels=true", "gpu_kernels=true needs device=cuda"),
         ("independent.chains=0", "independent.chains"),
         ("rbm.layers=[[16]]", "rbm.layers[0] must be"),
         ("rbm.ks=[0]", "rbm.ks must be >= 1"),
     ],
 )
 def test_bad_config_is_named(override, message):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        cfg = compose(config_name="bench", overrides=[override])
-    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+    cfg = compose_bench([override])
+    with pytest.raises(ConfigError, match=re.escape(message)):
         validate_config(cfg)
 
 
 def test_bad_config_stops_the_command_before_timing(tmp_path):
     result = _bench(tmp_path, *TINY, "methods=[metropolis]")
     assert result.returncode != 0
-    assert "rgnet-bench: methods must be one of" in result.stderr
-    assert not (tmp_path / "run" / "summary.json").exists()
+    assert "rgnet-bench: methods must be one of" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_baseline_and_timer():
@@ -91,4 +93,4 @@ def test_baseline_and_timer():
     assert torch.equal(baseline.spins, -before)
     assert seconds_per_sweep(baseline.step, torch.device("cpu"), min_seconds=0.001) > 0
     rows = throughput_table(sizes=((8, 2),), methods=("heatbath",), min_seconds=0.001)
-    assert "heatbath" in format_table(rows, ["method", "ratio"])
+    assert "heatbath" in format_records(rows, ["method", "ratio"])

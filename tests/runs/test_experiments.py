@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from rgnet.cli import CONFIG_DIR, train
+from rgnet.runs import training
+from rgnet.runs.config import ConfigError, config_dir
 
-EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 
 SMOKE: dict[str, list[str]] = {
     "coupling_flow_1d": ["data.N=16", "data.n=256", "data.n_heldout=128", "model.n_layers=2"],
@@ -30,10 +31,10 @@ def test_every_experiment_has_a_smoke_setting():
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_composes_and_validates_with_its_defaults(experiment, tmp_path):
-    cfg = train.compose([f"experiment={experiment}", f"paths.root_dir={tmp_path}"])
+    cfg = training.compose_train([f"experiment={experiment}", f"paths.root_dir={tmp_path}"])
     assert cfg.task_name == experiment
     assert cfg.optimized_metric is not None
-    parts = train.build(cfg)  # instantiates data module, model, callbacks: cheap, nothing sampled
+    parts = training.build(cfg)  # instantiates data module, model, callbacks: cheap, nothing sampled
     assert parts["model"] is not None and parts["datamodule"] is not None
     assert Path(cfg.output_dir) == tmp_path / "outputs" / experiment / "default"
     assert not (tmp_path / "outputs").exists() and not (tmp_path / ".rgnet_cache").exists()
@@ -47,21 +48,27 @@ def test_fast_dev_run(experiment, tmp_path):
         "debug=fast_dev_run",
         *SMOKE[experiment],
     ]
-    cfg = train.compose(overrides)
-    summary = train.run(cfg, cfg.output_dir)
+    cfg = training.compose_train(overrides)
+    summary = training.run(cfg, cfg.output_dir)
     assert summary["status"] == "finished" and summary["global_step"] == 1
     assert (Path(cfg.output_dir) / "summary.json").is_file()
 
 
 def test_model_that_does_not_fit_the_data_is_refused_before_sampling(tmp_path):
-    cfg = train.compose(["experiment=coupling_flow_1d", f"paths.root_dir={tmp_path}", "model.n_visible=32"])
-    with pytest.raises(train.ConfigError, match=r"^model: the data has chains of N=64 spins"):
-        train.build(cfg)
+    cfg = training.compose_train(
+        ["experiment=coupling_flow_1d", f"paths.root_dir={tmp_path}", "model.n_visible=32"]
+    )
+    with pytest.raises(ConfigError, match=r"^model: the data has chains of N=64 spins"):
+        training.build(cfg)
 
 
 def test_sampler_group_sets_how_the_data_are_sampled(tmp_path):
-    cfg = train.compose(["experiment=mehta_schwab", "sampler=swendsen_wang", f"paths.root_dir={tmp_path}"])
+    cfg = training.compose_train(
+        ["experiment=mehta_schwab", "sampler=swendsen_wang", f"paths.root_dir={tmp_path}"]
+    )
     assert cfg.data.method == "swendsen_wang" and cfg.data.L == 40  # the experiment's data, another sampler
-    chains = train.compose(["experiment=coupling_flow_1d", "sampler=wolff", f"paths.root_dir={tmp_path}"])
-    with pytest.raises(train.ConfigError, match="^data: .*method"):  # 1D chains are sampled exactly
-        train.build(chains)
+    chains = training.compose_train(
+        ["experiment=coupling_flow_1d", "sampler=wolff", f"paths.root_dir={tmp_path}"]
+    )
+    with pytest.raises(ConfigError, match="^data: .*method"):  # 1D chains are sampled exactly
+        training.build(chains)

@@ -1,4 +1,4 @@
-"""rgnet.report on hand-made summaries: varying settings, CSV columns, experiment figures, missing input."""
+"""rgnet.runs.report on hand-made summaries: varying settings, CSV columns, experiment figures, bad input."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rgnet.report import load_runs, make_report, varying_settings
+from rgnet.runs.report import load_runs, make_report, varying_settings
 
 
 def write_summary(directory, task, config, metrics, status="finished"):
@@ -65,7 +65,7 @@ def test_export_tensorboard_images_writes_the_latest_png(tmp_path):
     import numpy as np
     from torch.utils.tensorboard import SummaryWriter
 
-    from rgnet.report import export_tensorboard_images
+    from rgnet.runs.report import export_tensorboard_images
 
     writer = SummaryWriter(tmp_path / "tb")
     for step, value in ((0, 0), (5, 255)):
@@ -104,7 +104,7 @@ def test_mehta_schwab_sweep_report_plots_locality_and_block_size_against_K(tmp_p
     pixels = matplotlib.image.imread(figures["mehta_schwab_locality_block_size_vs_K.png"])
     assert pixels.shape[0] > 100 and pixels.shape[1] > 2 * pixels.shape[0] - 200  # two panels side by side
     # nothing to plot: no figure (the runs of another experiment, or no locality metrics)
-    from rgnet.report import FIGURES, load_runs
+    from rgnet.runs.report import FIGURES, load_runs
 
     other = tmp_path / "other"
     write_summary(other / "a", "mehta_schwab", {"data": {"K": 0.3}}, {"x": 1.0})
@@ -118,7 +118,7 @@ def ib_metrics(beta, beta_c, on):
 
 
 def test_ib_relevance_sweep_report(tmp_path):
-    from rgnet.report import ib_relevance_figure
+    from rgnet.runs.report import ib_relevance_figure
 
     for beta in (1.0, 1.5, 2.0, 3.0):
         config = {"model": {"beta": beta}, "data": {"L": 8}, "seed": 0}

@@ -1,0 +1,1 @@
+"""TensorBoard callbacks: logging glue over the rg/ib/ising analyses (no physics here)."""

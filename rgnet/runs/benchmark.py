@@ -1,0 +1,152 @@
+"""One benchmark run (``rgnet-bench``): sampler throughput and independent samples per second as ratios to a
+naive baseline run in the same process, contrastive-divergence throughput, and on CUDA the fused kernels
+next to NVIDIA's ising-gpu. Prints the tables and writes them to ``summary.json``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rgnet._checks import check_choice, check_device, check_int, check_real
+from rgnet.bench.rbm import COLUMNS as RBM_COLUMNS
+from rgnet.bench.rbm import cd_throughput_table
+from rgnet.bench.samplers import independent_samples_table, throughput_table
+from rgnet.ising import METHODS
+from rgnet.runs.config import ConfigError, compose
+from rgnet.runs.summary import device_name, new_summary, write_summary
+from rgnet.tables import format_records
+
+log = logging.getLogger(__name__)
+COMMAND = "rgnet-bench"
+
+
+def compose_bench(overrides: list[str] | tuple[str, ...] = (), output_dir: str | None = None) -> DictConfig:
+    """``conf/bench.yaml`` composed with ``overrides`` (see :func:`rgnet.runs.config.compose`)."""
+    return compose("bench", overrides, output_dir)
+
+
+def _settings(cfg: DictConfig) -> dict[str, Any]:
+    device = check_device(cfg.device)
+    sizes = []
+    for i, pair in enumerate(cfg.sizes):
+        if len(pair) != 2:
+            raise ValueError(f"sizes[{i}] must be [L, chains], got {list(pair)}")
+        sizes.append(
+            (
+                check_int(pair[0], f"sizes[{i}].L", minimum=2),
+                check_int(pair[1], f"sizes[{i}].chains", minimum=1),
+            )
+        )
+    methods = tuple(check_choice(m, "methods", METHODS) for m in cfg.methods)
+    rbm_layers = []
+    for i, pair in enumerate(cfg.rbm.layers):
+        if len(pair) != 2:
+            raise ValueError(f"rbm.layers[{i}] must be [n_visible, n_hidden], got {list(pair)}")
+        rbm_layers.append(
+            (
+                check_int(pair[0], f"rbm.layers[{i}].n_visible", minimum=1),
+                check_int(pair[1], f"rbm.layers[{i}].n_hidden", minimum=1),
+            )
+        )
+    if bool(cfg.gpu_kernels) and device.type != "cuda":
+        raise ValueError("gpu_kernels=true needs device=cuda")
+    return {
+        "rbm_layers": tuple(rbm_layers),
+        "rbm_batch": check_int(cfg.rbm.batch, "rbm.batch", minimum=1),
+        "rbm_ks": tuple(check_int(k, "rbm.ks", minimum=1) for k in cfg.rbm.ks),
+        "device": device,
+        "K": check_real(cfg.K, "K", minimum=0.0),
+        "sizes": tuple(sizes),
+        "methods": methods,
+        "independent_L": check_int(cfg.independent.L, "independent.L", minimum=2),
+        "independent_chains": check_int(cfg.independent.chains, "independent.chains", minimum=1),
+        "min_seconds": check_real(cfg.min_seconds, "min_seconds", minimum=0.0),
+        "gpu_kernels": bool(cfg.gpu_kernels),
+        "anchor_dir": None if cfg.anchor_dir is None else Path(cfg.anchor_dir),
+    }
+
+
+def validate_config(cfg: DictConfig) -> dict[str, Any]:
+    """Checked benchmark settings (raises :class:`ConfigError` naming the field before any timing)."""
+    try:
+        return _settings(cfg)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err)) from None
+
+
+def run(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Validate ``cfg``, run the benchmarks it asks for, write ``run_dir/summary.json``;
+    return the summary."""
+    started = time.perf_counter()
+    settings = validate_config(cfg)
+    device = settings["device"]
+    log.info("benchmarking on %s", device_name(device))
+
+    throughput = throughput_table(
+        settings["sizes"], settings["methods"], device, settings["K"], settings["min_seconds"]
+    )
+    print("\nattempted flips per ns (ratio to naive eager PyTorch checkerboard)")
+    print(
+        format_records(
+            throughput, ["method", "backend", "L", "chains", "flips_per_ns", "ratio"], float_format=".4g"
+        )
+    )
+
+    independent = independent_samples_table(
+        settings["independent_L"],
+        settings["independent_chains"],
+        settings["methods"],
+        device,
+        settings["K"],
+        min_seconds=settings["min_seconds"],
+    )
+    print(f"\neffectively independent samples per second at K = {settings['K']:.6g}")
+    print(
+        format_records(
+            independent,
+            ["method", "L", "chains", "tau_int", "independent_per_s", "ratio", "ratio_to_best_single_spin"],
+            float_format=".4g",
+        )
+    )
+
+    rbm: list[dict[str, Any]] = []
+    if settings["rbm_layers"]:
+        rbm = cd_throughput_table(
+            settings["rbm_layers"],
+            settings["rbm_batch"],
+            settings["rbm_ks"],
+            device=device,
+            min_seconds=settings["min_seconds"],
+        )
+        print(
+            "\ncontrastive divergence: training samples per second, step time over its matrix products' time"
+        )
+        print(format_records(rbm, RBM_COLUMNS, float_format=".4g"))
+
+    gpu: dict[str, Any] | None = None
+    if settings["gpu_kernels"]:
+        from rgnet.bench.gpu_kernels import format_gpu_table, run_gpu_benchmark
+
+        gpu = run_gpu_benchmark(settings["anchor_dir"])
+        print("\nGPU kernels")
+        print(format_gpu_table(gpu))
+
+    summary = new_summary(
+        COMMAND,
+        "finished",
+        OmegaConf.to_container(cfg, resolve=True),
+        started=started,
+        device=device,
+        throughput=throughput,
+        independent_samples=independent,
+        rbm_cd=rbm,
+        gpu_kernels=gpu,
+    )
+    write_summary(run_dir, summary)
+    log.info("wrote %s", Path(run_dir) / "summary.json")
+    return summary

@@ -1,0 +1,123 @@
+"""One sampling run (``rgnet-sample``): validate the dataset parameters, load or create the cached dataset,
+measure its observables against exact results, write ``summary.json`` and print a table."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rgnet.data.dataset import LOADER_OPTIONS, DatasetConfig, dataset_path, get_or_create_dataset
+from rgnet.ising.exact import onsager_magnetization, torus_observables
+from rgnet.ising.observables import dataset_thermodynamics
+from rgnet.runs.config import ConfigError, check_flag, check_groups, compose, plain_config
+from rgnet.runs.summary import new_summary, write_summary
+from rgnet.tables import format_table
+
+log = logging.getLogger(__name__)
+COMMAND = "rgnet-sample"
+
+#: (key in the results, label in the table) of the reported observables, in table order.
+OBSERVABLES = (
+    ("energy", "energy e"),
+    ("specific_heat", "specific heat C"),
+    ("abs_magnetization", "|m|"),
+    ("susceptibility", "susceptibility chi"),
+    ("binder", "Binder U4"),
+)
+#: Keys of the ``data`` group that configure the training data module, not the dataset.
+NOT_DATASET_FIELDS = ("_target_", "cache_dir", *LOADER_OPTIONS)
+
+
+def compose_sample(overrides: list[str] | tuple[str, ...] = (), output_dir: str | None = None) -> DictConfig:
+    """``conf/sample.yaml`` composed with ``overrides`` (see :func:`rgnet.runs.config.compose`)."""
+    return compose("sample", overrides, output_dir)
+
+
+def validate_config(cfg: DictConfig) -> DatasetConfig:
+    """Check the composed config before any sampling; returns the dataset parameters.
+
+    Raises :class:`ConfigError` naming the offending field (e.g. ``data.L``).
+    """
+    check_groups(cfg, ("data", "paths"))
+    try:
+        data = OmegaConf.to_container(cfg.data, resolve=True)
+        for key in NOT_DATASET_FIELDS:  # the data module's keys, shared with rgnet-train
+            data.pop(key, None)
+        dataset = DatasetConfig.from_mapping(data, prefix="data.")
+    except (ValueError, TypeError) as err:
+        raise ConfigError(str(err)) from err
+    if dataset.n < 2:
+        raise ConfigError(f"data.n must be >= 2 for error bars, got {dataset.n}")
+    if not isinstance(cfg.paths.get("cache_dir"), str) or not cfg.paths.cache_dir:
+        raise ConfigError(f"paths.cache_dir must be a directory path, got {cfg.paths.get('cache_dir')!r}")
+    for flag in ("progress", "overwrite_corrupt"):
+        check_flag(cfg, flag)
+    return dataset
+
+
+def exact_values(L: int, K: float, h: float) -> dict[str, float | None]:
+    """Exact values of :data:`OBSERVABLES` for the L x L torus where known (Kaufman, h = 0), else None."""
+    return {key: None for key, _ in OBSERVABLES} | torus_observables(L, K, h)
+
+
+def observables_table(L: int, results: dict[str, tuple[float, float]], exact: dict[str, float | None]) -> str:
+    """Observable, estimate, error, exact value and deviation in units of the error, one row each."""
+    rows = []
+    for key, label in OBSERVABLES:
+        value, error = results[key]
+        reference = exact[key]
+        deviation = None if reference is None or error == 0.0 else f"{(value - reference) / error:+.2f}"
+        rows.append([label, value, error, reference, deviation])
+    header = ["observable", "estimate", "error", f"exact (L={L} torus)", "dev/err"]
+    return format_table(header, rows, float_format=".6f")
+
+
+def run(cfg: DictConfig, output_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Validate ``cfg``, load or create its dataset, write ``output_dir/summary.json``; return the summary."""
+    import time
+
+    start = time.perf_counter()
+    dataset = validate_config(cfg)
+    cache_dir = Path(cfg.paths.cache_dir).expanduser().resolve()
+    path = dataset_path(cache_dir, dataset)
+    cache_hit = path.is_file()
+    log.info("dataset %s (%s)", path, "cached" if cache_hit else "to be generated")
+    spins, metadata = get_or_create_dataset(
+        dataset, cache_dir, progress=cfg.progress, overwrite_corrupt=cfg.overwrite_corrupt
+    )
+    results = dataset_thermodynamics(spins, dataset.K, int(metadata["chains"]))
+    exact = exact_values(dataset.L, dataset.K, dataset.h)
+    deviation = {
+        key: None
+        if exact[key] is None or results[key][1] == 0.0
+        else (results[key][0] - exact[key]) / results[key][1]
+        for key, _ in OBSERVABLES
+    }
+    onsager = onsager_magnetization(dataset.K) if dataset.h == 0.0 else None
+    summary = new_summary(
+        COMMAND,
+        "finished",
+        plain_config(cfg),
+        started=start,
+        device=dataset.device,
+        dataset={"path": str(path), "cache_hit": cache_hit, "metadata": metadata},
+        observables={key: {"value": value, "error": error} for key, (value, error) in results.items()},
+        exact=exact,
+        deviation_in_errors=deviation,
+        reference={"onsager_magnetization_infinite_lattice": onsager},
+    )
+    summary_path = write_summary(output_dir, summary)
+    title = (
+        f"2D Ising L={dataset.L} K={dataset.K:.10g} h={dataset.h:g}: n={metadata['n']} samples by "
+        f"{metadata['method']} ({metadata['chains']} chains, burn-in {metadata['burn_in']}, "
+        f"thinning {metadata['thinning']} sweeps)"
+    )
+    print(f"{title}\n{observables_table(dataset.L, results, exact)}")
+    if onsager:
+        print(f"(|m| of the infinite lattice, Onsager: {onsager:.6f})")
+    log.info("wrote %s in %.2f s", summary_path, summary["wall_time_s"])
+    return summary

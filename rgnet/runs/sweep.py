@@ -1,0 +1,47 @@
+"""Sweeps: the Hydra callback that reports which jobs of a multirun finished and which failed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback as HydraCallback
+from omegaconf import DictConfig
+
+from rgnet.runs.summary import SUMMARY
+
+log = logging.getLogger(__name__)
+
+
+class SweepReport(HydraCallback):
+    """Hydra callback: after a multirun, print each job's status and list the failed
+    jobs with their errors."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started = time.time()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = []
+        for path in sorted(sweep_dir.glob(f"*/{SUMMARY}")):
+            if path.stat().st_mtime < self.started - 1.0:
+                continue  # a run of an earlier sweep in the same directory
+            try:
+                summary = json.loads(path.read_text())
+            except (ValueError, OSError) as err:
+                rows.append((path.parent.name, "unreadable", str(err)))
+                continue
+            rows.append((path.parent.name, summary.get("status", "?"), summary.get("error", "")))
+        failed = [row for row in rows if row[1] != "finished"]
+        lines = [f"sweep {sweep_dir}: {len(rows) - len(failed)} of {len(rows)} jobs finished"]
+        lines += [f"  FAILED {name}: {error}" for name, _, error in failed]
+        message = "\n".join(lines)
+        print(message, file=sys.stderr if failed else sys.stdout)
+        (log.error if failed else log.info)("%s", message)

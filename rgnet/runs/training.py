@@ -1,0 +1,274 @@
+"""One training run: validate, build, train and test with Lightning, summarize.
+
+A run lives in ``<paths.output_dir>/<task_name>/<run id>`` (:func:`rgnet.runs.identity.run_id`). Running the
+same command again resumes the same run from ``checkpoints/last.ckpt`` and logs to the same TensorBoard run:
+an interrupted job, a re-run and a requeued SLURM job all continue where they stopped.
+
+Everything is validated before any sampling or training: the config is composed in struct mode (a typo in a
+key is an error naming it), then the data module, the model and the callbacks are instantiated (their
+constructors check values and name the field), the run directory is checked for writability, and a run
+directory that already holds checkpoints of a different config is refused. Each run writes
+``run_config.json`` (what identifies it) and ``summary.json`` (:mod:`rgnet.runs.summary`) atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from rgnet.contracts import ChecksDataModule, ReportsSummaryMetrics
+from rgnet.files import atomic_write_json
+from rgnet.runs.config import (
+    ConfigError,
+    check_flag,
+    check_groups,
+    check_int_setting,
+    compose,
+    error_text,
+    instantiate,
+    plain_config,
+    to_plain,
+)
+from rgnet.runs.identity import RUN_CONFIG, check_run_dir, config_hash, identity
+from rgnet.runs.report import flatten, is_finite_number
+from rgnet.runs.summary import new_summary, write_summary
+
+log = logging.getLogger(__name__)
+COMMAND = "rgnet-train"
+
+
+def compose_train(
+    overrides: Sequence[str] = (), output_dir: str | os.PathLike[str] | None = None
+) -> DictConfig:
+    """``conf/train.yaml`` composed with ``overrides`` (see :func:`rgnet.runs.config.compose`)."""
+    return compose("train", overrides, output_dir)
+
+
+def check_top_level(cfg: DictConfig) -> None:
+    """The run's own settings (seed, flags, task name, thread and checkpoint counts) and its groups."""
+    check_groups(
+        cfg, ("paths", "data", "model", "trainer"), " (choose an experiment, e.g. experiment=mehta_schwab)"
+    )
+    check_int_setting(cfg, "seed", minimum=0, maximum=2**32 - 1, optional=False)
+    for flag in ("resume", "test"):
+        check_flag(cfg, flag)
+    if not isinstance(cfg.task_name, str) or not cfg.task_name or "/" in cfg.task_name:
+        raise ConfigError(f"task_name must be a non-empty name without '/', got {cfg.task_name!r}")
+    check_int_setting(cfg, "threads", minimum=1)
+    check_int_setting(cfg, "checkpoint_every_n_steps", minimum=1)
+    if cfg.optimized_metric is not None and not isinstance(cfg.optimized_metric, str):
+        raise ConfigError(f"optimized_metric must be null or a metric name, got {cfg.optimized_metric!r}")
+
+
+def build(cfg: DictConfig, *, multirun: bool = False) -> dict[str, Any]:
+    """Instantiate the data module, model, callbacks and loggers of ``cfg`` (cheap: nothing is sampled).
+
+    Returns ``{"datamodule", "model", "callbacks": {name: callback}, "loggers": [...],
+    "trainer_kwargs"}``. Raises :class:`ConfigError` naming the offending field. ``multirun``: the run is
+    one job of a local sweep (which cannot start DDP ranks by re-running the command).
+    """
+    import lightning
+
+    from rgnet.runs.cluster import under_slurm
+
+    check_top_level(cfg)
+    datamodule = instantiate(cfg.data, "data")
+    model = instantiate(cfg.model, "model")
+    if isinstance(model, ChecksDataModule):  # sizes that do not fit the data, caught before the data are made
+        try:
+            model.check_datamodule(datamodule)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"model: {error_text(err)}") from None
+    callbacks = {
+        name: instantiate(node, f"callbacks.{name}")
+        for name, node in cfg.callbacks.items()
+        if node is not None
+    }
+    loggers = [instantiate(node, f"logger.{name}") for name, node in cfg.logger.items() if node is not None]
+    trainer_kwargs = to_plain(cfg.trainer)
+    for key in ("callbacks", "logger"):
+        if key in trainer_kwargs:
+            raise ConfigError(f"trainer.{key} is set by the {key} group, not in trainer")
+    try:  # unknown Trainer arguments fail here, before any data is made
+        inspect.signature(lightning.Trainer).bind(**trainer_kwargs)
+    except TypeError as err:
+        raise ConfigError(f"trainer: {err}") from None
+    if trainer_kwargs.get("strategy") == "ddp" and multirun and not under_slurm():
+        raise ConfigError(
+            "trainer.strategy=ddp starts its ranks by re-running the command, which a local multirun "
+            "cannot do; sweep with trainer.strategy=ddp_spawn, or submit the sweep with "
+            "hydra/launcher=submitit_slurm"
+        )
+    return {
+        "datamodule": datamodule,
+        "model": model,
+        "callbacks": callbacks,
+        "loggers": loggers,
+        "trainer_kwargs": trainer_kwargs,
+    }
+
+
+def check(cfg: DictConfig) -> None:
+    """Everything :func:`run` checks before it starts work, without starting it (raises ConfigError)."""
+    build(cfg)
+    check_run_dir(cfg, Path(cfg.output_dir).resolve())
+
+
+# ------------------------------------------------------------------------------------------- metrics
+def _scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        with contextlib.suppress(TypeError, ValueError, RuntimeError):
+            out[key] = float(value)
+    return out
+
+
+def lookup(metrics: Mapping[str, Any], dotted: str) -> Any:
+    """``metrics["a"]["b"]`` for ``"a.b"``, or ``metrics["a.b"]`` when that key exists; KeyError otherwise."""
+    if dotted in metrics:
+        return metrics[dotted]
+    node: Any = metrics
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(f"metric {dotted!r} not in the run's metrics {sorted(flatten(metrics))}")
+        node = node[part]
+    return node
+
+
+def collect_metrics(trainer: Any, model: Any, callbacks: Mapping[str, Any]) -> dict[str, Any]:
+    """Final metrics: logged scalars, ``model.summary_metrics()``, then each callback's under its name."""
+    metrics: dict[str, Any] = _scalar_metrics(trainer.callback_metrics)
+    if isinstance(model, ReportsSummaryMetrics):
+        metrics.update(model.summary_metrics())
+    for name, callback in callbacks.items():
+        if isinstance(callback, ReportsSummaryMetrics):
+            metrics[name] = callback.summary_metrics()
+    return metrics
+
+
+def optimized_value(cfg: DictConfig, summary: Mapping[str, Any]) -> float | None:
+    """The value of ``cfg.optimized_metric`` in the summary's metrics (for Hydra sweepers), or None.
+
+    A finished run whose metrics lack it (a setting switched off what produces it, e.g. the block-spin
+    control) stays finished: the sweeper gets NaN, which Optuna records as a failed trial, and a warning
+    says why.
+    """
+    if cfg.optimized_metric is None:
+        return None
+    try:
+        return float(lookup(summary["metrics"], cfg.optimized_metric))
+    except KeyError:
+        log.warning(
+            "optimized_metric %r is not among this run's metrics: the sweeper gets NaN", cfg.optimized_metric
+        )
+        return float("nan")
+
+
+# ------------------------------------------------------------------------------------------- the run
+def run(cfg: DictConfig, output_dir: str | os.PathLike[str], *, multirun: bool = False) -> dict[str, Any]:
+    """Validate, train, test and summarize one run of ``cfg`` in ``output_dir``; returns the summary.
+
+    The summary (also written to ``output_dir/summary.json`` by rank zero) holds the fixed keys of
+    :func:`rgnet.runs.summary.new_summary` (``config_hash`` of :func:`identity`), ``metrics`` (see
+    :func:`collect_metrics`), ``epochs``, ``global_step``, ``tested``, the checkpoint resumed from and the
+    exported figures.
+    """
+    import lightning
+    import torch
+
+    from rgnet.runs.cluster import cluster_plugins
+
+    start = time.perf_counter()
+    run_dir = Path(output_dir).resolve()
+    check_top_level(cfg)  # the seed among them
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    lightning.seed_everything(cfg.seed, workers=True, verbose=False)  # before the model draws its weights
+    parts = build(cfg, multirun=multirun)
+    resume_from = check_run_dir(cfg, run_dir)
+    run_identity = identity(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if lightning.fabric.utilities.rank_zero.rank_zero_only.rank == 0 and not (run_dir / RUN_CONFIG).is_file():
+        atomic_write_json(run_dir / RUN_CONFIG, run_identity)
+    plugins = cluster_plugins()
+    trainer = lightning.Trainer(
+        **parts["trainer_kwargs"],
+        callbacks=list(parts["callbacks"].values()),
+        logger=parts["loggers"] or False,
+        plugins=plugins or None,
+    )
+    model, datamodule = parts["model"], parts["datamodule"]
+    if resume_from is not None:
+        log.info("resuming from %s", resume_from)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    tested = False
+    if cfg.test and _has_test_loop(model, datamodule) and not trainer.fast_dev_run:
+        trainer.test(model, datamodule=datamodule, verbose=False)
+        tested = True
+    metrics = collect_metrics(trainer, model, parts["callbacks"])
+    summary = new_summary(
+        COMMAND,
+        "finished" if not trainer.interrupted else "interrupted",
+        plain_config(cfg),
+        started=start,
+        device=trainer.strategy.root_device,
+        config_hash=config_hash(run_identity),
+        task_name=cfg.task_name,
+        run_dir=str(run_dir),
+        metrics=metrics,
+        epochs=trainer.current_epoch,
+        global_step=trainer.global_step,
+        tested=tested,
+        resumed_from=None if resume_from is None else str(resume_from),
+    )
+    if trainer.is_global_zero:
+        _log_hparams(parts["loggers"], cfg, summary["metrics"])
+        summary["figures"] = [str(path) for path in _export_figures(parts["loggers"], run_dir / "figures")]
+        write_summary(run_dir, summary)
+        log.info("wrote %s", run_dir / "summary.json")
+    return summary
+
+
+def _has_test_loop(model: Any, datamodule: Any) -> bool:
+    import lightning
+
+    overridden = type(model).test_step is not lightning.LightningModule.test_step
+    return (
+        overridden and type(datamodule).test_dataloader is not lightning.LightningDataModule.test_dataloader
+    )
+
+
+def _log_hparams(loggers: list[Any], cfg: DictConfig, metrics: Mapping[str, Any]) -> None:
+    """The run's scalar settings with its real final scalar metrics, to every logger (TensorBoard hparams)."""
+    params = {
+        key: value
+        for key, value in flatten(identity(cfg)).items()
+        if isinstance(value, (int, float, str, bool)) and not key.endswith("_target_")
+    }
+    finals = {
+        f"final/{key}": float(value) for key, value in flatten(metrics).items() if is_finite_number(value)
+    }
+    for logger in loggers:
+        logger.log_hyperparams(params, metrics=finals)
+
+
+def _export_figures(loggers: list[Any], out_dir: Path) -> list[Path]:
+    """The latest TensorBoard images of the run as PNG files in ``out_dir`` (export_tensorboard_images)."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from rgnet.runs.report import export_tensorboard_images
+
+    written: list[Path] = []
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.flush()
+            written += export_tensorboard_images(logger.log_dir, out_dir)
+    return written
