@@ -62,30 +62,14 @@ def test_wheel_runs_from_an_empty_directory(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RGNET_ROOT")}
-    where = subprocess.run(
-        [str(python), "-c", "import rgnet, rgnet.conf; print(rgnet.__file__); print(rgnet.conf.__file__)"],
-        cwd=empty,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert where.returncode == 0 and all(str(site) in line for line in where.stdout.split()), where.stdout
-    train = subprocess.run(
-        [str(env_dir / "bin" / "rgnet-train"), "debug=fast_dev_run"],
-        cwd=empty,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+
+    def in_empty_dir(*command: str | Path) -> subprocess.CompletedProcess:
+        args = [str(part) for part in command]
+        return subprocess.run(args, cwd=empty, env=env, capture_output=True, text=True, timeout=600)
+
+    where = in_empty_dir(python, "-c", "import rgnet, rgnet.conf; print(rgnet.__file__, rgnet.conf.__file__)")
+    assert where.returncode == 0 and all(str(site) in path for path in where.stdout.split()), where.stdout
+    train = in_empty_dir(env_dir / "bin" / "rgnet-train", "debug=fast_dev_run")
     assert train.returncode == 0, train.stderr[-3000:]
-    bad = subprocess.run(
-        [str(env_dir / "bin" / "rgnet-sample"), "data.L=1"],
-        cwd=empty,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    bad = in_empty_dir(env_dir / "bin" / "rgnet-sample", "data.L=1")
     assert bad.returncode != 0 and "rgnet-sample: data.L must be >= 2" in bad.stderr, bad.stderr

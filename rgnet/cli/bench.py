@@ -8,12 +8,11 @@ Prints the tables and writes them with device and versions to ``summary.json`` (
 
 from __future__ import annotations
 
-import sys
-
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from rgnet.cli import main_with_precheck
 from rgnet.runs import benchmark
 from rgnet.runs.config import CONFIG_PATH, ConfigError, register_resolvers
 
@@ -30,13 +29,9 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point ``rgnet-bench`` (Hydra overrides on the command line)."""
-    arguments = sys.argv[1:]
-    if all(not arg.startswith("-") for arg in arguments):  # a single run: fail before Hydra writes anything
-        try:
-            benchmark.validate_config(benchmark.compose_bench(arguments))
-        except ConfigError as err:
-            raise SystemExit(f"rgnet-bench: {err}") from None
-    _hydra_main()
+    main_with_precheck(
+        benchmark.COMMAND, lambda args: benchmark.validate_config(benchmark.compose_bench(args)), _hydra_main
+    )
 
 
 if __name__ == "__main__":

@@ -9,12 +9,12 @@ See :mod:`rgnet.runs.sampling` for what is measured and written.
 from __future__ import annotations
 
 import logging
-import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from rgnet.cli import main_with_precheck
 from rgnet.data.dataset import DatasetError
 from rgnet.runs import sampling
 from rgnet.runs.config import CONFIG_PATH, ConfigError, register_resolvers
@@ -35,13 +35,9 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point ``rgnet-sample`` (Hydra overrides on the command line)."""
-    arguments = sys.argv[1:]
-    if all(not arg.startswith("-") for arg in arguments):  # a single run: fail before Hydra writes anything
-        try:
-            sampling.validate_config(sampling.compose_sample(arguments))
-        except ConfigError as err:
-            raise SystemExit(f"rgnet-sample: {err}") from None
-    _hydra_main()
+    main_with_precheck(
+        sampling.COMMAND, lambda args: sampling.validate_config(sampling.compose_sample(args)), _hydra_main
+    )
 
 
 if __name__ == "__main__":

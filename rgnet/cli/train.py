@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -22,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from rgnet.cli import main_with_precheck
 from rgnet.runs import training
 from rgnet.runs.config import CONFIG_PATH, ConfigError, plain_config, register_resolvers
 from rgnet.runs.summary import record_failure
@@ -64,14 +64,9 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console entry point ``rgnet-train`` (Hydra overrides and flags on the command line)."""
-    arguments = sys.argv[1:]
-    if all(not arg.startswith("-") for arg in arguments) and "hydra.output_subdir=null" not in arguments:
-        # a single run (not a DDP rank re-launched by Lightning): fail before any output exists
-        try:
-            training.check(training.compose_train(arguments))
-        except ConfigError as err:
-            raise SystemExit(f"rgnet-train: {err}") from None
-    _hydra_main()
+    main_with_precheck(
+        training.COMMAND, lambda args: training.check(training.compose_train(args)), _hydra_main
+    )
 
 
 if __name__ == "__main__":
