@@ -1,9 +1,20 @@
 """What one layer of rgnet must offer the next: ``typing.Protocol`` classes, checked with ``isinstance``
-where they are used (runtime-checkable protocols check that the methods exist, not their signatures)."""
+where they are used (runtime-checkable protocols check that the methods exist, not their signatures).
+
+A required capability is checked with :func:`require` (a ``TypeError`` naming who needs it, the class that
+lacks it and the missing members); an optional one with a plain ``isinstance``.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch.utils.data import TensorDataset
+
+P = TypeVar("P")
 
 
 @runtime_checkable
@@ -22,3 +33,115 @@ class ReportsSummaryMetrics(Protocol):
     def summary_metrics(self) -> dict[str, Any]:
         """JSON-ready final metrics (numbers, lists, nested dicts)."""
         ...
+
+
+# ---------------------------------------------------------------- models, as the callbacks use them
+@runtime_checkable
+class HasLayerOutputs(Protocol):
+    """A stack of layers whose outputs are spins, one tensor per layer (FlowDNN, RBMStack)."""
+
+    def layer_outputs(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Sampled +-1 units of every layer, float32 ``(batch, n_l)`` for l = 1, 2, ..., for inputs ``x``
+        float32 ``(batch, n_visible)`` of +-1; ``generator`` makes the sampling reproducible."""
+        ...
+
+
+@runtime_checkable
+class HasLayerPositions(Protocol):
+    """Layers whose units sit at known places of the input lattice (RBMStack: receptive-field centres)."""
+
+    def layer_positions(self) -> list[torch.Tensor]:
+        """Per layer, every unit's position in input lattice units: ``(n_l,)`` on a chain or ``(n_l, 2)``
+        (row, column) on a square lattice, float."""
+        ...
+
+
+@runtime_checkable
+class HasLatticeSide(Protocol):
+    """A model of ``L x L`` inputs (RBMStack)."""
+
+    #: side of the square input lattice, None when the input is not a square lattice
+    L: int | None
+
+
+@runtime_checkable
+class EncodesBlocks(Protocol):
+    """An encoder of blocks ``v`` into a code ``mu(v)`` with readable weights (VIBEncoder)."""
+
+    #: whether the code is restricted to Z2-even functions of the block (then it has no linear filter)
+    z2_even: bool
+
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        """Mean code ``mu(v)``, float32 ``(batch, dim_h)``, of blocks ``v``, float32 ``(batch, dim_v)``."""
+        ...
+
+    def filters(self) -> torch.Tensor:
+        """The code's linear filter (or input gradient at v = 0), float32 ``(dim_h, dim_v)``."""
+        ...
+
+    def quadratic_kernel(self) -> torch.Tensor:
+        """The code's weight on each product ``v_i v_j``, float32 ``(dim_h, dim_v, dim_v)``."""
+        ...
+
+
+# ---------------------------------------------------------------- data modules, as the callbacks use them
+@runtime_checkable
+class HasCouplings(Protocol):
+    """Data drawn at known couplings ``H = -K sum_<ij> s_i s_j - h sum_i s_i`` (dimensionless)."""
+
+    K: float
+    h: float
+
+
+@runtime_checkable
+class HasHeldout(Protocol):
+    """Data with configurations kept aside for analysis, apart from training and validation (Chain1D)."""
+
+    #: int8 or float ``(n, N)`` of +-1; None before ``setup()``
+    heldout: torch.Tensor | None
+
+
+@runtime_checkable
+class HasBlockPairs(Protocol):
+    """(V, E) pairs whose blocks V are images (VEPairsDataModule, CylinderPairsDataModule)."""
+
+    #: V as an image: ``(rows, cols, cols periodic)``, the row-major order of the v features
+    block_shape: tuple[int, int, bool]
+    #: validation pairs ``(v, e)``, float32 ``(n, dim_v)`` and ``(n, dim_e)``; None before ``setup()``
+    val_set: TensorDataset | None
+
+
+@runtime_checkable
+class HasReferenceBetaC(Protocol):
+    """Pairs whose exact first IB transition is known."""
+
+    def reference_beta_c(self) -> dict[str, Any]:
+        """``{"beta_c_exact": float, ...}`` (optionally ``beta_c_exact_even``), or ``{}`` where unknown."""
+        ...
+
+
+@runtime_checkable
+class HasExactJoint(Protocol):
+    """Pairs drawn from a known discrete law (CylinderPairsDataModule)."""
+
+    def exact_joint(self) -> tuple[torch.Tensor, np.ndarray]:
+        """Every block state, float32 ``(n_states, dim_v)`` of +-1, and ``P(V = state i, E = state j)``,
+        float64 ``(n_states, n_states)``."""
+        ...
+
+
+def require(obj: object, protocol: type[P], needed_by: str) -> P:
+    """``obj`` itself when it satisfies ``protocol``; else ``TypeError`` naming ``needed_by`` (who asks), the
+    class of ``obj`` and the members of ``protocol`` it lacks."""
+    if isinstance(obj, protocol):
+        return obj
+    members = sorted(
+        name
+        for name in {*vars(protocol), *getattr(protocol, "__annotations__", {})}
+        if not name.startswith("_") or name == "__call__"
+    )
+    missing = [name for name in members if not hasattr(obj, name)] or members
+    raise TypeError(
+        f"{needed_by} needs {protocol.__name__} (rgnet.contracts): {type(obj).__name__} has no "
+        f"{', '.join(missing)}"
+    )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import lightning
-from lightning.pytorch.loggers import TensorBoardLogger
 
 from rgnet._checks import check_int
+from rgnet.callbacks._tensorboard import tensorboard_writer
 
 
 class ParameterHistograms(lightning.Callback):
@@ -19,11 +19,8 @@ class ParameterHistograms(lightning.Callback):
         self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", minimum=1)
 
     def on_train_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
-        if not trainer.is_global_zero or (trainer.current_epoch + 1) % self.every_n_epochs:
+        writer = tensorboard_writer(trainer)
+        if writer is None or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                for name, parameter in pl_module.named_parameters():
-                    logger.experiment.add_histogram(
-                        f"parameters/{name}", parameter.detach().float().cpu(), trainer.global_step
-                    )
+        for name, parameter in pl_module.named_parameters():
+            writer.add_histogram(f"parameters/{name}", parameter.detach().float().cpu(), trainer.global_step)

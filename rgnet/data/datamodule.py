@@ -178,14 +178,30 @@ class IsingDataModule(lightning.LightningDataModule):
         self.val_set = SpinDataset(spins[order[:n_val]], self.shape)
         self.train_set = SpinDataset(spins[order[n_val:]], self.shape)
 
+    def _parameter(self, name: str) -> Any:
+        """Dataset parameter ``name`` (``L``, ``K``, ``h``) from ``config``, or from the file's metadata."""
+        if self.config is not None:
+            return getattr(self.config, name)
+        if self.metadata is None:
+            raise RuntimeError(f"call setup() before reading {name} of a dataset given by path")
+        if name not in self.metadata:
+            raise ValueError(f"the metadata of the dataset file {self.path} has no {name!r}")
+        return self.metadata[name]
+
     @property
     def L(self) -> int:
         """Linear lattice size of the dataset (available after :meth:`setup`, or from ``config``)."""
-        if self.config is not None:
-            return self.config.L
-        if self.metadata is None:
-            raise RuntimeError("call setup() before reading L of a dataset given by path")
-        return int(self.metadata["L"])
+        return int(self._parameter("L"))
+
+    @property
+    def K(self) -> float:
+        """Coupling ``K = J / kT`` of the dataset (after :meth:`setup`, or from ``config``)."""
+        return float(self._parameter("K"))
+
+    @property
+    def h(self) -> float:
+        """Field ``h`` of the dataset (after :meth:`setup`, or from ``config``)."""
+        return float(self._parameter("h"))
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -144,9 +144,10 @@ class VEPairsDataModule(lightning.LightningDataModule):
 
         Slab geometry: the infinite cylinder of circumference ``L`` at the same separation ``buffer + 1``
         (``rgnet.ib.predicted_beta_c``; ``L <= 20``), ``{"beta_c_exact": float, "beta_c_exact_geometry":
-        "cylinder"}``, plus ``beta_c_exact_even`` (the Z2-even sector's, for even encoders) at ``h = 0``. It is
-        a reference, not the torus value: on the ``L x L`` torus E also sees V across the periodic wrap, which
-        adds correlation (lowers beta_c). Shell geometry, or generated data of another kind (a file): ``{}``.
+        "cylinder"}``, plus ``beta_c_exact_even`` (the Z2-even sector's, for even encoders) at ``h = 0``. It
+        is a reference, not the torus value: on the ``L x L`` torus E also sees V across the periodic wrap,
+        which adds correlation (lowers beta_c). Shell geometry, or generated data of another kind (a file):
+        ``{}``.
         """
         from rgnet.ising.exact import MAX_CYLINDER_CIRCUMFERENCE
 
@@ -220,9 +221,9 @@ class CylinderPairsDataModule(lightning.LightningDataModule):
         val_fraction: float = 0.1,
     ) -> None:
         super().__init__()
-        from rgnet.ib.cylinder import _check_geometry
+        from rgnet.ib import check_cylinder_geometry
 
-        self.L, self.K, self.h, self.separation = _check_geometry(L, K, h, separation)
+        self.L, self.K, self.h, self.separation = check_cylinder_geometry(L, K, h, separation)
         self.n = check_int(n, "n", minimum=2)
         self.seed = check_int(seed, "seed", minimum=0)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)

@@ -1,10 +1,12 @@
-"""Information bottleneck: exact discrete IB, IB relevance on the Ising cylinder, Gaussian IB, MI estimators.
+"""Information bottleneck: exact discrete IB, IB relevance on the Ising cylinder, Gaussian IB, MI estimators,
+and the block operators a code is measured against (:mod:`rgnet.ib.operators`).
 
 Plain numpy/torch (no Lightning): usable from notebooks. Informations are in nats.
 """
 
 from rgnet.ib.cylinder import (
     CylinderIBResult,
+    check_cylinder_geometry,
     cylinder_boundary_joint,
     cylinder_joint,
     ib_scaling_dimension,
@@ -29,17 +31,34 @@ from rgnet.ib.estimators import (
     nwj_lower_bound,
 )
 from rgnet.ib.gaussian import GaussianIB, gaussian_ib, gaussian_mutual_information
+from rgnet.ib.operators import (
+    BlockShape,
+    abs_correlation,
+    block_bond_sum,
+    block_bonds,
+    code_operator_overlaps,
+    filter_boundary_ratio,
+    filter_sign_purity,
+)
 
 __all__ = [
+    "BlockShape",
     "ConcatCritic",
     "CylinderIBResult",
     "GaussianIB",
     "IBResult",
     "IBScan",
     "SeparableCritic",
+    "abs_correlation",
+    "block_bond_sum",
+    "block_bonds",
+    "check_cylinder_geometry",
+    "code_operator_overlaps",
     "critical_beta_spectral",
     "cylinder_boundary_joint",
     "cylinder_joint",
+    "filter_boundary_ratio",
+    "filter_sign_purity",
     "gaussian_code_informations",
     "gaussian_ib",
     "gaussian_mutual_information",

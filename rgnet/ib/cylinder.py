@@ -48,9 +48,11 @@ from rgnet.ising.exact import (
 MAX_FULL_JOINT_STATES = 1 << 12
 
 
-def _check_geometry(
+def check_cylinder_geometry(
     circumference: object, K: object, h: object, separation: object, maximum: int = MAX_CYLINDER_DENSE
 ) -> tuple[int, float, float, int]:
+    """Validated ``(L, K, h, separation)`` of a cylinder of circumference ``2 <= L <= maximum`` (ring spins),
+    couplings ``K, h`` (finite reals) and a ring separation ``>= 1`` lattice spacings."""
     L = check_int(circumference, "circumference", minimum=2, maximum=maximum)
     K = check_real(K, "K")
     h = check_real(h, "h")
@@ -87,7 +89,7 @@ def cylinder_boundary_joint(
     float64 ``(2**L, 2**L)`` indexed by :func:`rgnet.ising.exact.cylinder_ring_states`; with ``z2_even`` the
     rows are flip orbits (:func:`flip_orbit_joint`), shape ``(2**(L-1), 2**L)``; needs ``h = 0``.
     """
-    L, K, h, separation = _check_geometry(circumference, K, h, separation)
+    L, K, h, separation = check_cylinder_geometry(circumference, K, h, separation)
     z2_even = _check_z2(z2_even, h)
     lam0, psi0 = _leading(L, K, h)
     joint = psi0[:, None] * _propagator(cylinder_transfer_matrix(L, K, h), lam0, separation) * psi0[None, :]
@@ -114,7 +116,7 @@ def cylinder_joint(
     V's last row and E's first row face each other, ``separation`` spacings apart. Both sides are limited to
     ``MAX_FULL_JOINT_STATES`` states (use :func:`cylinder_boundary_joint` for the IB, which is equivalent).
     """
-    L, K, h, separation = _check_geometry(circumference, K, h, separation)
+    L, K, h, separation = check_cylinder_geometry(circumference, K, h, separation)
     nb = check_int(block_slices, "block_slices", minimum=1)
     ne = check_int(env_slices, "env_slices", minimum=1)
     for name, n in (("block_slices", nb), ("env_slices", ne)):
@@ -156,7 +158,7 @@ def predicted_beta_c(
     Only needs the two leading eigenvalues, so ``circumference`` may go up to
     ``MAX_CYLINDER_CIRCUMFERENCE`` (matrix-free Lanczos above 8; about a second at 16).
     """
-    L, K, h, separation = _check_geometry(circumference, K, h, separation, MAX_CYLINDER_CIRCUMFERENCE)
+    L, K, h, separation = check_cylinder_geometry(circumference, K, h, separation, MAX_CYLINDER_CIRCUMFERENCE)
     z2_even = _check_z2(z2_even, h)
     values, _ = cylinder_spectrum(L, K, h, n_eig=2, sector="even" if z2_even else "all")
     return float((abs(values[0]) / abs(values[1])) ** (2 * separation))
@@ -252,7 +254,7 @@ def ising_cylinder_ib(
     :func:`rgnet.ib.discrete.solve_ib` (``betas``, ``n_clusters``, ``noise``, ``tol``, ``max_iter``,
     ``info_tol``, ``seed``).
     """
-    L, K, h, separation = _check_geometry(circumference, K, h, separation)
+    L, K, h, separation = check_cylinder_geometry(circumference, K, h, separation)
     nb = check_int(block_slices, "block_slices", minimum=1)
     ne = check_int(env_slices, "env_slices", minimum=1)
     z2_even = _check_z2(z2_even, h)

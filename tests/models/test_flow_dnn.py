@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from rgnet.callbacks.couplings import check_exact_flow, fit_layers
 from rgnet.data.chain1d import Chain1DDataModule
 from rgnet.ising import sample_1d
 from rgnet.ising.exact import chain_log_partition
 from rgnet.models.flow_dnn import FlowDNN
-from rgnet.rg import decimate_1d, fit_couplings
+from rgnet.rg import check_exact_flow, decimate_1d, fit_couplings, fit_layers
 
 K0 = 1.0
 
@@ -59,7 +58,8 @@ def test_oracle_output_is_the_decimated_chain(heldout):
 
 
 def test_finite_weight_oracle_is_an_exact_noisy_decimation(heldout):
-    """With copy weight w each kept spin flips with probability sigmoid(-2w), so tanh K1 = tanh(w)^2 tanh(K0)^2."""
+    """With copy weight w each kept spin flips with probability sigmoid(-2w), so
+    tanh K1 = tanh(w)^2 tanh(K0)^2."""
     w = 1.0
     oracle = FlowDNN.oracle(32, 1, weight=w)
     y = oracle.layer_outputs(heldout.float(), generator=torch.Generator().manual_seed(0))[0]
@@ -110,7 +110,7 @@ def test_trained_model_follows_exact_decimation(trained_small, heldout):
         assert math.isclose(row["xi_exact"], xi0 / 2 ** row["layer"], rel_tol=1e-9)
     # the learned prior couplings (the Ising partition function of each output) track the flow too
     prior_K = trained_small.summary_metrics()["prior_K"]
-    assert all(abs(p - r["K_exact"]) < 0.1 for p, r in zip(prior_K, rows))
+    assert all(abs(p - r["K_exact"]) < 0.1 for p, r in zip(prior_K, rows, strict=True))
 
 
 def test_untrained_model_fails_the_same_check(heldout):
@@ -180,7 +180,7 @@ def test_bad_data_is_rejected_before_any_step():
 
     with pytest.raises(ValueError, match="non-spin"):
         trainer(1).fit(model, datamodule=NotSpins(N=16, K=K0, n=100))
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 def test_checkpoint_state_holds_the_priors():

@@ -161,7 +161,7 @@ def test_vib_on_exact_cylinder_samples_matches_exact_ib_encoder() -> None:
 def test_z2_even_vib_on_exact_cylinder_samples_picks_the_energy_operator() -> None:
     """With the code restricted to Z2-even functions the spin cannot be picked: the first transition moves to
     the even sector's (the energy operator), where the code agrees with the exact even IB encoder."""
-    from rgnet.callbacks.ib import block_bond_sum
+    from rgnet.ib import block_bond_sum
     from rgnet.ib.cylinder import ising_cylinder_ib, predicted_beta_c, sample_boundary_pairs
     from rgnet.ising.exact import K_CRITICAL, cylinder_ring_states
 
@@ -190,7 +190,8 @@ def test_z2_even_vib_on_exact_cylinder_samples_picks_the_energy_operator() -> No
     assert _p_cosine(p, mu, exact_code) > 0.9
     energy = block_bond_sum(states_t, (1, L, True)).double().numpy()
     assert _p_cosine(p, mu, energy) > 0.75  # bond-energy-like (the exact code's own overlap is ~0.7)
-    # below the even transition the even code switches off (where the unrestricted code is on: beta > 5 beta_c)
+    # below the even transition the even code switches off (where the unrestricted code is on:
+    # beta > 5 beta_c)
     below = _train_on_pairs(0.7 * beta_c_even, a, b, steps=1200, **opts)
     with torch.no_grad():
         assert float(below(states_t).std()) < 0.05 * float(np.sqrt((p * mu**2).sum() - (p * mu).sum() ** 2))
@@ -244,7 +245,7 @@ def test_vib_on_monte_carlo_torus_learns_boundary_weighted_magnetization(tmp_pat
     """Wolff samples of the 12 x 12 torus at K_c, V = 2 rows, E = 2 rows at L_B = 2: just above the first
     transition (1.5 x the exact beta_c of the matching infinite cylinder) the filter is single-signed
     (magnetization-like, Z2-odd) and heavier on the row facing E; at 0.6 x beta_c the code is off."""
-    from rgnet.callbacks.ib import code_operator_overlaps
+    from rgnet.ib import code_operator_overlaps
     from rgnet.ib.cylinder import predicted_beta_c
     from rgnet.ising.exact import K_CRITICAL
 

@@ -1,0 +1,48 @@
+"""Block operators (bonds, bond sums) and the overlaps of a code with them (rgnet.ib.operators)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rgnet.ib import block_bond_sum, code_operator_overlaps, filter_boundary_ratio
+from rgnet.models.vib import VIBEncoder
+
+
+def test_block_bond_sum() -> None:
+    v = torch.tensor([[1.0, 1.0, -1.0, 1.0, 1.0, 1.0]])  # 2 x 3 block
+    # open: rows (1*1 + 1*-1) + (1*1 + 1*1) = 2, columns 1*1 + 1*1 + -1*1 = 1
+    assert float(block_bond_sum(v, (2, 3, False))[0]) == 3.0
+    # periodic columns add (1*-1) + (1*1) = 0
+    assert float(block_bond_sum(v, (2, 3, True))[0]) == 3.0
+    assert float(block_bond_sum(torch.ones(1, 6), (2, 3, True))[0]) == 3 + 6
+
+
+def test_operator_overlaps_of_hand_set_filters() -> None:
+    gen = torch.Generator().manual_seed(0)
+    v = (torch.randint(0, 2, (500, 4), generator=gen) * 2 - 1).float()
+    model = VIBEncoder(4, 4)
+    with torch.no_grad():
+        model.encoder.weight.fill_(1.0)  # block magnetization
+    odd = code_operator_overlaps(model, v, (2, 2, False))
+    assert odd["overlap_magnetization"] == pytest.approx(1.0) and odd["z2_odd_fraction"] == pytest.approx(1.0)
+    assert odd["filter_sign_purity"] == pytest.approx(1.0) and odd["overlap_energy"] < 0.2
+    assert "filter_boundary_ratio" not in odd  # a 2 x 2 block has no inside
+    with torch.no_grad():
+        model.encoder.weight.copy_(torch.tensor([[1.0, -1.0, 1.0, -1.0]]))
+    assert code_operator_overlaps(model, v, (2, 2, False))["filter_sign_purity"] == pytest.approx(0.0)
+
+
+def test_filter_boundary_ratio() -> None:
+    slab = torch.tensor([1.0, 1.0, 1.0, 3.0, 3.0, 3.0])  # 2 rows of 3: the last row faces E
+    assert filter_boundary_ratio(slab, (2, 3, True)) == pytest.approx(3.0)
+    shell = torch.full((3, 3), 2.0)
+    shell[1, 1] = 0.5
+    assert filter_boundary_ratio(shell.reshape(-1), (3, 3, False)) == pytest.approx(4.0)
+    assert filter_boundary_ratio(slab[:3], (1, 3, True)) is None
+
+
+def test_overlaps_need_a_block_encoder() -> None:
+    """A plain callable has no filters and no Z2 flag: the error names what it lacks."""
+    with pytest.raises(TypeError, match=r"EncodesBlocks.*Linear has no filters, quadratic_kernel, z2_even"):
+        code_operator_overlaps(torch.nn.Linear(4, 1), torch.ones(3, 4), (2, 2, False))
