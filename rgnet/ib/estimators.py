@@ -58,10 +58,10 @@ def _mlp(d_in: int, hidden: int, d_out: int, layers: int) -> nn.Sequential:
 class SeparableCritic(nn.Module):
     """``f(x, y) = g(x) . h(y)`` with MLPs ``g, h: R^d -> R^embed`` (scores for all pairs in one matmul).
 
-    ``even_y=True`` restricts the critic to functions even in ``y``, ``h(y) -> (h(y) + h(-y)) / 2``: no loss for
-    a code ``x`` that is itself a Z2-even function of data whose joint law is flip symmetric (such a code is
-    independent of the sign of ``y`` given ``|y|``'s orbit), and the odd part of ``y``, pure noise for such a
-    code, no longer drowns the even features the critic has to find.
+    ``even_y=True`` restricts the critic to functions even in ``y``, ``h(y) -> (h(y) + h(-y)) / 2``: no loss
+    for a code ``x`` that is itself a Z2-even function of data whose joint law is flip symmetric (such a code
+    is independent of the sign of ``y`` given ``|y|``'s orbit), and the odd part of ``y``, pure noise for such
+    a code, no longer drowns the even features the critic has to find.
     """
 
     def __init__(

@@ -216,7 +216,7 @@ def _exact_newton(
     T = len(terms)
 
     def log_z(theta: np.ndarray) -> float:
-        params = dict(zip(terms, theta))
+        params = dict(zip(terms, theta, strict=True))
         return chain_log_partition(N, float(params.get("K", 0.0)), float(params.get("h", 0.0)), True)
 
     def derivatives(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -297,8 +297,8 @@ def fit_couplings(
     method = check_choice(method, "method", METHODS)
     if method == "exact" and (ndim != 1 or "K" not in terms or not set(terms) <= {"K", "h"}):
         raise ValueError(
-            f"method='exact' fits periodic chains (batch, N) with terms ('K',) or ('K', 'h'); got terms={terms} "
-            f"on spins of shape {tuple(s.shape)}"
+            "method='exact' fits periodic chains (batch, N) with terms ('K',) or ('K', 'h'); "
+            f"got terms={terms} on spins of shape {tuple(s.shape)}"
         )
     bootstrap = check_int(bootstrap, "bootstrap", minimum=0)
     seed = check_int(seed, "seed", minimum=0)
@@ -313,11 +313,11 @@ def fit_couplings(
             idx = torch.randint(0, s.shape[0], (s.shape[0],), generator=gen)
             draws.append(_fit_once(s[idx], terms, method)[0])
         spread = np.std(np.array(draws), axis=0, ddof=1) if bootstrap > 1 else np.full(len(terms), math.nan)
-        boot_errors = dict(zip(terms, map(float, spread)))
+        boot_errors = dict(zip(terms, map(float, spread), strict=True))
     return CouplingFit(
         terms=terms,
-        values=dict(zip(terms, map(float, theta))),
-        errors=dict(zip(terms, map(float, errors))),
+        values=dict(zip(terms, map(float, theta), strict=True)),
+        errors=dict(zip(terms, map(float, errors), strict=True)),
         covariance=cov,
         method=method,
         n_samples=int(s.shape[0]),

@@ -1,4 +1,4 @@
-"""Exact 1D decimation recursions against closed forms, brute-force summation and exact partition functions."""
+"""Exact 1D decimation recursions against closed forms, brute-force sums and exact partition functions."""
 
 from __future__ import annotations
 
