@@ -5,8 +5,10 @@ Each works without Hydra, e.g. ``rgnet.models.train_rbm(spins, n_hidden=64)`` in
 """
 
 from rgnet.models.flow_dnn import FlowDNN
-from rgnet.models.rbm import RBM, RBMStack, train_rbm
+from rgnet.models.rbm import RBM
 from rgnet.models.rbm_flow import RBMFlow, rbm_flow
+from rgnet.models.rbm_stack import RBMStack
+from rgnet.models.rbm_training import batch_loader, train_rbm
 from rgnet.models.vib import VIBEncoder
 
-__all__ = ["RBM", "FlowDNN", "RBMFlow", "RBMStack", "VIBEncoder", "rbm_flow", "train_rbm"]
+__all__ = ["RBM", "FlowDNN", "RBMFlow", "RBMStack", "VIBEncoder", "batch_loader", "rbm_flow", "train_rbm"]

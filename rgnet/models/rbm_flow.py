@@ -46,8 +46,9 @@ from scipy.optimize import brentq
 from rgnet._checks import check_int, check_real
 from rgnet.ising.exact import energy_torus
 from rgnet.ising.observables import energy_per_site
-from rgnet.models.rbm import RBM, check_configurations, lattice_side
+from rgnet.models.rbm import RBM, check_configurations
 from rgnet.rg import fit_couplings
+from rgnet.rg.receptive_fields import lattice_side
 
 #: :func:`coupling_from_energy` searches ``|K| <= K_MAX`` (beyond it the energy is -2 to ~1e-8).
 K_MAX = 5.0

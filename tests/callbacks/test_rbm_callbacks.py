@@ -19,7 +19,9 @@ from rgnet.callbacks.rbm import (
 )
 from rgnet.ising.exact import boltzmann_probabilities_2d, enumerate_configurations
 from rgnet.ising.lattice import bond_sum
-from rgnet.models.rbm import RBM, RBMStack, batch_loader
+from rgnet.models.rbm import RBM
+from rgnet.models.rbm_stack import RBMStack
+from rgnet.models.rbm_training import batch_loader
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -103,10 +105,7 @@ def test_structureless_controls_keep_magnetization_and_destroy_correlations():
     callback.control = RBMStack([16, 4])
     shuffled = callback.structureless(data)
     torch.testing.assert_close(shuffled.sum(1), data.sum(1))  # each configuration keeps its magnetization
-
-    def neighbour(v: torch.Tensor) -> float:
-        return float((v.reshape(-1, 4, 4) * v.reshape(-1, 4, 4).roll(1, 2)).mean())
-
+    neighbour = lambda v: float((v.reshape(-1, 4, 4) * v.reshape(-1, 4, 4).roll(1, 2)).mean())
     pair = float(((16 * data.mean(1) ** 2 - 1) / 15).mean())  # <s_i s_j> of a random pair i != j
     assert neighbour(data) > pair + 0.1  # nearest neighbours are correlated beyond the magnetization
     assert neighbour(shuffled) == pytest.approx(pair, abs=0.03)  # shuffled: only the magnetization is left

@@ -1,5 +1,5 @@
-"""RBM: exact free energy / log Z against brute force, Gibbs sampling (chi-square), AIS, training fidelity,
-Lightning checkpoint/resume, argument validation."""
+"""RBM: exact free energy / log Z against brute force, Gibbs sampling (chi-square), AIS, CD-k updates and
+penalties, the linear learning-rate decay, Lightning checkpoint/resume, argument validation."""
 
 from __future__ import annotations
 
@@ -10,15 +10,8 @@ import pytest
 import torch
 from scipy import stats
 
-from rgnet.ising import K_CRITICAL, sample_2d
-from rgnet.ising.exact import (
-    boltzmann_probabilities_2d,
-    energy_torus,
-    enumerate_configurations,
-    specific_heat_torus,
-)
-from rgnet.ising.observables import energy_per_site
-from rgnet.models.rbm import RBM, batch_loader, train_rbm
+from rgnet.models.rbm import RBM
+from rgnet.models.rbm_training import batch_loader
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -108,64 +101,6 @@ def test_ais_log_z_within_error_bar_of_exact(units):
     assert abs(estimate - other.log_partition()[0]) > 4 * error
 
 
-def test_rbm_fits_4x4_ising_at_k03_kl_below_005():
-    p = boltzmann_probabilities_2d(4, 4, 0.3)
-    configurations = enumerate_configurations((4, 4)).reshape(-1, 16).float()
-    index = torch.multinomial(p, 20000, replacement=True, generator=torch.Generator().manual_seed(1))
-    rbm = train_rbm(
-        configurations[index], 16, epochs=60, batch_size=500, lr=0.05, momentum=0.5, seed=0, progress=False
-    )
-    log_q = -rbm.free_energy(configurations).double() - rbm.log_partition()[0]
-    kl = float((p * (p.log() - log_q)).sum())
-    assert kl < 0.05
-    # negative control: the untrained model (independent spins) is far from the Ising distribution
-    untrained = RBM(16, 16)
-    log_q0 = -untrained.free_energy(configurations).double() - untrained.log_partition()[0]
-    assert float((p * (p.log() - log_q0)).sum()) > 0.5
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_rbm_at_critical_8x8_reproduces_exact_energy_and_specific_heat(seed):
-    """PCD-1 with 1000 persistent chains started at the data, 64 hidden units, lr 0.01 -> 0.001 over 30 epochs
-    of 20000 Wolff samples at K_c, parameters averaged over the last 10 epochs (~2 min per seed on 2 shared
-    cores). Without the average, the last iterate's energy scattered by +-3% between seeds (SGD noise: at K_c a
-    1% error in the effective temperature moves e by ~2%); CD-10 with a constant lr underfit (e ~ -1.38)."""
-    L, K = 8, K_CRITICAL
-    data = sample_2d(L, K, 20000, method="wolff", seed=seed).reshape(-1, L * L).float()
-    rbm = train_rbm(
-        data,
-        64,
-        epochs=30,
-        batch_size=100,
-        lr=0.01,
-        final_lr=0.001,
-        average_epochs=10,
-        momentum=0.5,
-        k=1,
-        persistent=True,
-        n_chains=1000,
-        seed=seed,
-        progress=False,
-    )
-    # chains start at training configurations (random starts mix slowly at K_c) and run 1000 sweeps, so they
-    # sample the model's own distribution (an underfit model drifts away from the data's energy)
-    samples = rbm.gibbs(data[:2000], steps=1000, generator=torch.Generator().manual_seed(5)).reshape(-1, L, L)
-    e = energy_per_site(samples)
-    heat = K**2 * L * L * float(e.var())
-    assert float(e.mean()) == pytest.approx(energy_torus(L, L, K), rel=0.02)
-    assert heat == pytest.approx(specific_heat_torus(L, L, K), rel=0.15)
-    # power: the same chains under the untrained model (biases only) lose the correlations at once
-    untrained = RBM(L * L, 64)
-    cold = untrained.gibbs(data[:500], steps=5, generator=torch.Generator().manual_seed(5)).reshape(-1, L, L)
-    assert float(energy_per_site(cold).mean()) > 0.5 * energy_torus(L, L, K)
-
-
-def spin_data(n: int, n_visible: int, seed: int = 0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 2, (n, n_visible), generator=gen).float() * 2 - 1
-
-
 def fit(model: RBM, data: torch.Tensor, tmp_path, epochs: int, ckpt_path=None) -> lightning.Trainer:
     checkpoint = lightning.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True)
     trainer = lightning.Trainer(
@@ -180,7 +115,7 @@ def fit(model: RBM, data: torch.Tensor, tmp_path, epochs: int, ckpt_path=None) -
     return trainer
 
 
-def test_lightning_training_logs_monitors_and_resumes_with_persistent_chains(tmp_path):
+def test_lightning_training_logs_monitors_and_resumes_with_persistent_chains(tmp_path, spin_data):
     data = spin_data(200, 12)
     torch.manual_seed(0)
     model = RBM(12, 8, persistent=True, n_chains=20, lr=0.05)
@@ -200,7 +135,51 @@ def test_lightning_training_logs_monitors_and_resumes_with_persistent_chains(tmp
     assert trainer.global_step == 12  # 2 epochs restored + 1 more
 
 
-def test_cd_k_reduces_reconstruction_error_and_penalties_shrink_weights():
+class LearningRates(lightning.Callback):
+    """Records the optimizer's learning rate at the start of every training epoch."""
+
+    def __init__(self) -> None:
+        self.per_epoch: list[float] = []
+
+    def on_train_epoch_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        self.per_epoch.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def test_final_lr_decays_linearly_per_epoch_and_resumes_mid_schedule(tmp_path, spin_data):
+    data = spin_data(200, 12)
+
+    def run(max_steps: int, ckpt_path=None) -> list[float]:
+        rates = LearningRates()
+        checkpoint = lightning.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True)
+        trainer = lightning.Trainer(
+            max_epochs=5,
+            max_steps=max_steps,
+            accelerator="cpu",
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[rates, checkpoint],
+        )
+        model = RBM(12, 8, lr=0.1, final_lr=0.02, log_z_every=0)
+        trainer.fit(model, batch_loader(data, 50, True), ckpt_path=ckpt_path)
+        return rates.per_epoch
+
+    expected = [0.1, 0.08, 0.06, 0.04, 0.02]  # lr at the first epoch, final_lr at the last
+    assert run(max_steps=8) == pytest.approx(expected[:2])  # stopped after 2 epochs of 4 batches
+    assert run(max_steps=-1, ckpt_path=tmp_path / "last.ckpt") == pytest.approx(expected[2:])
+
+
+def test_final_lr_is_checked_against_lr_and_needs_a_finite_number_of_epochs(spin_data):
+    with pytest.raises(ValueError, match="final_lr must be <= 0.1"):
+        RBM(4, 3, lr=0.1, final_lr=0.2)
+    with pytest.raises(ValueError, match="final_lr needs lr > 0"):
+        RBM(4, 3, lr=0.0, final_lr=0.0)
+    trainer = lightning.Trainer(max_epochs=-1, max_steps=1, accelerator="cpu", logger=False)
+    with pytest.raises(ValueError, match="finite trainer.max_epochs"):
+        trainer.fit(RBM(4, 3, final_lr=0.001, log_z_every=0), batch_loader(spin_data(10, 4), 5, True))
+
+
+def test_cd_k_reduces_reconstruction_error_and_penalties_shrink_weights(spin_data):
     data = spin_data(400, 10)
     data[:, 5:] = data[:, :5]  # perfectly correlated pairs of sites: learnable structure
     torch.manual_seed(0)
@@ -241,21 +220,9 @@ def test_constructor_rejects_bad_arguments(kwargs, error, match):
         RBM(**args)
 
 
-def test_train_rbm_rejects_bad_data_before_training():
-    with pytest.raises(ValueError, match="only -1 and 1"):
-        train_rbm(torch.zeros(10, 4), 3, progress=False)
-    with pytest.raises(ValueError, match="only 0 and 1"):
-        train_rbm(-torch.ones(10, 4), 3, inputs="binary", progress=False)
-    with pytest.raises(ValueError, match="shape"):
-        train_rbm(torch.ones(4), 3, progress=False)
-    with pytest.raises(TypeError, match="torch.Tensor"):
-        train_rbm([[1, -1]], 3, progress=False)
-    with pytest.raises(ValueError, match="k must be >= 1"):
-        train_rbm(torch.ones(10, 4), 3, k=0, progress=False)
-    with pytest.raises(ValueError, match="epochs must be >= 1"):
-        train_rbm(torch.ones(10, 4), 3, epochs=0, progress=False)
+def test_training_step_checks_the_batch_before_any_update():
     with pytest.raises(ValueError, match="n_visible=4"):
-        RBM(4, 3).training_step(torch.ones(10, 5), 0)  # batch checked before any update
+        RBM(4, 3).training_step(torch.ones(10, 5), 0)
 
 
 def test_exact_log_z_refuses_large_layers():
@@ -263,179 +230,3 @@ def test_exact_log_z_refuses_large_layers():
         RBM(30, 25).exact_log_partition()
     value, error = RBM(30, 25).log_partition(runs=10, betas=5)  # falls back to AIS
     assert math.isfinite(value) and error >= 0.0
-
-
-def test_locality_of_point_uniform_and_block_fields():
-    from rgnet.models.rbm import locality
-
-    L = 8
-    fields = torch.zeros(3, L * L)
-    fields[0, 9] = 1.0  # a single site
-    fields[1] = 1.0  # uniform
-    block = torch.zeros(L, L)
-    block[[7, 7, 0, 0], [7, 0, 7, 0]] = 1.0  # a 2x2 block across the periodic corner
-    fields[2] = block.reshape(-1)
-    torch.testing.assert_close(locality(fields, L, 2), torch.tensor([1.0, 4 / 64, 1.0]))
-
-
-def test_rms_radius_of_hand_built_fields():
-    from rgnet.models.rbm import rms_radius
-
-    L = 8
-    fields = torch.zeros(5, L, L)
-    fields[0, 3, 5] = -2.0  # a single site: radius 0
-    fields[1, [7, 7, 0, 0], [7, 0, 7, 0]] = 1.0  # 2x2 block across the periodic corner: sqrt(1/4 + 1/4)
-    fields[2] = 1.0  # uniform: (L^2 - 1) / 12 per axis
-    fields[3, 1:4, 6] = 1.0  # a 3x1 bar: only the rows' axis contributes, 2/3
-    fields[4, 2, 2], fields[4, 2, 6] = 1.0, 1.0  # two sites L/2 apart: 2 from the midpoint either way round
-    expected = torch.tensor([0.0, 0.5**0.5, ((L * L - 1) / 6) ** 0.5, (2 / 3) ** 0.5, 2.0])
-    torch.testing.assert_close(rms_radius(fields.reshape(5, -1), L), expected)
-    # invariant under translations (periodic) and the sign and scale of the weights
-    shifted = -3.0 * fields.roll((3, 5), dims=(1, 2))
-    torch.testing.assert_close(rms_radius(shifted.reshape(5, -1), L), expected)
-    # the radius grows with the side of a uniform b x b block as sqrt((b^2 - 1) / 6)
-    blocks = torch.zeros(3, L, L)
-    for i, b in enumerate((2, 4, 6)):
-        blocks[i, :b, :b] = 1.0
-    torch.testing.assert_close(
-        rms_radius(blocks.reshape(3, -1), L), torch.tensor([((b * b - 1) / 6) ** 0.5 for b in (2, 4, 6)])
-    )
-
-
-def stack_trainer(tmp_path, epochs: int) -> lightning.Trainer:
-    checkpoint = lightning.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True)
-    return lightning.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[checkpoint],
-    )
-
-
-def test_stack_trains_one_layer_per_block_of_epochs_and_resumes_across_layers(tmp_path):
-    from rgnet.models.rbm import RBMStack
-
-    data = spin_data(200, 16)
-    torch.manual_seed(0)
-    stack = RBMStack([16, 8, 4], epochs_per_layer=2, lr=0.05, l1=1e-4)
-    assert stack.total_epochs == 4
-    w0, w1 = stack.rbms[0].W.detach().clone(), stack.rbms[1].W.detach().clone()
-    trainer = stack_trainer(tmp_path, 2)
-    trainer.fit(stack, batch_loader(data, 50, True), batch_loader(data[:100], 50, False))
-    assert not torch.equal(stack.rbms[0].W.detach(), w0)
-    torch.testing.assert_close(stack.rbms[1].W.detach(), w1)  # the second layer has not started
-    w0_trained = stack.rbms[0].W.detach().clone()
-    resumed = RBMStack([16, 8, 4], epochs_per_layer=2, lr=0.05, l1=1e-4)
-    trainer = stack_trainer(tmp_path, 4)
-    trainer.fit(
-        resumed,
-        batch_loader(data, 50, True),
-        batch_loader(data[:100], 50, False),
-        ckpt_path=tmp_path / "last.ckpt",
-    )
-    torch.testing.assert_close(resumed.rbms[0].W.detach(), w0_trained)  # frozen after its block
-    assert not torch.equal(resumed.rbms[1].W.detach(), w1)
-    assert trainer.global_step == 16
-    fields = resumed.effective_fields()
-    assert [tuple(f.shape) for f in fields] == [(8, 16), (4, 16)]
-    torch.testing.assert_close(fields[1], (resumed.rbms[0].W @ resumed.rbms[1].W).t().detach())
-    summary = resumed.summary_metrics()
-    assert set(summary["locality"]) == {"layer1", "layer2"}
-    assert set(summary["block_radius"]) == {"layer1", "layer2"}
-    assert 0.0 < summary["block_radius"]["layer1"] <= (15 / 6) ** 0.5 + 1e-6  # at most the uniform field's
-    assert set(summary["reconstruction_error"]) == {"depth1", "depth2"}
-    assert math.isfinite(summary["layer1_log_likelihood"]) and summary["layer1_log_z_error"] == 0.0
-    recon = resumed.reconstruct(data[:5], 2)
-    assert recon.shape == (5, 16) and bool((recon.abs() <= 1).all())
-
-
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"layers": [16]}, "layers must be a list"),
-        ({"layers": [16, 0]}, r"layers\[1\] must be >= 1"),
-        ({"epochs_per_layer": 0}, "epochs_per_layer must be >= 1"),
-        ({"propagate": "both"}, "propagate must be one of"),
-        ({"k": 0}, "k must be >= 1"),
-        ({"l1": -2e-4}, "l1 must be >= 0"),
-    ],
-)
-def test_stack_rejects_bad_arguments(kwargs, match):
-    from rgnet.models.rbm import RBMStack
-
-    args = {"layers": [16, 8, 4], **kwargs}
-    with pytest.raises(ValueError, match=match):
-        RBMStack(**args)
-
-
-def test_stack_warns_when_max_epochs_does_not_cover_every_layer():
-    from rgnet.models.rbm import RBMStack
-
-    data = spin_data(100, 16)
-    for epochs, match in ((2, "deeper layers are never trained"), (5, "top layer trains longer")):
-        trainer = lightning.Trainer(
-            max_epochs=epochs,
-            accelerator="cpu",
-            logger=False,
-            enable_progress_bar=False,
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            limit_train_batches=1,
-        )
-        with pytest.warns(UserWarning, match=match):
-            trainer.fit(RBMStack([16, 8, 4], epochs_per_layer=2), batch_loader(data, 50, True))
-
-
-def test_stack_rejects_data_of_the_wrong_size_before_training():
-    from rgnet.models.rbm import RBMStack
-
-    stack = RBMStack([16, 8])
-    with pytest.raises(ValueError, match="n_visible=16"):
-        stack.training_step(torch.ones(4, 25), 0)
-
-
-def test_stack_refuses_a_datamodule_of_another_lattice_size_at_fit_start(tmp_path):
-    from rgnet.data.datamodule import IsingDataModule
-    from rgnet.models.rbm import RBMStack
-
-    dm = IsingDataModule.from_fields(cache_dir=tmp_path, L=6, K=0.3, n=20, method="wolff")
-    trainer = lightning.Trainer(
-        max_epochs=1,
-        accelerator="cpu",
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-    )
-    with pytest.raises(ValueError, match=r"layers\[0\] = 16 does not match the data's L\*L = 36"):
-        trainer.fit(RBMStack([16, 4]), datamodule=dm)
-
-
-def test_train_rbm_learning_rate_decay_parameter_average_and_data_started_chains():
-    data = spin_data(100, 6)
-    data[:, 3:] = data[:, :3]
-    rbm = train_rbm(
-        data,
-        3,
-        epochs=3,
-        batch_size=50,
-        lr=0.1,
-        final_lr=0.01,
-        average_epochs=2,
-        persistent=True,
-        n_chains=7,
-        progress=False,
-    )
-    assert rbm.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01)  # reached at the last epoch
-    assert rbm.chains.shape == (7, 6)
-    with pytest.raises(ValueError, match="average_epochs must be <= 3"):
-        train_rbm(data, 3, epochs=3, average_epochs=4, progress=False)
-    with pytest.raises(ValueError, match="final_lr must be >= 0"):
-        train_rbm(data, 3, final_lr=-1.0, progress=False)
-
-
-def test_train_rbm_with_progress_bar():
-    rbm = train_rbm(spin_data(50, 6), 3, epochs=1, batch_size=25, progress=True)
-    assert isinstance(rbm, RBM) and rbm.trainer.global_step == 2
