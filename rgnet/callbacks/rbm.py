@@ -1,10 +1,10 @@
 """TensorBoard callbacks for RBMs and RBM stacks (rgnet.models.rbm): learned filters, block-spin emergence
 against controls, reconstructions from each depth, thermodynamics of generated configurations.
 
-All work with an :class:`rgnet.models.rbm.RBMStack` or a single :class:`rgnet.models.rbm.RBM` (one layer) whose
-visible layer is an ``L x L`` lattice (row-major sites). Images and scalars go to TensorBoard only when the
-trainer has a :class:`~lightning.pytorch.loggers.TensorBoardLogger`, on global rank zero; the physics results
-are also returned by ``summary_metrics()`` (rgnet-train writes them to summary.json).
+All work with an :class:`rgnet.models.rbm.RBMStack` or a single :class:`rgnet.models.rbm.RBM` (one layer)
+whose visible layer is an ``L x L`` lattice (row-major sites). Images and scalars go to TensorBoard only when
+the trainer has a :class:`~lightning.pytorch.loggers.TensorBoardLogger`, on global rank zero; the physics
+results are also returned by ``summary_metrics()`` (rgnet-train writes them to summary.json).
 """
 
 from __future__ import annotations
@@ -14,25 +14,15 @@ from typing import Any
 
 import lightning
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 
 from rgnet._checks import check_choice, check_int, check_real
+from rgnet.callbacks._tensorboard import signed_images, tensorboard_writer
 from rgnet.ising.observables import energy_per_site, magnetization_per_site
 from rgnet.models.rbm import RBM
 from rgnet.models.rbm_stack import RBMStack
 from rgnet.rg.receptive_fields import box_window, lattice_side, locality, rms_radius
 
 CONTROLS = ("shuffle", "random", "none")
-
-
-def _writer(trainer: lightning.Trainer):
-    """The TensorBoard SummaryWriter of the trainer on rank zero, else None."""
-    if not trainer.is_global_zero:
-        return None
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            return logger.experiment
-    return None
 
 
 def _check_module(module: lightning.LightningModule) -> int:
@@ -67,7 +57,7 @@ def _due(trainer: lightning.Trainer, every: int) -> bool:
 
 
 def tile_images(images: torch.Tensor, columns: int | None = None, pad: int = 1) -> torch.Tensor:
-    """Tile ``images`` (n, H, W) with values in [0, 1] into one (rows (H + pad) - pad, ...) image, gaps 0.5."""
+    """Tile ``images`` (n, H, W) in [0, 1] into one image (rows (H + pad) - pad, ...) with gaps of 0.5."""
     n, H, W = images.shape
     columns = columns or math.ceil(math.sqrt(n))
     rows = math.ceil(n / columns)
@@ -79,9 +69,9 @@ def tile_images(images: torch.Tensor, columns: int | None = None, pad: int = 1) 
 
 
 def field_images(fields: torch.Tensor, L: int) -> torch.Tensor:
-    """Receptive fields (units, L*L) as images (units, L, L) in [0, 1]: 0.5 is zero, each scaled by its max |w|."""
-    scale = fields.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)
-    return (0.5 + 0.5 * fields / scale).reshape(-1, L, L).float().cpu()
+    """Receptive fields (units, L*L) as float32 CPU images (units, L, L) in [0, 1]: 0.5 is zero, each field
+    scaled by its max |w| (:func:`rgnet.callbacks._tensorboard.signed_images`)."""
+    return signed_images(fields).reshape(-1, L, L).float().cpu()
 
 
 class _Periodic(lightning.Callback):
@@ -104,7 +94,7 @@ class RBMFilters(_Periodic):
         _check_module(pl_module)
 
     def on_train_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
-        writer = _writer(trainer)
+        writer = tensorboard_writer(trainer)
         if writer is None or not _due(trainer, self.every_n_epochs):
             return
         L = _check_module(pl_module)
@@ -165,12 +155,14 @@ class BlockSpinEmergence(_Periodic):
             self.control_optimizers = [rbm.make_optimizer() for rbm in rbms]
             if self._pending is not None:
                 self.control.load_state_dict(self._pending["control"])
-                for optimizer, state in zip(self.control_optimizers, self._pending["control_optimizers"]):
+                saved = self._pending["control_optimizers"]
+                for optimizer, state in zip(self.control_optimizers, saved, strict=True):
                     optimizer.load_state_dict(state)
         self._pending = None
 
     def structureless(self, batch: torch.Tensor) -> torch.Tensor:
-        """The control's version of a batch (n, n_visible): sites shuffled per configuration, or K = 0 spins."""
+        """The control's version of a batch (n, n_visible): sites shuffled per configuration, or K = 0
+        spins."""
         if self.control_mode == "shuffle":
             order = torch.argsort(torch.rand(batch.shape, device=batch.device), dim=1)
             return torch.gather(batch, 1, order)
@@ -211,7 +203,7 @@ class BlockSpinEmergence(_Periodic):
         values = self.measure(pl_module)
         n_trained = _trained_layers(pl_module, trainer.current_epoch)
         self.history.append({"epoch": trainer.current_epoch, **values})
-        writer = _writer(trainer)
+        writer = tensorboard_writer(trainer)
         if writer is None:
             return
         for l in range(n_trained):
@@ -239,7 +231,8 @@ class BlockSpinEmergence(_Periodic):
                 out[f"block_{key}"] = {f"layer{l + 1}": v for l, v in enumerate(last[key])}
         if "control" in last:
             out["locality_excess_over_control"] = {
-                f"layer{l + 1}": t - c for l, (t, c) in enumerate(zip(last["trained"], last["control"]))
+                f"layer{l + 1}": t - c
+                for l, (t, c) in enumerate(zip(last["trained"], last["control"], strict=True))
             }
         return out
 
@@ -258,7 +251,7 @@ class BlockSpinEmergence(_Periodic):
 
 
 class RBMReconstructions(_Periodic):
-    """Held-out configurations and their reconstructions from each trained depth, as one image, every N epochs.
+    """Held-out configurations and their reconstructions from each trained depth, one image every N epochs.
 
     Tag ``reconstructions``: the first row holds ``n_samples`` validation configurations, row ``d`` their
     reconstructions from depth ``d`` (up by conditional means, down by conditional means; white = +1).
@@ -279,7 +272,7 @@ class RBMReconstructions(_Periodic):
     def on_validation_epoch_end(
         self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
     ) -> None:
-        writer = _writer(trainer)
+        writer = tensorboard_writer(trainer)
         if (
             writer is None
             or trainer.sanity_checking
@@ -303,7 +296,7 @@ class RBMReconstructions(_Periodic):
 
 
 class RBMThermodynamics(_Periodic):
-    """Energy, |m| and specific heat of configurations Gibbs-sampled from the first-layer RBM, next to the data's.
+    """Energy, |m| and specific heat of configurations Gibbs-sampled from the first-layer RBM, and the data's.
 
     Every N epochs (after validation) and at the end of fit: ``n_chains`` chains started uniformly at
     random run ``steps`` block-Gibbs sweeps; per-site energy ``e`` (units of J, torus), ``|m|`` and
@@ -365,7 +358,7 @@ class RBMThermodynamics(_Periodic):
         if not self._data:
             return
         self.last = self.measure(pl_module, torch.cat(self._data))
-        writer = _writer(trainer)
+        writer = tensorboard_writer(trainer)
         if writer is not None:
             for key in self.last["model"]:
                 writer.add_scalars(
@@ -382,5 +375,5 @@ class RBMThermodynamics(_Periodic):
         self._record(trainer, pl_module)
 
     def summary_metrics(self) -> dict[str, Any]:
-        """``{"model": {...}, "data": {...}}`` (energy, abs_magnetization, specific_heat) of the last measurement."""
+        """``{"model": {...}, "data": {...}}`` (energy, abs_magnetization, specific_heat), last measured."""
         return dict(self.last)

@@ -4,10 +4,29 @@
 - :mod:`rgnet.rg.couplings`: fit Ising couplings to configurations (pseudo-likelihood, exact 1D likelihood).
 - :mod:`rgnet.rg.blocking`: block-spin transforms (majority rule, decimation) in 1D and 2D.
 - :mod:`rgnet.rg.receptive_fields`: locality, size and centre of receptive fields on a periodic lattice.
+- :mod:`rgnet.rg.flow`: measured flows of layered networks (fitted couplings per layer) and their
+  verdicts against exact decimation or the majority-rule flow.
 """
 
 from rgnet.rg.blocking import decimate_spins_1d, decimate_spins_2d, majority_1d, majority_2d
 from rgnet.rg.couplings import TERMS, CouplingFit, fit_couplings
+from rgnet.rg.flow import (
+    FIXED_POINT_K,
+    FLOW_FIT_METHODS,
+    REFERENCE_FLOWS,
+    assign_to_lattice,
+    check_block_spin_flow,
+    check_exact_flow,
+    fit_flow,
+    fit_lattice_layers,
+    fit_layers,
+    flow_chi2,
+    flow_fit_method,
+    flow_geometry,
+    flow_verdict,
+    lattice_sides,
+    on_square_lattice,
+)
 from rgnet.rg.receptive_fields import box_window, field_centres, lattice_side, locality, rms_radius
 from rgnet.rg.recursions import (
     Decimation,
@@ -23,11 +42,17 @@ from rgnet.rg.recursions import (
 )
 
 __all__ = [
+    "FIXED_POINT_K",
+    "FLOW_FIT_METHODS",
+    "REFERENCE_FLOWS",
     "TERMS",
     "CouplingFit",
     "Decimation",
     "FixedPoint",
+    "assign_to_lattice",
     "box_window",
+    "check_block_spin_flow",
+    "check_exact_flow",
     "correlation_length_1d",
     "coupling_from_correlation_length",
     "decimate_1d",
@@ -37,12 +62,21 @@ __all__ = [
     "exact_decimation_sequence",
     "field_centres",
     "fit_couplings",
+    "fit_flow",
+    "fit_lattice_layers",
+    "fit_layers",
     "fixed_points_1d",
     "flow_1d",
+    "flow_chi2",
+    "flow_fit_method",
+    "flow_geometry",
+    "flow_verdict",
     "lattice_side",
+    "lattice_sides",
     "locality",
     "majority_1d",
     "majority_2d",
+    "on_square_lattice",
     "rms_radius",
     "stability_1d",
 ]

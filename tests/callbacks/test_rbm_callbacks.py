@@ -105,7 +105,10 @@ def test_structureless_controls_keep_magnetization_and_destroy_correlations():
     callback.control = RBMStack([16, 4])
     shuffled = callback.structureless(data)
     torch.testing.assert_close(shuffled.sum(1), data.sum(1))  # each configuration keeps its magnetization
-    neighbour = lambda v: float((v.reshape(-1, 4, 4) * v.reshape(-1, 4, 4).roll(1, 2)).mean())
+
+    def neighbour(v: torch.Tensor) -> float:
+        return float((v.reshape(-1, 4, 4) * v.reshape(-1, 4, 4).roll(1, 2)).mean())
+
     pair = float(((16 * data.mean(1) ** 2 - 1) / 15).mean())  # <s_i s_j> of a random pair i != j
     assert neighbour(data) > pair + 0.1  # nearest neighbours are correlated beyond the magnetization
     assert neighbour(shuffled) == pytest.approx(pair, abs=0.03)  # shuffled: only the magnetization is left
