@@ -114,7 +114,7 @@ class IsingDataModule(lightning.LightningDataModule):
 
     @classmethod
     def from_fields(cls, cache_dir: str | os.PathLike[str], **fields: Any) -> IsingDataModule:
-        """Data module from one flat mapping, as in the Hydra ``data`` group (``data.K``, ``data.batch_size``).
+        """Data module from one flat mapping, as the Hydra ``data`` group (``data.K``, ``data.batch_size``).
 
         ``fields`` holds the dataset parameters (the fields of :class:`rgnet.data.DatasetConfig`) and the
         loader options (:data:`LOADER_OPTIONS`) side by side; anything else is an error naming the field.
