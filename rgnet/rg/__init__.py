@@ -6,6 +6,7 @@
 - :mod:`rgnet.rg.receptive_fields`: locality, size and centre of receptive fields on a periodic lattice.
 - :mod:`rgnet.rg.flow`: measured flows of layered networks (fitted couplings per layer) and their
   verdicts against exact decimation or the majority-rule flow.
+- :mod:`rgnet.rg.mcrg`: Monte Carlo RG: the linearized map of any block-spin transform and its exponents.
 """
 
 from rgnet.rg.blocking import decimate_spins_1d, decimate_spins_2d, majority_1d, majority_2d
@@ -27,6 +28,7 @@ from rgnet.rg.flow import (
     lattice_sides,
     on_square_lattice,
 )
+from rgnet.rg.mcrg import LinearizedMap, MCRGResult, linearized_maps, mcrg_exponents, operator_sums
 from rgnet.rg.receptive_fields import box_window, field_centres, lattice_side, locality, rms_radius
 from rgnet.rg.recursions import (
     Decimation,
@@ -49,6 +51,8 @@ __all__ = [
     "CouplingFit",
     "Decimation",
     "FixedPoint",
+    "LinearizedMap",
+    "MCRGResult",
     "assign_to_lattice",
     "box_window",
     "check_block_spin_flow",
@@ -73,10 +77,13 @@ __all__ = [
     "flow_verdict",
     "lattice_side",
     "lattice_sides",
+    "linearized_maps",
     "locality",
     "majority_1d",
     "majority_2d",
+    "mcrg_exponents",
     "on_square_lattice",
+    "operator_sums",
     "rms_radius",
     "stability_1d",
 ]
