@@ -44,6 +44,7 @@ descent typically stalls in local optima that assign units to non-neighbouring s
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -66,8 +67,8 @@ def _widths(n_visible: int, widths: Sequence[int] | None, n_layers: int | None) 
         n_layers = check_int(n_layers, "n_layers", minimum=1)
         if n_visible % (2**n_layers) or n_visible // 2**n_layers < 2:
             raise ValueError(
-                f"n_visible={n_visible} is too short for n_layers={n_layers} halvings: it must be a multiple of "
-                f"2**n_layers = {2**n_layers} with at least 2 spins left in the deepest layer"
+                f"n_visible={n_visible} is too short for n_layers={n_layers} halvings: it must be a "
+                f"multiple of 2**n_layers = {2**n_layers} with at least 2 spins left in the deepest layer"
             )
         return (n_visible, *(n_visible // 2**l for l in range(1, n_layers + 1)))
     if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
@@ -105,7 +106,8 @@ class FlowDNN(lightning.LightningModule):
 
     Args:
         n_visible: spins per input chain (periodic).
-        widths: output sizes of the layers, each dividing the previous one (default: halve ``n_layers`` times).
+        widths: output sizes of the layers, each dividing the previous one (default: halve ``n_layers``
+            times).
         n_layers: number of halvings when ``widths`` is None.
         objective: ``"elbo"`` (default, flows along exact decimation) or ``"infomax"``.
         init: ``"local"`` (default) or ``"random"`` encoder initialization.
@@ -139,7 +141,7 @@ class FlowDNN(lightning.LightningModule):
         if self.lr == 0.0:
             raise ValueError("lr must be > 0")
         self.save_hyperparameters()
-        pairs = list(zip(self.sizes, self.sizes[1:]))
+        pairs = list(itertools.pairwise(self.sizes))
         self.encoders = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
         self.decoders = nn.ModuleList(nn.Linear(b, a) for a, b in pairs)
         # learned (K', h') of each layer's output chain (used by the "elbo" objective)
@@ -158,7 +160,9 @@ class FlowDNN(lightning.LightningModule):
 
     def _initialize(self) -> None:
         with torch.no_grad():
-            for enc, dec, (n_in, n_out) in zip(self.encoders, self.decoders, zip(self.sizes, self.sizes[1:])):
+            for enc, dec, (n_in, n_out) in zip(
+                self.encoders, self.decoders, itertools.pairwise(self.sizes), strict=True
+            ):
                 noise = self.init_noise * torch.randn(n_out, n_in)
                 if self.init == "local":
                     b = n_in // n_out
@@ -202,8 +206,8 @@ class FlowDNN(lightning.LightningModule):
                 from rgnet.rg import flow_1d
 
                 flow = flow_1d(K0, n_layers, 2, h0)
-                couplings = list(zip(flow["K"], flow["h"]))
-            for l, (enc, dec) in enumerate(zip(model.encoders, model.decoders)):
+                couplings = list(zip(flow["K"], flow["h"], strict=True))
+            for l, (enc, dec) in enumerate(zip(model.encoders, model.decoders, strict=True)):
                 n_out = enc.out_features
                 j = torch.arange(n_out)
                 enc.weight.zero_()
@@ -313,8 +317,9 @@ class FlowDNN(lightning.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
     def check_datamodule(self, datamodule: object) -> None:
-        """Raise ValueError when ``datamodule`` serves chains of another length than ``n_visible`` (rgnet-train
-        calls this before any data is made; :meth:`on_fit_start` repeats it for plain Lightning use)."""
+        """Raise ValueError when ``datamodule`` serves chains of another length than ``n_visible``
+        (rgnet-train calls this before any data is made; :meth:`on_fit_start` repeats it for plain Lightning
+        use)."""
         N = getattr(datamodule, "N", None)
         if N is not None and N != self.n_visible:
             raise ValueError(

@@ -17,11 +17,12 @@ configurations are not Ising-distributed, which is itself informative.
 
 Measured (8 x 8, CD-1 RBM trained 20 epochs on 1000 Wolff samples at each of K = 0.15, 0.25, 0.33, 0.38,
 0.42, 0.46, 0.5, 0.6, 0.8; flows of 500 configurations started at K = 0.15, 0.25, 0.42, 0.6, 0.8): every flow
-reaches the same point within a few steps and stays there, from above and from below. With 64 hidden units it
-sits at K_pl = 0.41 +- 0.005, K_energy = 0.467 +- 0.003 (|m| = 0.90), within 20 steps; with 16 hidden units at
-K_pl = 0.345, K_energy = 0.428 (|m| = 0.84; flows from K = 0.15 still creep up after 20 steps). K_c = 0.4407 lies
-between the two estimators, as Iso et al. found (the flow goes near K_c); the estimators' disagreement shows
-that the fixed point's configurations are not exactly Ising-distributed (too magnetized for their energy).
+reaches the same point within a few steps and stays there, from above and from below. With 64 hidden units
+it sits at K_pl = 0.41 +- 0.005, K_energy = 0.467 +- 0.003 (|m| = 0.90), within 20 steps; with 16 hidden
+units at K_pl = 0.345, K_energy = 0.428 (|m| = 0.84; flows from K = 0.15 still creep up after 20 steps).
+K_c = 0.4407 lies between the two estimators, as Iso et al. found (the flow goes near K_c); the estimators'
+disagreement shows that the fixed point's configurations are not exactly Ising-distributed (too magnetized
+for their energy).
 
 Example (CPU, seconds)::
 
@@ -72,7 +73,8 @@ def coupling_from_energy(energy: float, L: int) -> float:
 
 @dataclass(frozen=True)
 class RBMFlow:
-    """Couplings of the configurations along an RBM flow; index 0 is the starting batch, ``t`` after ``t`` steps.
+    """Couplings of the configurations along an RBM flow; index 0 is the starting batch, ``t`` after ``t``
+    steps.
 
     ``K_pl``, ``K_pl_err``: pseudo-likelihood K and its standard error; ``K_energy``: K from the mean energy;
     ``energy``: mean energy per site (J); ``abs_magnetization``: mean |m| per site; ``converged``: whether

@@ -12,12 +12,12 @@ energy; exact reference: ``rgnet.ib.ising_cylinder_ib(..., z2_even=True)``). Bou
 * ``I(H;E) >=`` InfoNCE or NWJ bound of a separable critic ``f(h, e)`` (:mod:`rgnet.ib.estimators`).
 
 Loss ``w I(V;H) bound - beta * I(H;E) bound`` (minimised over encoder and critic together: the critic only
-enters through ``-beta I(H;E)``, so it maximises the bound), with the compression weight ``w`` ramped from 0 to
-1 over the first ``warmup_steps`` optimizer steps (then the IB objective proper). The warm-up matters where the
-critic needs time to find the relevant features of E: for a Z2-even code (products of spins) the compression
-term otherwise shuts the code before the critic sees any signal, and the encoder collapses to the trivial one
-at every beta (measured on the L = 6 cylinder at 1.5-6x the exact even beta_c). Batches: ``(v, e)`` float32 ``(B, dim_v)``,
-``(B, dim_e)`` (e.g. :class:`rgnet.data.ve_pairs.VEPairsDataModule`).
+enters through ``-beta I(H;E)``, so it maximises the bound), with the compression weight ``w`` ramped from 0
+to 1 over the first ``warmup_steps`` optimizer steps (then the IB objective proper). The warm-up matters where
+the critic needs time to find the relevant features of E: for a Z2-even code (products of spins) the
+compression term otherwise shuts the code before the critic sees any signal, and the encoder collapses to the
+trivial one at every beta (measured on the L = 6 cylinder at 1.5-6x the exact even beta_c). Batches:
+``(v, e)`` float32 ``(B, dim_v)``, ``(B, dim_e)`` (e.g. :class:`rgnet.data.ve_pairs.VEPairsDataModule`).
 """
 
 from __future__ import annotations
@@ -95,8 +95,8 @@ class VIBEncoder(lightning.LightningModule):
         warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=0)
         if symmetry == "z2_even" and encoder != "mlp":
             raise ValueError(
-                f"symmetry='z2_even' needs encoder='mlp', got encoder={encoder!r} (a linear filter is odd under "
-                "v -> -v, so its even part is a constant)"
+                f"symmetry='z2_even' needs encoder='mlp', got encoder={encoder!r} (a linear filter is odd "
+                "under v -> -v, so its even part is a constant)"
             )
         for name, value in (("lr", lr), ("critic_lr", 3.0 * lr if critic_lr is None else critic_lr)):
             if check_real(value, name, minimum=0.0) == 0.0:
@@ -111,7 +111,8 @@ class VIBEncoder(lightning.LightningModule):
         if symmetry == "z2_even":
             # the even part of tanh(w.v + b) grows with |b| (it vanishes at b = 0): with the default small
             # biases the initial even code is nearly constant and the encoder collapses before the critic
-            # finds the even features of E in 2 of 4 seeds (measured at L = 8, 1.5 beta_c_even); N(0, 1) in 0 of 4
+            # finds the even features of E in 2 of 4 seeds (measured at L = 8, 1.5 beta_c_even); N(0, 1) in
+            # 0 of 4
             nn.init.normal_(self.encoder[0].bias, std=1.0)
         self.critic = SeparableCritic(
             dim_h, dim_e, hidden=critic_hidden, embed=critic_embed, even_y=symmetry == "z2_even"
