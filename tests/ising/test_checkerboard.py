@@ -1,11 +1,16 @@
-"""Checkerboard sampler backends: numba vs torch statistics, reproducibility, resumable state, argument errors."""
+"""Checkerboard samplers: numba vs torch energies, the numba kernel's schedules, state and argument errors.
+
+Exact-law, reproducibility and resume tests of every backend: test_sampler_backends.py.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from rgnet.ising import K_CRITICAL, exact, make_sampler
+from rgnet.ising.samplers.checkerboard_numba import _sweeps
 from rgnet.ising.stats import mean_and_error
 
 
@@ -22,37 +27,32 @@ def test_numba_and_torch_backends_agree_on_energy(method: str) -> None:
     assert abs(e_numba - exact.energy_torus(L, L, K)) < 4 * de_numba
 
 
-@pytest.mark.parametrize("chains", [1, 3, 4])  # row-parallel and chain-parallel kernels
-def test_numba_backend_is_reproducible_and_resumes_exactly(chains: int) -> None:
-    def sampler():
-        return make_sampler("checkerboard", 6, 0.4, chains=chains, seed=11, backend="numba")
-
-    a, b = sampler(), sampler()
-    a.step(7)
-    b.step(7)
-    assert torch.equal(a.spins, b.spins)
-    state = a.state_dict()
-    a.step(5)
-    c = make_sampler("checkerboard", 6, 0.4, chains=chains, seed=99, backend="numba")
-    c.load_state_dict(state)
-    c.step(5)
-    assert torch.equal(a.spins, c.spins)
-    assert not torch.equal(
-        a.spins, make_sampler("checkerboard", 6, 0.4, chains=chains, seed=12, backend="numba").spins
-    )
-
-
-def test_chains_do_not_share_random_numbers() -> None:
-    sampler = make_sampler("heatbath", 4, 0.0, chains=2, seed=5, backend="numba", start="ordered")
-    sampler.spins[1] = sampler.spins[0]
-    sampler.step(1)  # at K = 0 heat-bath spins are fresh coin flips: equal chains would mean shared numbers
-    assert not torch.equal(sampler.spins[0], sampler.spins[1])
+@pytest.mark.parametrize("chains", [1, 3, 8])
+def test_numba_row_and_chain_parallel_schedules_agree(chains: int) -> None:
+    """Every lattice row has its own stream, so both thread schedules of the kernel give the same chains."""
+    sampler = make_sampler("heatbath", 6, 0.4, h=0.1, chains=chains, seed=2, backend="numba", start="random")
+    kernel = sampler.kernel
+    results = []
+    for n_blocks in (0, 5):  # chains in parallel; rows of each half-sweep in 5 parallel tasks
+        spins, streams = sampler.spins.clone(), kernel.streams.copy()
+        _sweeps(spins.numpy(), kernel.thresholds, streams, 3, n_blocks)
+        results.append((spins, streams))
+    (spins_a, streams_a), (spins_b, streams_b) = results
+    assert torch.equal(spins_a, spins_b) and np.array_equal(streams_a, streams_b)
+    assert not torch.equal(spins_a, sampler.spins)
 
 
 def test_numba_state_from_other_backend_is_rejected() -> None:
     torch_state = make_sampler("checkerboard", 4, 0.3, seed=0, backend="torch").state_dict()
     with pytest.raises(ValueError, match="numba random streams"):
         make_sampler("checkerboard", 4, 0.3, seed=0, backend="numba").load_state_dict(torch_state)
+
+
+@pytest.mark.usefixtures("interpreted_triton_kernels")
+def test_triton_state_from_other_backend_is_rejected() -> None:
+    numba_state = make_sampler("checkerboard", 4, 0.3, seed=0, backend="numba").state_dict()
+    with pytest.raises(ValueError, match="Philox seed and counter"):
+        make_sampler("checkerboard", 4, 0.3, seed=0, backend="triton").load_state_dict(numba_state)
 
 
 def test_invalid_arguments_raise() -> None:

@@ -1,16 +1,13 @@
 """Triton checkerboard kernels, run on the CPU by Triton's interpreter (TRITON_INTERPRET=1).
 
 The kernel module is imported afresh with the interpreter switched on for the duration of this module's tests
-(Triton reads the flag when the kernels are decorated and when they run); the previously imported module, if
-any, and the environment are restored afterwards. Physics is checked against
-the exact Boltzmann law of the 4 x 4 torus by enumeration of its 2^16 states.
+(fixture ``interpreted_triton_kernels`` of conftest.py). Physics is checked against the exact Boltzmann law
+of the 4 x 4 torus by enumeration of its 2^16 states; the flip tables themselves in test_flip_tables.py.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -20,35 +17,15 @@ pytest.importorskip("triton")
 from scipy import stats
 
 from rgnet.ising.lattice import bond_sum, checkerboard_mask, neighbour_sum
+from rgnet.ising.samplers.tables import ALWAYS, flip_probability_table, thresholds_from_probabilities
 
-MODULE = "rgnet.ising.samplers.triton_kernels"
 KERNELS = ("int8", "multispin")
 
 
 @pytest.fixture(scope="module")
-def tk():
-    """The kernel module imported under the interpreter."""
-    import rgnet.ising.samplers as package
-
-    saved = sys.modules.pop(MODULE, None)
-    had_attr = hasattr(package, "triton_kernels")
-    saved_attr = getattr(package, "triton_kernels", None)
-    patch = pytest.MonkeyPatch()
-    patch.setenv("TRITON_INTERPRET", "1")  # read when the kernels are decorated and when they run
-    try:
-        module = importlib.import_module(MODULE)
-        assert module._INTERPRETED
-        yield module
-    finally:
-        patch.undo()
-    if saved is not None:
-        sys.modules[MODULE] = saved
-    else:
-        sys.modules.pop(MODULE, None)
-    if had_attr:
-        package.triton_kernels = saved_attr
-    elif hasattr(package, "triton_kernels"):
-        delattr(package, "triton_kernels")
+def tk(interpreted_triton_kernels):
+    """The kernel module imported under the interpreter (see conftest.py)."""
+    return interpreted_triton_kernels
 
 
 def run_sweeps(
@@ -156,7 +133,7 @@ def test_boltzmann_law_is_stationary(tk, kernel, rule, h):
     """Chains started from exact Boltzmann samples stay Boltzmann-distributed after two sweeps."""
     K = 0.35
     start = exact_samples(K, h, N_CHAINS, seed=11)
-    thr = tk.thresholds_from_probabilities(tk.flip_probability_table(K, h, rule))
+    thr = thresholds_from_probabilities(flip_probability_table(K, h, rule))
     samples, _ = run_sweeps(tk, kernel, start, thr, seed=5, counter=0, n=2)
     assert not torch.equal(samples, start)
     assert chi_square_pvalue(samples, K, h) > 1e-4
@@ -168,7 +145,7 @@ def test_wrong_coupling_is_detected(tk, kernel):
     """Power: a kernel run at K + 0.05 from the exact law at K fails the same test."""
     K, h = 0.35, 0.15
     start = exact_samples(K, h, N_CHAINS, seed=11)
-    thr = tk.thresholds_from_probabilities(tk.flip_probability_table(K + 0.05, h, "metropolis"))
+    thr = thresholds_from_probabilities(flip_probability_table(K + 0.05, h, "metropolis"))
     samples, _ = run_sweeps(tk, kernel, start, thr, seed=5, counter=0, n=2)
     assert chi_square_pvalue(samples, K, h) < 1e-8
 
@@ -177,7 +154,7 @@ def test_converges_from_ordered_start(tk):
     """From all spins up, 20 Metropolis sweeps at K = 0.3 reach the exact law (relaxation time ~ 2 sweeps)."""
     K, h = 0.3, 0.0
     start = torch.ones((N_CHAINS, L_EXACT, L_EXACT), dtype=torch.int8)
-    thr = tk.thresholds_from_probabilities(tk.flip_probability_table(K, h, "metropolis"))
+    thr = thresholds_from_probabilities(flip_probability_table(K, h, "metropolis"))
     samples, _ = run_sweeps(tk, "int8", start, thr, seed=21, counter=0, n=20)
     assert chi_square_pvalue(samples, K, h) > 1e-4
     assert_moments_match(samples, K, h)
@@ -189,7 +166,7 @@ def test_multispin_equals_int8_with_one_word_per_row(tk, L):
     must give bit-identical chains: the multispin kernel inherits every statistical test of the int8 one."""
     assert tk.multispin_layout(L)[1] == 1
     spins = random_spins((5, L, L), seed=L)
-    thr = tk.thresholds_from_probabilities(tk.flip_probability_table(0.3, 0.1, "heatbath"))
+    thr = thresholds_from_probabilities(flip_probability_table(0.3, 0.1, "heatbath"))
     a, _ = run_sweeps(tk, "int8", spins, thr, seed=99, counter=4, n=2)
     b, _ = run_sweeps(tk, "multispin", spins, thr, seed=99, counter=4, n=2)
     assert not torch.equal(a, spins) and torch.equal(a, b)
@@ -204,7 +181,7 @@ def test_independent_sites_at_zero_coupling(tk, kernel):
     every site's frequency matches q."""
     L, chains, h = 48, 512, 0.4
     q = math.exp(h) / (2 * math.cosh(h))
-    thr = tk.thresholds_from_probabilities(tk.flip_probability_table(0.0, h, "heatbath"))
+    thr = thresholds_from_probabilities(flip_probability_table(0.0, h, "heatbath"))
     start = -torch.ones((chains, L, L), dtype=torch.int8)
     out, _ = run_sweeps(tk, kernel, start, thr, seed=123, counter=0, n=1)
     up = (out > 0).double()
@@ -231,7 +208,7 @@ def test_matches_reference_for_deterministic_tables(tk, kernel, L):
     """
     spins = random_spins((3, L, L), seed=L)
     flips = random_spins((2, 5), seed=100 + L) > 0
-    out, counter = run_sweeps(tk, kernel, spins, flips.long() * tk.ALWAYS, seed=1, counter=0, n=2)
+    out, counter = run_sweeps(tk, kernel, spins, flips.long() * ALWAYS, seed=1, counter=0, n=2)
     assert counter == 4
     assert torch.equal(out, reference_sweep(reference_sweep(spins, flips), flips))
 
@@ -243,13 +220,13 @@ def test_zero_and_full_thresholds(tk, kernel):
     out, counter = run_sweeps(tk, kernel, spins, never, seed=9, counter=6, n=2)
     assert counter == 10
     assert torch.equal(out, spins)
-    always = torch.full((2, 5), tk.ALWAYS, dtype=torch.int64)
+    always = torch.full((2, 5), ALWAYS, dtype=torch.int64)
     out, _ = run_sweeps(tk, kernel, spins, always, seed=9, counter=6, n=1)
     assert torch.equal(out, -spins)  # each colour flipped exactly once
     # flip iff s = +1 with nb = +4, from all up: colour 0 flips, then colour 1 sees nb = -4 and stays
     up = torch.ones((2, 6, 6), dtype=torch.int8)
     rule = torch.zeros((2, 5), dtype=torch.int64)
-    rule[1, 4] = tk.ALWAYS
+    rule[1, 4] = ALWAYS
     out, _ = run_sweeps(tk, kernel, up, rule, seed=9, counter=0, n=1)
     colour0 = checkerboard_mask(6, 0)
     assert torch.equal(out, torch.where(colour0, -up, up))
@@ -258,7 +235,7 @@ def test_zero_and_full_thresholds(tk, kernel):
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_reproducible_and_counter_driven(tk, kernel):
     spins = random_spins((2, 4, 4), seed=4)
-    thr = tk.thresholds_from_probabilities(np.full((2, 5), 0.5))
+    thr = thresholds_from_probabilities(np.full((2, 5), 0.5))
     first, c1 = run_sweeps(tk, kernel, spins, thr, seed=7, counter=0, n=1)
     again, _ = run_sweeps(tk, kernel, spins, thr, seed=7, counter=0, n=1)
     assert c1 == 2 and torch.equal(first, again)
@@ -275,34 +252,12 @@ def test_reproducible_and_counter_driven(tk, kernel):
 def test_chains_get_independent_randoms(tk, kernel):
     """Identical chains with flip probability 1/2 all end up different (64 sites: collisions ~ 2^-64)."""
     spins = random_spins((1, 8, 8), seed=5).expand(32, 8, 8).contiguous()
-    thr = tk.thresholds_from_probabilities(np.full((2, 5), 0.5))
+    thr = thresholds_from_probabilities(np.full((2, 5), 0.5))
     out, _ = run_sweeps(tk, kernel, spins, thr, seed=3, counter=0, n=1)
     assert len({tuple(chain.flatten().tolist()) for chain in out}) == 32
 
 
 # ------------------------------------------------------------------------------------------- tables, layout
-def test_flip_probability_tables(tk):
-    K, h = 0.4, -0.3
-    for rule in ("metropolis", "heatbath"):
-        p = tk.flip_probability_table(K, h, rule)
-        assert p.shape == (2, 5) and p.dtype == np.float64
-        for nb_i, nb in enumerate(range(-4, 5, 2)):
-            # detailed balance: p(+ -> -) / p(- -> +) = exp(-2 (K nb + h)) at fixed neighbours
-            assert p[1, nb_i] / p[0, nb_i] == pytest.approx(math.exp(-2 * (K * nb + h)), rel=1e-12)
-        if rule == "metropolis":
-            assert np.all(np.max(p, axis=0) == 1.0)
-        else:
-            np.testing.assert_allclose(p[0] + p[1], 1.0, rtol=1e-12)
-    thr = tk.thresholds_from_probabilities(np.array([[0.0, 0.5, 1.0, 0.25, 1e-12]] * 2))
-    assert thr.dtype == torch.int64 and thr[0].tolist() == [0, 2**31, 2**32, 2**30, 0]
-    with pytest.raises(ValueError, match="rule"):
-        tk.flip_probability_table(K, h, "glauber")
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        tk.thresholds_from_probabilities(np.full((2, 5), 1.5))
-    with pytest.raises(ValueError, match="shape"):
-        tk.thresholds_from_probabilities(np.zeros((5, 2)))
-
-
 @pytest.mark.parametrize("L", [2, 4, 6, 8, 12, 16, 32, 48])
 def test_pack_unpack_round_trip(tk, L):
     spins = random_spins((3, L, L), seed=L)

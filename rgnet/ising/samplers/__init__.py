@@ -1,4 +1,11 @@
-"""2D Markov-chain samplers behind one interface (:class:`Sampler`) and the exact 1D chain sampler."""
+"""2D Markov-chain samplers behind one interface (:class:`Sampler`) and the exact 1D chain sampler.
+
+Layout: ``base`` (the Sampler interface), ``kernel`` (the kernel interface and backend resolution),
+``tables`` (flip probabilities and integer thresholds, shared by all kernels), one module per algorithm
+(``checkerboard``, ``cluster``) and one per (algorithm, backend) variant (``checkerboard_numba``,
+``checkerboard_torch``, ``checkerboard_triton`` over ``triton_kernels``; ``cluster_numba``,
+``cluster_torch``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from rgnet.ising.samplers.base import Sampler
 from rgnet.ising.samplers.checkerboard import HeatBathCheckerboard, MetropolisCheckerboard
 from rgnet.ising.samplers.cluster import SwendsenWangSampler, WolffSampler
 from rgnet.ising.samplers.exact1d import sample_1d
+from rgnet.ising.samplers.kernel import ClusterFlipKernel, Kernel, SweepKernel
 
 #: Method name -> sampler class.
 SAMPLERS: dict[str, type[Sampler]] = {
@@ -27,10 +35,13 @@ def make_sampler(method: str, L: int, K: float, **kwargs: Any) -> Sampler:
 __all__ = [
     "METHODS",
     "SAMPLERS",
+    "ClusterFlipKernel",
     "HeatBathCheckerboard",
+    "Kernel",
     "MetropolisCheckerboard",
     "Sampler",
     "SwendsenWangSampler",
+    "SweepKernel",
     "WolffSampler",
     "make_sampler",
     "sample_1d",

@@ -22,7 +22,7 @@ WEYL_STREAM_LENGTH = (1 << 40) + 1
 
 @numba.njit
 def splitmix64(counter: np.uint64) -> np.uint64:
-    """splitmix64 output (Steele, Lea & Flood 2014) for a Weyl counter value; advance the counter by SPLITMIX_GAMMA."""
+    """splitmix64 output (Steele, Lea & Flood 2014) for a Weyl counter value (advanced by SPLITMIX_GAMMA)."""
     z = (counter ^ (counter >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
@@ -31,9 +31,9 @@ def splitmix64(counter: np.uint64) -> np.uint64:
 def weyl_streams(n: int, generator: torch.Generator, stream_length: int = WEYL_STREAM_LENGTH) -> np.ndarray:
     """``n`` splitmix64 counters (uint64) that are disjoint segments of one splitmix64 sequence.
 
-    Stream i starts ``stream_length * i`` outputs after a start drawn from ``generator`` (64 random bits), so the
-    streams never share an output while each draws fewer than ``stream_length`` of them (default 2^40 + 1, for
-    n < 2^24; :func:`widest_stream_length` gives the longest segments for n streams).
+    Stream i starts ``stream_length * i`` outputs after a start drawn from ``generator`` (64 random bits), so
+    the streams never share an output while each draws fewer than ``stream_length`` of them (default 2^40 + 1,
+    for n < 2^24; :func:`widest_stream_length` gives the longest segments for n streams).
     """
     if n * stream_length > 1 << 64:
         raise ValueError(
@@ -46,7 +46,7 @@ def weyl_streams(n: int, generator: torch.Generator, stream_length: int = WEYL_S
 
 
 def widest_stream_length(n: int) -> int:
-    """Longest odd segment length that ``n`` streams of :func:`weyl_streams` can have (>= 2^40 for n < 2^24)."""
+    """Longest odd segment length ``n`` streams of :func:`weyl_streams` can have (>= 2^40 for n < 2^24)."""
     return ((1 << 64) // n - 1) | 1
 
 
@@ -57,28 +57,18 @@ def weyl_next(counter: np.uint64) -> tuple[np.uint64, np.uint64]:
     return counter, splitmix64(counter)
 
 
-def split_threshold(threshold: int) -> tuple[int, int]:
-    """A 32-bit threshold t in [0, 2^32] of :func:`probability_to_threshold` as (t >> 16, t & 0xFFFF), for
-    :func:`below_threshold16`."""
-    return int(threshold) >> 16, int(threshold) & 0xFFFF
-
-
 @numba.njit(inline="always")
 def below_threshold16(u16: int, t_hi: int, t_lo: int, counter: np.uint64) -> tuple[bool, np.uint64]:
     """Exactly the event "32-bit uniform < t" (probability t / 2^32) from 16 random bits ``u16`` (int64).
 
-    The 16 bits are the uniform's high half: below ``t_hi`` it is a hit, above a miss; only on a tie
-    (probability 2^-16) is the low half drawn, from a fresh output of ``counter``. Returns (hit, counter).
+    (t_hi, t_lo) = split_threshold(t) (rgnet.ising.samplers.tables). The 16 bits are the uniform's high half:
+    below ``t_hi`` it is a hit, above a miss; only on a tie (probability 2^-16) is the low half drawn, from a
+    fresh output of ``counter``. Returns (hit, counter).
     """
     if u16 != t_hi:
         return u16 < t_hi, counter
     counter, z = weyl_next(counter)
     return np.int64(z & np.uint64(0xFFFF)) < t_lo, counter
-
-
-def probability_to_threshold(p: np.ndarray) -> np.ndarray:
-    """Map probabilities in [0, 1] to uint64 thresholds t so that P(u32 < t) = p for uniform 32-bit u32."""
-    return np.round(np.clip(p, 0.0, 1.0) * 2.0**32).astype(np.uint64)
 
 
 @numba.njit(parallel=True, cache=True)

@@ -4,11 +4,15 @@ A sampler holds a batch of independent chains, ``spins`` of shape ``(chains, L, 
 ``device``, at dimensionless coupling ``K = J/kT`` and field ``h`` (H = -K sum_<ij> s_i s_j - h sum_i s_i,
 periodic boundaries, each bond counted once). ``step(n)`` advances every chain by ``n`` sweeps; what a sweep
 is depends on the algorithm and is stated by each subclass. Observables are computed on the fly.
+
+The backend work is done by one kernel (rgnet.ising.samplers.kernel), picked from the algorithm's
+:attr:`Sampler.kernels` once, at construction; a sampler never branches on the backend name.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,6 +22,7 @@ from rgnet._checks import check_choice, check_device, check_int, check_real, mak
 from rgnet.ising.exact import K_CRITICAL
 from rgnet.ising.lattice import bond_sum, random_spins
 from rgnet.ising.samplers._rng import bond_and_spin_sums
+from rgnet.ising.samplers.kernel import Kernel, resolve_kernel
 
 START_STATES = ("auto", "random", "ordered")
 
@@ -34,10 +39,14 @@ class Sampler(ABC):
         device: torch device the state lives on.
         start: ``"random"`` (infinite temperature), ``"ordered"`` (all spins equal; the sign is
             sign(h), or random per chain when h = 0), or ``"auto"``: ordered for K > K_c, random otherwise.
+        backend: a key of :attr:`kernels`, or ``"auto"``: numba on the CPU; on CUDA triton where the
+            algorithm has it and Triton is installed, else torch.
     """
 
     method: ClassVar[str]
     requires_even_L: ClassVar[bool] = False
+    #: backend name -> kernel class of this algorithm
+    kernels: ClassVar[Mapping[str, type[Kernel]]]
 
     def __init__(
         self,
@@ -49,6 +58,7 @@ class Sampler(ABC):
         seed: int | None = None,
         device: str | torch.device = "cpu",
         start: str = "auto",
+        backend: str = "auto",
     ) -> None:
         self.L = check_int(L, "L", minimum=2)
         if self.requires_even_L and self.L % 2:
@@ -60,9 +70,21 @@ class Sampler(ABC):
         self.chains = check_int(chains, "chains", minimum=1)
         check_choice(start, "start", START_STATES)
         self.device = check_device(device)
+        kernel_class = resolve_kernel(backend, self.device, self.kernels)
         self.generator, self.seed = make_generator(seed, self.device)
         self.spins = self._initial_state(start)
         self.sweeps_done = 0
+        self.kernel = self._build_kernel(kernel_class)
+        self.kernel.prepare(self.chains)
+
+    @abstractmethod
+    def _build_kernel(self, kernel_class: type[Kernel]) -> Kernel:
+        """An instance of ``kernel_class`` (one of :attr:`kernels`) for this sampler's L, K, h, generator."""
+
+    @property
+    def backend(self) -> str:
+        """Name of the backend the kernel runs on ("numba", "torch" or "triton")."""
+        return self.kernel.backend
 
     @property
     def n_sites(self) -> int:
@@ -93,7 +115,7 @@ class Sampler(ABC):
 
     # ------------------------------------------------------------------ observables on the fly
     def energy(self) -> torch.Tensor:
-        """Interaction energy per site in units of J, e = -(1/N) sum_<ij> s_i s_j; shape (chains,), float64."""
+        """Interaction energy per site in units of J, e = -(1/N) sum_<ij> s_i s_j; float64 (chains,)."""
         return -bond_sum(self.spins).to(torch.float64) / self.n_sites
 
     def magnetization(self) -> torch.Tensor:
@@ -137,7 +159,7 @@ class Sampler(ABC):
             "spins": self.spins.cpu().clone(),
             "generator": self.generator.get_state(),
             "sweeps_done": self.sweeps_done,
-            "extra": self._extra_state(),
+            "extra": {**self.kernel.state_dict(), **self._extra_state()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -152,22 +174,24 @@ class Sampler(ABC):
             raise ValueError(
                 f"state spins have shape {tuple(spins.shape)}, expected (chains, {self.L}, {self.L})"
             )
-        self.spins = spins.to(self.device, torch.int8).contiguous()
+        # a copy: kernels update spins in place, which must not change ``state``
+        self.spins = spins.to(self.device, torch.int8, copy=True).contiguous()
         self.chains = spins.shape[0]
         self.seed = state["seed"]
         self.generator.set_state(state["generator"])
         self.sweeps_done = int(state["sweeps_done"])
+        self.kernel.load_state_dict(state["extra"], self.chains)
         self._load_extra_state(state["extra"])
 
     def _extra_state(self) -> dict[str, Any]:
-        """Algorithm-specific state (e.g. per-chain RNG streams); overridden where there is any."""
+        """Algorithm state beyond the kernel's (e.g. Wolff's flips per sweep); overridden where any."""
         return {}
 
-    def _load_extra_state(self, extra: dict[str, Any]) -> None:
+    def _load_extra_state(self, extra: dict[str, Any]) -> None:  # noqa: B027 - a no-op where there is none
         """Inverse of :meth:`_extra_state`."""
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(L={self.L}, K={self.K}, h={self.h}, chains={self.chains}, "
-            f"device={str(self.device)!r}, sweeps_done={self.sweeps_done})"
+            f"device={str(self.device)!r}, sweeps_done={self.sweeps_done}, backend={self.backend!r})"
         )

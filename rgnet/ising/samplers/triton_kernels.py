@@ -3,8 +3,9 @@
 A sweep updates colour 0 (sites with (row + col) % 2 == 0) and then colour 1, one kernel launch per colour,
 in place. Site s with neighbour sum nb (periodic, in {-4, ..., 4}) flips iff u < thresholds[(s + 1) / 2,
 (nb + 4) / 2] for a fresh uniform 32-bit u, so a threshold t gives flip probability t / 2^32 (t = 0: never,
-t = 2^32: always). :func:`flip_probability_table` gives the table of both rules,
-:func:`thresholds_from_probabilities` turns it into thresholds (int64, shape (2, 5)).
+t = :data:`ALWAYS` = 2^32: always). :func:`flip_probability_table` gives the table of both rules,
+:func:`thresholds_from_probabilities` turns it into thresholds (int64, shape (2, 5)); both live in
+rgnet.ising.samplers.tables, shared with the CPU kernels, and are re-exported here.
 
 Two storage formats, one Markov chain law (same table, same update order, independent uniform randoms):
 
@@ -39,17 +40,13 @@ import math
 import os
 from collections.abc import Iterator
 
-import numpy as np
 import torch
 import triton
 import triton.language as tl
 
 from rgnet._checks import check_int
-from rgnet.ising.samplers._rng import probability_to_threshold
-from rgnet.ising.samplers.checkerboard import flip_probability_table  # noqa: F401 - part of this module's API
+from rgnet.ising.samplers.tables import ALWAYS, flip_probability_table, thresholds_from_probabilities
 
-#: Threshold of a flip that always happens: u < 2^32 for every 32-bit u.
-ALWAYS = 2**32
 _INTERPRETED = os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
 # Words per block tensor: tuned on an H100 (triton 3.6, Metropolis at K_c, CUDA-graph timing): int8 kernel
 # 290-330 flips/ns, multispin 540-600 flips/ns for L >= 4096 and ~375 for 4096 chains of 64 x 64. Large in the
@@ -59,22 +56,6 @@ _TILE_MULTISPIN = 65536 if _INTERPRETED else 128
 _MAX_BK = 128
 _NUM_WARPS = 4
 _MAX_COUNTER = 2**63 - 1
-
-
-# --------------------------------------------------------------------------------------------------- tables
-def thresholds_from_probabilities(
-    probabilities: np.ndarray | torch.Tensor, device: str | torch.device = "cpu"
-) -> torch.Tensor:
-    """int64 thresholds round(p * 2^32) in [0, 2^32], shape (2, 5), on ``device``: P(u32 < t) = p.
-
-    ``probabilities``: (2, 5) array in [0, 1] (e.g. from :func:`flip_probability_table`).
-    """
-    p = torch.as_tensor(probabilities, dtype=torch.float64).cpu()
-    if p.shape != (2, 5):
-        raise ValueError(f"probabilities must have shape (2, 5), got {tuple(p.shape)}")
-    if not bool(torch.isfinite(p).all()) or bool((p < 0).any()) or bool((p > 1).any()):
-        raise ValueError("probabilities must be finite and in [0, 1]")
-    return torch.from_numpy(probability_to_threshold(p.numpy()).astype(np.int64)).to(device)
 
 
 # ------------------------------------------------------------------------------------------- random numbers
@@ -583,3 +564,15 @@ def _check_packed(packed: object, *, need_kernel_device: bool) -> tuple[int, int
             raise ValueError("packed must be contiguous (the update is in place)")
         _check_device_usable(packed.device, "packed")
     return chains, L, L // 2 // wm, wm
+
+
+__all__ = [
+    "ALWAYS",
+    "checkerboard_sweeps",
+    "flip_probability_table",
+    "multispin_layout",
+    "multispin_sweeps",
+    "pack_multispin",
+    "thresholds_from_probabilities",
+    "unpack_multispin",
+]
