@@ -8,7 +8,7 @@ Works with any LightningModule with ``layer_outputs(x, generator=None) -> list[T
 * **Chains** (e.g. :class:`rgnet.models.flow_dnn.FlowDNN` on 1D chains of ``N`` spins): no positions, or one
   per unit ``(n_l,)`` by which the units are sorted; the reference is exact decimation of the input chain
   (:func:`rgnet.rg.fit_layers`, :func:`rgnet.rg.check_exact_flow`).
-* **Square lattices** (e.g. :class:`rgnet.models.rbm.RBMStack` on ``L x L`` configurations): positions
+* **Square lattices** (e.g. :class:`~rgnet.models.rbm_stack.RBMStack` on ``L x L`` configurations): positions
   ``(n_l, 2)`` (row, column) in input lattice units; the units are placed on ``m_l x m_l`` lattices and the
   reference is the majority-rule block-spin flow of the same held-out configurations
   (:func:`rgnet.rg.fit_lattice_layers`, :func:`rgnet.rg.check_block_spin_flow`).

@@ -21,7 +21,7 @@ it (``reference_beta_c()``, :class:`rgnet.contracts.HasReferenceBetaC`: the exac
 :class:`rgnet.data.ve_pairs.CylinderPairsDataModule`, the matching infinite cylinder for slab cuts of the
 torus), the exact first IB transition ``beta_c_exact`` and ``beta / beta_c_exact``, and for Z2-even codes the
 exact transition of the even sector ``beta_c_exact_even`` and ``beta / beta_c_exact_even``; a sweep over beta
-compares them with where the code switches on (:func:`rgnet.report.ib_relevance_figure`).
+compares them with where the code switches on (:func:`rgnet.runs.report.ib_relevance_figure`).
 
 Filters are logged to TensorBoard as images (rank zero, TensorBoard logger only); the history survives resume.
 """

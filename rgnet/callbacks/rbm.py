@@ -1,10 +1,10 @@
 """TensorBoard callbacks for RBMs and RBM stacks (rgnet.models.rbm): learned filters, block-spin emergence
 against controls, reconstructions from each depth, thermodynamics of generated configurations.
 
-All work with an :class:`rgnet.models.rbm.RBMStack` or a single :class:`rgnet.models.rbm.RBM` (one layer)
-whose visible layer is an ``L x L`` lattice (row-major sites). Images and scalars go to TensorBoard only when
-the trainer has a :class:`~lightning.pytorch.loggers.TensorBoardLogger`, on global rank zero; the physics
-results are also returned by ``summary_metrics()`` (rgnet-train writes them to summary.json).
+All work with an :class:`~rgnet.models.rbm_stack.RBMStack` or a single :class:`~rgnet.models.rbm.RBM` (one
+layer) whose visible layer is an ``L x L`` lattice (row-major sites). Images and scalars go to TensorBoard
+only when the trainer has a :class:`~lightning.pytorch.loggers.TensorBoardLogger`, on global rank zero; the
+physics results are also returned by ``summary_metrics()`` (rgnet-train writes them to summary.json).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class RBMFilters(_Periodic):
 class BlockSpinEmergence(_Periodic):
     """Locality of the receptive fields per layer, against controls, every N epochs.
 
-    Locality of a layer: mean over its units of :func:`rgnet.models.rbm.locality` of the effective field, the
+    Locality of a layer: mean over its units of :func:`rgnet.rg.locality` of the effective field, the
     share of squared weight inside the best-placed window of ``locality_factor`` block sides (the model's
     setting; block side = L / sqrt(n_units)). Controls, logged on the same TensorBoard chart
     (``block_spin/layer{l}``: trained / init / control):
@@ -119,7 +119,7 @@ class BlockSpinEmergence(_Periodic):
       ``"none"`` disables it (halves the training cost).
 
     Localization learned from correlations shows as ``locality - control > 0``; what L1 alone produces shows
-    in the control. Block size: the mean rms radius of the fields (:func:`rgnet.models.rbm.rms_radius`) of the
+    in the control. Block size: the mean rms radius of the fields (:func:`rgnet.rg.rms_radius`) of the
     model and the control (``block_radius/layer{l}``). The control model and its optimizers are part of the
     callback state (resume works).
     """
@@ -186,7 +186,7 @@ class BlockSpinEmergence(_Periodic):
 
     def measure(self, pl_module: RBM | RBMStack) -> dict[str, list[float]]:
         """Current locality per layer of the model, the initialization and the control (when trained), and the
-        block radius (:func:`rgnet.models.rbm.rms_radius`, lattice spacings) of the model and the control."""
+        block radius (:func:`rgnet.rg.rms_radius`, lattice spacings) of the model and the control."""
         out = {
             "trained": self._locality(pl_module),
             "init": list(self.init_locality or []),

@@ -9,14 +9,14 @@ The layers' outputs are ``(batch, n_l)`` +-1 units, layer 1 first. Two geometrie
   ``(K0, h0)`` by ``s_l``: ``(K_l, h_l) = decimate_1d(K0, s_l, h0)``, i.e. ``K_l = atanh(tanh(K0)^(2^l))``
   for halving layers at ``h0 = 0``, with correlation lengths ``xi_l = xi_0 / s_l`` in the layer's own lattice
   units; the stable fixed point is ``K* = 0`` (:func:`fit_layers`, :func:`check_exact_flow`).
-* **Square lattices** (e.g. :class:`rgnet.models.rbm.RBMStack` on ``L x L`` configurations): each unit has a
-  position ``(n_l, 2)`` (row, column; the centre of its receptive field) in input lattice units. Layer ``l``
-  must have ``n_l = m_l^2`` units; they are placed on the sites of an ``m_l x m_l`` periodic lattice (block
-  side ``b_l = L / m_l``) by the assignment that minimizes the total squared periodic distance from each unit
-  to its block's centre (:func:`assign_to_lattice`), and the nearest-neighbour coupling (and field) of that
-  lattice is fitted by pseudo-likelihood. The reference is the majority-rule block-spin flow of the same
-  configurations, one blocking per layer (``m_{l-1} / m_l`` per step, random tie-break), fitted the same way
-  (:func:`fit_lattice_layers`, :func:`check_block_spin_flow`).
+* **Square lattices** (e.g. :class:`~rgnet.models.rbm_stack.RBMStack` on ``L x L`` configurations): each unit
+  has a position ``(n_l, 2)`` (row, column; the centre of its receptive field) in input lattice units. Layer
+  ``l`` must have ``n_l = m_l^2`` units; they are placed on the sites of an ``m_l x m_l`` periodic lattice
+  (block side ``b_l = L / m_l``) by the assignment that minimizes the total squared periodic distance from
+  each unit to its block's centre (:func:`assign_to_lattice`), and the nearest-neighbour coupling (and field)
+  of that lattice is fitted by pseudo-likelihood. The reference is the majority-rule block-spin flow of the
+  same configurations, one blocking per layer (``m_{l-1} / m_l`` per step, random tie-break), fitted the same
+  way (:func:`fit_lattice_layers`, :func:`check_block_spin_flow`).
 
 :func:`fit_flow` picks the geometry from the positions, :func:`flow_verdict` summarizes a measured flow.
 Couplings are dimensionless (``K = J / kT``), lengths in lattice spacings.

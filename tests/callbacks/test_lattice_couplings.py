@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from rgnet.callbacks.couplings import CouplingTrajectories
 from rgnet.ising import sample_2d
 from rgnet.models.rbm_stack import RBMStack
-from rgnet.rg import check_block_spin_flow, field_centres
+from rgnet.rg import check_block_spin_flow
 
 L, SIDES, K = 24, (12, 6, 3), 0.4
 
@@ -52,15 +52,6 @@ def majority_stack(weight: float = 20.0, seed: int = 0) -> RBMStack:
         for rbm, w in zip(stack.rbms, weights, strict=True):
             rbm.W.copy_(w)
     return stack
-
-
-def test_field_centres_are_periodic():
-    fields = torch.zeros(3, 8, 8)
-    fields[0, 0:2, 0:2] = 1.0  # 2 x 2 block: centre on the midpoint
-    fields[1, 3, 5] = -2.0  # one site, sign irrelevant
-    fields[2, [7, 0], 4] = 1.0  # straddles the periodic boundary of the rows
-    centres = field_centres(fields.reshape(3, -1), 8)
-    assert centres.tolist() == [[0.5, 0.5], [3.0, 5.0], [7.5, 4.0]]
 
 
 def test_majority_rule_stack_follows_the_block_spin_flow(spins):

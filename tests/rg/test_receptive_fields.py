@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from rgnet.rg.receptive_fields import box_window, lattice_side, locality, rms_radius
+from rgnet.rg.receptive_fields import box_window, field_centres, lattice_side, locality, rms_radius
 
 
 def test_lattice_side_and_box_window_of_mehta_schwab_layers():
@@ -45,3 +45,12 @@ def test_rms_radius_of_hand_built_fields():
     torch.testing.assert_close(
         rms_radius(blocks.reshape(3, -1), L), torch.tensor([((b * b - 1) / 6) ** 0.5 for b in (2, 4, 6)])
     )
+
+
+def test_field_centres_are_periodic():
+    fields = torch.zeros(3, 8, 8)
+    fields[0, 0:2, 0:2] = 1.0  # 2 x 2 block: centre on the midpoint
+    fields[1, 3, 5] = -2.0  # one site, sign irrelevant
+    fields[2, [7, 0], 4] = 1.0  # straddles the periodic boundary of the rows
+    centres = field_centres(fields.reshape(3, -1), 8)
+    assert centres.tolist() == [[0.5, 0.5], [3.0, 5.0], [7.5, 4.0]]
