@@ -58,10 +58,18 @@ class HasLayerPositions(Protocol):
 
 @runtime_checkable
 class HasLatticeSide(Protocol):
-    """A model of ``L x L`` inputs (RBMStack)."""
+    """A model or data module of ``L x L`` lattices (RBMStack, IsingDataModule)."""
 
     #: side of the square input lattice, None when the input is not a square lattice
     L: int | None
+
+
+@runtime_checkable
+class ServesChains(Protocol):
+    """A data module of periodic chains (Chain1DDataModule)."""
+
+    #: spins per chain
+    N: int
 
 
 @runtime_checkable

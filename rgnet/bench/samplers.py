@@ -102,7 +102,7 @@ def throughput_table(
                     "chains": chains,
                     "flips_per_ns": rate,
                     "ratio": rate / base_rate,
-                    "backend": getattr(sampler, "backend", ""),
+                    "backend": sampler.backend,
                 }
             )
     return rows

@@ -54,6 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rgnet._checks import check_choice, check_int, check_real
+from rgnet.contracts import ServesChains
 
 OBJECTIVES = ("elbo", "infomax")
 INITS = ("local", "random")
@@ -320,10 +321,9 @@ class FlowDNN(lightning.LightningModule):
         """Raise ValueError when ``datamodule`` serves chains of another length than ``n_visible``
         (rgnet-train calls this before any data is made; :meth:`on_fit_start` repeats it for plain Lightning
         use)."""
-        N = getattr(datamodule, "N", None)
-        if N is not None and N != self.n_visible:
+        if isinstance(datamodule, ServesChains) and datamodule.N != self.n_visible:
             raise ValueError(
-                f"the data has chains of N={N} spins but the model has n_visible={self.n_visible}"
+                f"the data has chains of N={datamodule.N} spins but the model has n_visible={self.n_visible}"
             )
 
     def on_fit_start(self) -> None:

@@ -16,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from rgnet._checks import check_choice, check_int, check_real
+from rgnet.contracts import HasLatticeSide
 from rgnet.models.rbm import RBM, check_configurations
 from rgnet.rg.receptive_fields import box_window, field_centres, lattice_side, locality, rms_radius
 
@@ -213,7 +214,7 @@ class RBMStack(lightning.LightningModule):
 
     def on_fit_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
-        L = getattr(dm, "L", None) if dm is not None else None
+        L = dm.L if isinstance(dm, HasLatticeSide) else None
         if isinstance(L, int) and L * L != self.layers[0]:
             raise ValueError(f"layers[0] = {self.layers[0]} does not match the data's L*L = {L * L}")
         max_epochs = self.trainer.max_epochs
