@@ -14,8 +14,9 @@ Conventions
 
 Training is contrastive divergence (CD-k) or persistent CD (PCD): the gradient of the mean log-likelihood
 is ``<v h>_data - <v h>_model`` with hidden *means* on both sides (Rao-Blackwellized); weight decay
-(L2, weights only), L1 (weights only) and momentum (SGD) as in Hinton's practical guide, and optionally a
-linear learning-rate decay over the epochs (:class:`torch.optim.lr_scheduler.LinearLR`). The update runs
+(L2, weights only), L1 (weights only) and momentum (SGD) as in Hinton's practical guide, optionally switched
+to a final momentum at a given epoch (Hinton & Salakhutdinov's 0.5 then 0.9), and optionally a linear
+learning-rate decay over the epochs (:class:`torch.optim.lr_scheduler.LinearLR`). The update runs
 through Lightning's optimizer (manual optimization), so ``global_step``, checkpoints and resume work; the
 persistent chains are a buffer in the state dict. Stacks: :mod:`rgnet.models.rbm_stack`; a one-call training
 harness for notebooks: :func:`rgnet.models.rbm_training.train_rbm`.
@@ -67,6 +68,14 @@ def _all_states(n: int, units: str, start: int, stop: int, dtype: torch.dtype) -
     return 2.0 * bits - 1.0 if units == "spin" else bits
 
 
+def _check_momentum(value: object, name: str) -> float:
+    """An SGD momentum in [0, 1)."""
+    value = check_real(value, name, minimum=0.0)
+    if value >= 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
 def check_configurations(
     data: object, n_visible: int, inputs: str = "spin", name: str = "data"
 ) -> torch.Tensor:
@@ -97,6 +106,10 @@ class RBM(lightning.LightningModule):
         final_lr: None (default) keeps ``lr`` constant; else the learning rate decays linearly per epoch
             from ``lr`` (first epoch) to ``final_lr`` (last epoch, ``trainer.max_epochs``); in ``[0, lr]``.
         momentum: SGD momentum in [0, 1).
+        final_momentum, momentum_switch_epoch: both None (default: constant ``momentum``) or both given: the
+            momentum is ``momentum`` for epochs ``0 .. momentum_switch_epoch - 1`` (0-based) and
+            ``final_momentum`` (in [0, 1)) from then on (Hinton & Salakhutdinov's code: 0.5, then 0.9 from
+            the sixth epoch, i.e. ``momentum_switch_epoch=5``).
         weight_decay: L2 penalty on the weights (>= 0), gradient ``weight_decay * W``.
         l1: L1 penalty on the weights (>= 0), gradient ``l1 * sign(W)``.
         init_std: standard deviation of the initial Gaussian weights (>= 0); biases start at 0.
@@ -123,6 +136,8 @@ class RBM(lightning.LightningModule):
         lr: float = 0.01,
         final_lr: float | None = None,
         momentum: float = 0.5,
+        final_momentum: float | None = None,
+        momentum_switch_epoch: int | None = None,
         weight_decay: float = 0.0,
         l1: float = 0.0,
         init_std: float = 0.01,
@@ -144,9 +159,20 @@ class RBM(lightning.LightningModule):
             self.final_lr = check_real(final_lr, "final_lr", minimum=0.0, maximum=self.lr)
             if self.lr == 0.0:
                 raise ValueError("final_lr needs lr > 0 (the schedule scales lr)")
-        self.momentum = check_real(momentum, "momentum", minimum=0.0)
-        if self.momentum >= 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        self.momentum = _check_momentum(momentum, "momentum")
+        if (final_momentum is None) != (momentum_switch_epoch is None):
+            raise ValueError(
+                "final_momentum and momentum_switch_epoch must be given together (or both None), got "
+                f"final_momentum={final_momentum!r}, momentum_switch_epoch={momentum_switch_epoch!r}"
+            )
+        self.final_momentum = (
+            None if final_momentum is None else _check_momentum(final_momentum, "final_momentum")
+        )
+        self.momentum_switch_epoch = (
+            None
+            if momentum_switch_epoch is None
+            else check_int(momentum_switch_epoch, "momentum_switch_epoch", minimum=0)
+        )
         self.weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
         self.l1 = check_real(l1, "l1", minimum=0.0)
         init_std = check_real(init_std, "init_std", minimum=0.0)
@@ -370,6 +396,19 @@ class RBM(lightning.LightningModule):
         self.c.grad = phk.mean(0) - ph0.mean(0)
         return flips
 
+    def momentum_at(self, epoch: int) -> float:
+        """The SGD momentum of (0-based) training epoch ``epoch``: ``momentum``, or ``final_momentum`` from
+        ``momentum_switch_epoch`` on."""
+        switched = self.final_momentum is not None and epoch >= self.momentum_switch_epoch
+        return self.final_momentum if switched else self.momentum
+
+    def step_optimizer(self, optimizer: torch.optim.Optimizer, epoch: int) -> None:
+        """One SGD step of ``optimizer`` (of :meth:`make_optimizer`, gradients set by :meth:`cd_gradients`) at
+        the momentum of training epoch ``epoch`` (:meth:`momentum_at`)."""
+        for group in optimizer.param_groups:
+            group["momentum"] = self.momentum_at(epoch)
+        optimizer.step()
+
     def make_optimizer(self) -> torch.optim.Optimizer:
         """SGD with the model's learning rate and momentum (penalties are part of :meth:`cd_gradients`)."""
         return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum)
@@ -398,7 +437,7 @@ class RBM(lightning.LightningModule):
         v = check_configurations(v, self.n_visible, self.inputs, name="batch")
         optimizer = self.optimizers()
         flips = self.cd_gradients(v)
-        optimizer.step()
+        self.step_optimizer(optimizer, self.current_epoch)
         if not self.persistent:
             self.log("train/flip_fraction", flips, prog_bar=True, on_step=True, on_epoch=False)
 

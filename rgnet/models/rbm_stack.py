@@ -2,7 +2,9 @@
 
 One ``trainer.fit`` trains the layers one after another (layer ``l`` during its own block of epochs), so
 checkpoints and resume work across layers. The receptive-field geometry of the effective fields
-``r_l = r_{l-1} W_l`` comes from :mod:`rgnet.rg.receptive_fields`.
+``r_l = r_{l-1} W_l`` comes from :mod:`rgnet.rg.receptive_fields`. :meth:`RBMStack.block_spin_map` turns the
+stack into a block-spin transform (layer l: the lattice of layer l - 1 to its units on their coarse lattice)
+for Monte Carlo RG (:func:`rgnet.rg.mcrg_exponents`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ from torch import nn
 from rgnet._checks import check_choice, check_int, check_real
 from rgnet.contracts import HasLatticeSide
 from rgnet.models.rbm import RBM, check_configurations
+from rgnet.rg.blocking import sign_with_coin
+from rgnet.rg.flow import assign_to_lattice, lattice_sides
 from rgnet.rg.receptive_fields import box_window, field_centres, lattice_side, locality, rms_radius
 
 #: How a layer's inputs are propagated up through the frozen layers below: sampled units or their means.
 PROPAGATE = ("sample", "mean")
+#: Block-spin maps of a stack: units sampled from P(h | v), or the sign of their input (likeliest state).
+BLOCK_SPIN_MODES = ("sample", "mean_sign")
 
 
 class RBMStack(lightning.LightningModule):
@@ -34,7 +40,8 @@ class RBMStack(lightning.LightningModule):
     hidden units of layer ``l - 1`` given the data, propagated up through the frozen layers below:
     ``propagate="sample"`` (default: sampled units, so every layer sees data in its alphabet) or ``"mean"``
     (conditional means). Every RBM option (``units``, ``k``, ``persistent``, ``lr``, ``momentum``,
-    ``weight_decay``, ``l1``, ...; not ``final_lr`` or ``log_z_every``) applies to all layers. The first
+    ``final_momentum``, ``weight_decay``, ``l1``, ...; not ``final_lr`` or ``log_z_every``) applies to all
+    layers; ``momentum_switch_epoch`` counts from the first epoch of each layer's block. The first
     layer's inputs are ``inputs``; deeper layers' inputs are the units' alphabet.
 
     Validation logs ``val/recon_error_depth{d}`` (reconstruction of held-out data from depth ``d``, up by
@@ -177,10 +184,25 @@ class RBMStack(lightning.LightningModule):
         :class:`rgnet.callbacks.couplings.CouplingTrajectories`, with :meth:`layer_positions`."""
         v = check_configurations(v, self.layers[0], self.rbms[0].inputs, name="v")
         outputs = self.up_all(v, mode="sample", generator=generator)
-        signs = [torch.where(field.sum(dim=1) < 0, -1.0, 1.0) for field in self.effective_fields()]
         if self.rbms[0].units == "binary":
             outputs = [2.0 * x - 1.0 for x in outputs]
-        return [x * sign for x, sign in zip(outputs, signs, strict=True)]
+        return [x * sign for x, sign in zip(outputs, self.unit_orientations(), strict=True)]
+
+    @torch.no_grad()
+    def unit_orientations(self) -> list[torch.Tensor]:
+        """Per layer, float32 (layers[l],) of +-1: the sign of each unit's effective field sum (+1 for a zero
+        sum), by which :meth:`layer_outputs` and :meth:`block_spin_map` orient the units like their blocks."""
+        return [torch.where(field.sum(dim=1) < 0, -1.0, 1.0) for field in self.effective_fields()]
+
+    def block_spin_map(
+        self, mode: str = "sample", generator: torch.Generator | None = None
+    ) -> StackBlockSpinMap:
+        """The stack as a block-spin transform for :func:`rgnet.rg.mcrg_exponents`, a
+        :class:`StackBlockSpinMap`: layer ``l`` maps the lattice of layer ``l - 1`` (the input for l = 1) to
+        its units placed on their coarse lattice, oriented as in :meth:`layer_outputs`. ``mode``: ``"sample"``
+        (units drawn from P(h | v) with ``generator``) or ``"mean_sign"`` (the sign of each unit's input, its
+        most likely state; exact ties by a fair coin from ``generator``). Uses the current parameters."""
+        return StackBlockSpinMap(self, mode, generator)
 
     def layer_positions(self) -> list[torch.Tensor]:
         """Centre of every unit's effective receptive field (:func:`field_centres`): float32 (layers[l], 2)
@@ -238,9 +260,11 @@ class RBMStack(lightning.LightningModule):
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         layer = self.active_layer
         x = self.layer_batch(batch, layer)
-        optimizer = self._optimizer(layer)
         flips = self.rbms[layer].cd_gradients(x)
-        optimizer.step()
+        # a layer's epochs count from the start of its own block (the momentum schedule restarts per layer)
+        self.rbms[layer].step_optimizer(
+            self._optimizer(layer), self.current_epoch - layer * self.epochs_per_layer
+        )
         self.log("train/layer", float(layer), on_step=True, on_epoch=False)
         if not self.rbms[layer].persistent:
             self.log("train/flip_fraction", flips, prog_bar=True, on_step=True, on_epoch=False)
@@ -289,3 +313,75 @@ class RBMStack(lightning.LightningModule):
             }
             out["layer1_log_likelihood"] = -self.last_validation["free_energy"] - log_z
         return out
+
+
+class StackBlockSpinMap:
+    """An :class:`RBMStack` as a block-spin transform ``(batch, m, m) -> (batch, m', m')`` of +-1 spins, for
+    :func:`rgnet.rg.mcrg_exponents` (``levels`` up to ``n_layers``).
+
+    The layer is chosen by the input's side: ``sides[l]`` (``sides = [L, m_1, m_2, ...]``) is mapped by layer
+    ``l + 1``. A layer's units are placed on their ``m x m`` lattice as :class:`rgnet.callbacks.couplings.
+    CouplingTrajectories` places them (receptive-field centres, :func:`rgnet.rg.assign_to_lattice`) and
+    oriented by :meth:`RBMStack.unit_orientations`; binary {0, 1} units become -1/+1. An input lattice of
+    layer ``l >= 1`` is read back into its units by inverting that placement and orientation, so applying the
+    map level after level is one pass up the stack. ``mode="sample"`` draws the units from P(h | v) with
+    ``generator`` (on the model's device); ``"mean_sign"`` takes the sign of each unit's input (ties: a fair
+    coin from ``generator``, as :func:`rgnet.rg.majority_2d` breaks them). The placement and orientation are
+    those of the parameters when the map is built.
+
+    Attributes: ``sides`` (lattice side at depths 0..n_layers), ``placement_errors`` (per layer, mean distance
+    of a unit from its site in block sides, :func:`rgnet.rg.assign_to_lattice`).
+    """
+
+    def __init__(self, stack: RBMStack, mode: str, generator: torch.Generator | None) -> None:
+        if stack.L is None:
+            raise ValueError(
+                f"a block-spin map needs a square lattice, layers[0] = {stack.layers[0]} is not L*L"
+            )
+        self.stack = stack
+        self.mode = check_choice(mode, "mode", BLOCK_SPIN_MODES)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        self.generator = generator
+        self.sides = [stack.L, *lattice_sides(stack.layers[1:], stack.L)]
+        placements = [assign_to_lattice(p, stack.L) for p in stack.layer_positions()]
+        device = stack.rbms[0].W.device
+        self.orders = [order.to(device) for order, _ in placements]
+        self.inverse_orders = [torch.argsort(order) for order in self.orders]
+        self.placement_errors = [error for _, error in placements]
+        self.signs = stack.unit_orientations()
+
+    def _check(self, spins: object) -> int:
+        """The 0-based layer that maps ``spins``: +-1 ``(batch, m, m)``, ``m`` one of ``sides`` (checked)."""
+        if not isinstance(spins, torch.Tensor):
+            raise TypeError(f"spins must be a torch.Tensor of +-1, got {type(spins).__name__}")
+        if spins.dim() != 3 or spins.shape[1] != spins.shape[2] or spins.shape[0] < 1:
+            raise ValueError(f"spins must have shape (batch >= 1, m, m), got {tuple(spins.shape)}")
+        if spins.shape[1] not in self.sides[:-1]:
+            raise ValueError(
+                f"spins: no layer maps side {spins.shape[1]}; the layers map sides {self.sides[:-1]} "
+                f"(to {self.sides[1:]})"
+            )
+        if spins.dtype == torch.bool or spins.is_complex() or not bool(((spins == 1) | (spins == -1)).all()):
+            raise ValueError(f"spins must hold only +-1 values (real dtype), got dtype {spins.dtype}")
+        return self.sides.index(spins.shape[1])
+
+    @torch.no_grad()
+    def __call__(self, spins: torch.Tensor) -> torch.Tensor:
+        """Coarse-grain +-1 ``spins`` (batch, m_l, m_l) by layer ``l + 1``: (batch, m_{l+1}, m_{l+1}) of +-1,
+        same dtype and device as ``spins``."""
+        l = self._check(spins)
+        rbm = self.stack.rbms[l]
+        x = spins.reshape(spins.shape[0], -1).to(device=rbm.W.device, dtype=torch.float32)
+        if l:  # the lattice of layer l back to its units, in their order and own orientation
+            x = x[:, self.inverse_orders[l - 1]] * self.signs[l - 1]
+        v = x if rbm.inputs == "spin" else (x + 1.0) * 0.5
+        m = self.sides[l + 1]
+        if self.mode == "sample":
+            h = rbm.sample_hidden(v, self.generator)
+            y = (2.0 * h - 1.0 if rbm.units == "binary" else h) * self.signs[l]
+            out = y[:, self.orders[l]]
+        else:
+            pre = rbm.hidden_input(rbm.to_units(v)) * self.signs[l]
+            out = sign_with_coin(pre[:, self.orders[l]].reshape(-1, m, m), self.generator)
+        return out.reshape(-1, m, m).to(device=spins.device, dtype=spins.dtype)

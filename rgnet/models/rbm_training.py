@@ -66,8 +66,9 @@ def train_rbm(
     """Train an :class:`RBM` with ``n_hidden`` hidden units on configurations ``data`` (n, n_visible).
 
     ``data``: +-1 configurations (or {0,1} with ``inputs="binary"``), any numeric dtype, CPU or GPU.
-    ``opts`` are :class:`RBM` options (``k``, ``persistent``, ``lr``, ``final_lr``, ``momentum``, ``l1``,
-    ...); defaults are CD-1, lr 0.01 (constant), momentum 0.5. ``final_lr``: the learning rate decays linearly
+    ``opts`` are :class:`RBM` options (``k``, ``persistent``, ``lr``, ``final_lr``, ``momentum``,
+    ``final_momentum``, ``momentum_switch_epoch``, ``l1``, ...); defaults are CD-1, lr 0.01 (constant),
+    momentum 0.5 (constant). ``final_lr``: the learning rate decays linearly
     per epoch from ``lr`` (first epoch) to ``final_lr`` (last of the ``epochs``). The visible biases start at
     the data's log-odds (Hinton's guide); PCD's persistent chains start at randomly drawn training
     configurations (chains started at random mix slowly into an ordered phase); no validation or log Z is

@@ -9,7 +9,7 @@
 - :mod:`rgnet.rg.mcrg`: Monte Carlo RG: the linearized map of any block-spin transform and its exponents.
 """
 
-from rgnet.rg.blocking import decimate_spins_1d, decimate_spins_2d, majority_1d, majority_2d
+from rgnet.rg.blocking import decimate_spins_1d, decimate_spins_2d, majority_1d, majority_2d, sign_with_coin
 from rgnet.rg.couplings import TERMS, CouplingFit, fit_couplings
 from rgnet.rg.flow import (
     FIXED_POINT_K,
@@ -85,5 +85,6 @@ __all__ = [
     "on_square_lattice",
     "operator_sums",
     "rms_radius",
+    "sign_with_coin",
     "stability_1d",
 ]

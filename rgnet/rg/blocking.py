@@ -30,8 +30,12 @@ def _check_spins(spins: object, ndim: int, b: object) -> tuple[torch.Tensor, int
     return spins, b
 
 
-def _tie_break(sums: torch.Tensor, generator: torch.Generator | None, seed: int | None) -> torch.Tensor:
-    """sign(sums) with zeros replaced by independent uniform +-1 (drawn on the CPU for reproducibility)."""
+def sign_with_coin(
+    sums: torch.Tensor, generator: torch.Generator | None = None, seed: int | None = None
+) -> torch.Tensor:
+    """int8 ``sign(sums)`` (any shape, real dtype) with zeros replaced by independent fair +-1 coins: one is
+    drawn per element of ``sums`` from ``generator`` (or a CPU generator seeded with ``seed``, default 0),
+    tie or not, so the random stream depends only on the shape. The majority rule's tie-break."""
     if generator is None:
         generator = torch.Generator().manual_seed(
             check_int(seed, "seed", minimum=0) if seed is not None else 0
@@ -49,7 +53,7 @@ def majority_1d(
     ``generator`` (or a CPU generator seeded with ``seed``, default 0). ``(batch, N) -> (batch, N // b)``."""
     spins, b = _check_spins(spins, 2, b)
     sums = spins.to(torch.int32).reshape(spins.shape[0], -1, b).sum(dim=-1)
-    return _tie_break(sums, generator, seed).to(spins.dtype)
+    return sign_with_coin(sums, generator, seed).to(spins.dtype)
 
 
 def majority_2d(
@@ -60,7 +64,7 @@ def majority_2d(
     spins, b = _check_spins(spins, 3, b)
     n, L = spins.shape[0], spins.shape[1]
     blocks = spins.to(torch.int32).reshape(n, L // b, b, L // b, b)
-    return _tie_break(blocks.sum(dim=(2, 4)), generator, seed).to(spins.dtype)
+    return sign_with_coin(blocks.sum(dim=(2, 4)), generator, seed).to(spins.dtype)
 
 
 def decimate_spins_1d(spins: torch.Tensor, b: int, offset: int = 0) -> torch.Tensor:
@@ -79,4 +83,4 @@ def decimate_spins_2d(spins: torch.Tensor, b: int) -> torch.Tensor:
     return spins[:, ::b, ::b].contiguous()
 
 
-__all__ = ["decimate_spins_1d", "decimate_spins_2d", "majority_1d", "majority_2d"]
+__all__ = ["decimate_spins_1d", "decimate_spins_2d", "majority_1d", "majority_2d", "sign_with_coin"]

@@ -4,8 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import lightning
 import pytest
 import torch
+
+
+class Momenta(lightning.Callback):
+    """Records ``(epoch, momentum)`` after every optimizer step: of optimizer ``optimizer``, or (None) of the
+    active layer's of an RBMStack."""
+
+    def __init__(self, optimizer: int | None = None) -> None:
+        self.optimizer = optimizer
+        self.steps: list[tuple[int, float]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        index = pl_module.active_layer if self.optimizer is None else self.optimizer
+        self.steps.append((trainer.current_epoch, trainer.optimizers[index].param_groups[0]["momentum"]))
+
+
+@pytest.fixture
+def momenta_callback() -> type[Momenta]:
+    """The :class:`Momenta` callback class."""
+    return Momenta
 
 
 @pytest.fixture

@@ -169,6 +169,27 @@ def test_final_lr_decays_linearly_per_epoch_and_resumes_mid_schedule(tmp_path, s
     assert run(max_steps=-1, ckpt_path=tmp_path / "last.ckpt") == pytest.approx(expected[2:])
 
 
+@pytest.mark.parametrize("switch, expected", [(2, [0.5, 0.5, 0.9, 0.9]), (None, [0.5, 0.5, 0.5, 0.5])])
+def test_momentum_switches_to_final_momentum_at_the_switch_epoch(
+    spin_data, momenta_callback, switch, expected
+):
+    momenta = momenta_callback(optimizer=0)
+    trainer = lightning.Trainer(
+        max_epochs=4,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        callbacks=[momenta],
+    )
+    final = None if switch is None else 0.9
+    model = RBM(12, 8, momentum=0.5, final_momentum=final, momentum_switch_epoch=switch, log_z_every=0)
+    trainer.fit(model, batch_loader(spin_data(100, 12), 50, True))
+    assert momenta.steps == [(e, m) for e, m in enumerate(expected) for _ in range(2)]  # 2 batches an epoch
+    assert [model.momentum_at(e) for e in range(4)] == expected
+
+
 def test_final_lr_is_checked_against_lr_and_needs_a_finite_number_of_epochs(spin_data):
     with pytest.raises(ValueError, match="final_lr must be <= 0.1"):
         RBM(4, 3, lr=0.1, final_lr=0.2)
@@ -209,6 +230,19 @@ def test_cd_k_reduces_reconstruction_error_and_penalties_shrink_weights(spin_dat
         ({"l1": -1e-4}, ValueError, "l1 must be >= 0"),
         ({"weight_decay": -1.0}, ValueError, "weight_decay must be >= 0"),
         ({"momentum": 1.0}, ValueError, "momentum must be in"),
+        ({"final_momentum": 1.0, "momentum_switch_epoch": 5}, ValueError, "final_momentum must be in"),
+        ({"final_momentum": 0.9}, ValueError, "must be given together"),
+        ({"momentum_switch_epoch": 5}, ValueError, "must be given together"),
+        (
+            {"final_momentum": 0.9, "momentum_switch_epoch": -1},
+            ValueError,
+            "momentum_switch_epoch must be >= 0",
+        ),
+        (
+            {"final_momentum": 0.9, "momentum_switch_epoch": 1.5},
+            TypeError,
+            "momentum_switch_epoch must be an",
+        ),
         ({"units": "ternary"}, ValueError, "units must be one of"),
         ({"persistent": 1}, TypeError, "persistent must be a bool"),
         ({"n_hidden": 0}, ValueError, "n_hidden must be >= 1"),

@@ -72,3 +72,37 @@ def test_sampler_group_sets_how_the_data_are_sampled(tmp_path):
     )
     with pytest.raises(ConfigError, match="^data: .*method"):  # 1D chains are sampled exactly
         training.build(chains)
+
+
+HINTON = ["experiment=mehta_schwab", "model=rbm_stack_hinton"]
+
+
+def test_hinton_recipe_composes_over_mehta_schwab(tmp_path):
+    stack = training.build(training.compose_train([*HINTON, f"paths.root_dir={tmp_path}"]))["model"]
+    assert stack.layers == [1600, 400, 100, 25]
+    assert (stack.epochs_per_layer, stack.propagate) == (200, "mean")
+    recipe = ("binary", 1, False, 0.1, 2e-4, 0.0)  # units, CD-k, PCD, lr, L2 weight cost, L1
+    for rbm in stack.rbms:
+        assert (rbm.units, rbm.k, rbm.persistent, rbm.lr, rbm.weight_decay, rbm.l1) == recipe
+        assert [rbm.momentum_at(epoch) for epoch in (0, 4, 5, 199)] == [0.5, 0.5, 0.9, 0.9]
+    default = training.build(training.compose_train([HINTON[0], f"paths.root_dir={tmp_path}"]))["model"]
+    assert [default.rbms[0].momentum_at(epoch) for epoch in (0, 5)] == [0.5, 0.5]  # negative control
+    assert (default.rbms[0].lr, default.rbms[0].l1, default.propagate) == (0.05, 2e-4, "sample")
+
+
+def test_hinton_recipe_trains_a_tiny_stack(tmp_path):
+    tiny = [*SMOKE["mehta_schwab"], "model.epochs_per_layer=1", "callbacks.block_spin.control=none"]
+    no_figures = ["~callbacks.filters", "~callbacks.reconstructions", "~callbacks.thermodynamics"]
+    overrides = [
+        *HINTON,
+        *tiny,
+        *no_figures,
+        f"paths.root_dir={tmp_path}",
+        "data.progress=false",
+        "threads=1",
+    ]
+    cfg = training.compose_train(overrides)
+    assert cfg.trainer.max_epochs == 2
+    summary = training.run(cfg, cfg.output_dir)
+    assert summary["status"] == "finished" and summary["global_step"] == 4  # 2 layers x 1 epoch x 2 batches
+    assert set(summary["metrics"]["block_radius"]) == {"layer1", "layer2"}
