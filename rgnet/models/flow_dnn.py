@@ -3,8 +3,12 @@
 Architecture. Layer ``l`` maps spins ``x`` (``n_{l-1}`` of them, +-1) to spins ``y`` (``n_l``, +-1) with
 stochastic sign units, ``P(y_j = +1 | x) = sigmoid(2 a_j)``, ``a = W x + c`` (fully connected). Widths
 halve by default, ``N -> N/2 -> N/4 ...``; every layer's output is itself a spin chain whose Ising
-couplings can be fitted (:meth:`FlowDNN.layer_outputs`). Unit ``j`` of layer ``l`` sits at position
-``j * N / n_l`` of the input lattice (lattice spacing ``N / n_l``).
+couplings can be fitted (:meth:`FlowDNN.layer_outputs`, lattice spacing ``N / n_l`` input sites). Nothing
+in a fully connected layer orders or orients its units, so each unit's place and sign are read off its
+weights (:meth:`FlowDNN.unit_sites`: the input site and sign reached along its strongest weights, layer by
+layer): the coupling fits sort the units by these positions (:meth:`FlowDNN.layer_positions`) and
+:meth:`FlowDNN.layer_outputs` orients them, so that a permuted or sign-flipped decimation is recognised as
+decimation, while units that pile onto one input site are counted (:meth:`FlowDNN.units_sharing_a_site`).
 
 Objectives (``objective=``), each trained greedily and concurrently: layer ``l`` learns on the sampled
 output of layer ``l - 1`` (no gradient flows between layers).
@@ -21,7 +25,8 @@ output of layer ``l - 1`` (no gradient flows between layers).
   ``tanh K' = tanh^2 K`` (prior exact), each removed spin given the kept ones depends only on its two
   neighbours with log-odds ``2(K (y_j + y_{j+1}) + h)`` (decoder exact, linear-logistic) and ``q`` is
   deterministic (posterior exact). A map whose output is not a uniform nearest-neighbour chain (majority
-  rules, permuted or sign-flipped units, uneven spacings) leaves a gap in the prior or decoder term. So the
+  rules, units sharing a site, uneven spacings) leaves a gap in the prior or decoder term, and so do permuted
+  or sign-flipped units unless the prior chains the units by their sites (``prior_order="sites"``). So the
   learned prior coupling ``K'_l`` and the fitted coupling of the outputs both follow
   ``K_l = atanh(tanh(K0)^(2^l))`` to ``K* = 0``. The paper's exact training objective is not restated here;
   this is the closest well-founded trainable objective with that optimum that we could construct.
@@ -38,8 +43,21 @@ estimator is unbiased and has far less variance than score-function estimators.
 Initialization (``init=``): ``"local"`` (default) starts unit ``j`` with a Gaussian bump of weights around
 its block's centre ``b j + (b - 1)/2`` (width ``init_width * b`` sites) plus noise; the bump is symmetric
 between the ``b`` sites of the block, so which spin (if any) a unit keeps is learned. ``"random"`` starts
-from i.i.d. Gaussian weights; the objectives are unchanged but from a permutation-symmetric start gradient
-descent typically stalls in local optima that assign units to non-neighbouring sites.
+from i.i.d. Gaussian weights, a start that knows nothing of the chain.
+
+Prior order (``prior_order=``): the ELBO's prior chains the units of a layer either in network order
+(``"network"``, default: unit ``j`` next to ``j + 1``, which only the ``"local"`` start respects) or by their
+input sites with their signs (``"sites"``, :meth:`FlowDNN.unit_sites`, re-sorted at every step). Both are
+valid bounds with exact decimation as optimum; ``"sites"`` makes it invariant under permuting and flipping
+units, i.e. every relabelled decimation is optimal, as it must be for a general fully connected network.
+From ``init="random"`` the network-order prior stalls in distributed codes whose units share input sites.
+The random-start recipe reaches exact decimation: the sites prior, a cosine learning-rate decay
+(``lr_schedule="cosine"``) and, over the first epochs, re-drawing units that share their strongest input
+with a stronger one (``redraw_shared_epochs``, :meth:`FlowDNN.redraw_shared_units`, as k-means re-seeds
+duplicate centroids); without the re-draws a few units stay piled up, without the sites prior the re-drawn
+units pile up again (measured: docs/experiments.md#coupling_flow_1d). ``anneal_temperature`` /
+``anneal_epochs`` weight the units' entropy by a temperature falling linearly to 1 (deterministic
+annealing); measured, it makes the random start worse.
 """
 
 from __future__ import annotations
@@ -58,6 +76,8 @@ from rgnet.contracts import ServesChains
 
 OBJECTIVES = ("elbo", "infomax")
 INITS = ("local", "random")
+LR_SCHEDULES = ("constant", "cosine")
+PRIOR_ORDERS = ("network", "sites")
 
 
 def _widths(n_visible: int, widths: Sequence[int] | None, n_layers: int | None) -> tuple[int, ...]:
@@ -116,6 +136,13 @@ class FlowDNN(lightning.LightningModule):
         init_width: width of the bump in units of the block size ``b``.
         init_noise: std of the Gaussian noise added to the initial encoder weights.
         lr: Adam learning rate.
+        prior_order: ``"network"`` (default) or ``"sites"``: how the ELBO's prior chains the units (see the
+            module docstring).
+        anneal_temperature: weight (>= 1) of the units' entropy in the trained ELBO at epoch 0 ...
+        anneal_epochs: ... falling linearly to 1 at this epoch (0: no annealing).
+        lr_schedule: ``"constant"`` (default) or ``"cosine"`` (decay to 0 over the run's optimizer steps).
+        redraw_shared_epochs: at the end of each of the first this many epochs, re-draw the units that share
+            their strongest input with a stronger unit (:meth:`redraw_shared_units`; 0: never).
     """
 
     def __init__(
@@ -129,6 +156,11 @@ class FlowDNN(lightning.LightningModule):
         init_width: float = 0.5,
         init_noise: float = 0.1,
         lr: float = 0.05,
+        prior_order: str = "network",
+        anneal_temperature: float = 1.0,
+        anneal_epochs: int = 0,
+        lr_schedule: str = "constant",
+        redraw_shared_epochs: int = 0,
     ) -> None:
         super().__init__()
         self.n_visible = check_int(n_visible, "n_visible", minimum=2)
@@ -141,6 +173,11 @@ class FlowDNN(lightning.LightningModule):
         self.lr = check_real(lr, "lr", minimum=0.0)
         if self.lr == 0.0:
             raise ValueError("lr must be > 0")
+        self.prior_order = check_choice(prior_order, "prior_order", PRIOR_ORDERS)
+        self.anneal_temperature = check_real(anneal_temperature, "anneal_temperature", minimum=1.0)
+        self.anneal_epochs = check_int(anneal_epochs, "anneal_epochs", minimum=0)
+        self.lr_schedule = check_choice(lr_schedule, "lr_schedule", LR_SCHEDULES)
+        self.redraw_shared_epochs = check_int(redraw_shared_epochs, "redraw_shared_epochs", minimum=0)
         self.save_hyperparameters()
         pairs = list(itertools.pairwise(self.sizes))
         self.encoders = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
@@ -244,25 +281,101 @@ class FlowDNN(lightning.LightningModule):
         return torch.where(u < torch.sigmoid(2 * a), 1.0, -1.0)
 
     @torch.no_grad()
-    def layer_outputs(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    def unit_sites(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Where each unit reads the input chain, and with which sign, along its strongest weights.
+
+        Unit ``j`` of layer ``l`` follows its largest ``|w|`` to a unit ``k`` of layer ``l - 1`` (an input
+        site for ``l = 1``): its site is ``k``'s site and its sign is ``sign(w) * sign_k`` (input sites have
+        sign +1; ``w = 0`` counts as +1). Exact decimation ``y_j = x_{2j}`` (:meth:`oracle`) gives sites
+        ``2^l j`` and signs +1; permuting or flipping units permutes or flips them alike.
+
+        Returns per layer (layer 1 first) the sites, int64 ``(n_l,)`` in ``[0, n_visible)``, and the signs,
+        float32 ``(n_l,)`` of +-1.
+        """
+        site = torch.arange(self.n_visible, device=self.device)
+        sign = torch.ones(self.n_visible, device=self.device)
+        sites, signs = [], []
+        for enc in self.encoders:
+            strongest = enc.weight.abs().argmax(dim=1)
+            w = enc.weight[torch.arange(enc.out_features, device=self.device), strongest]
+            site = site[strongest]
+            sign = sign[strongest] * torch.where(w < 0, -1.0, 1.0)
+            sites.append(site)
+            signs.append(sign)
+        return sites, signs
+
+    def layer_positions(self) -> list[torch.Tensor]:
+        """Per layer, every unit's input site (:meth:`unit_sites`) as float32 ``(n_l,)``: the coupling fits
+        (:func:`rgnet.rg.fit_flow`) sort the units along the chain by it
+        (:class:`rgnet.contracts.HasLayerPositions`)."""
+        return [site.float() for site in self.unit_sites()[0]]
+
+    def units_sharing_a_site(self) -> list[int]:
+        """Per layer, how many units have the same input site (:meth:`unit_sites`) as another unit of their
+        layer (0 for a decimation, where every unit reads its own site)."""
+        counts = []
+        for site in self.unit_sites()[0]:
+            _, inverse, per_site = torch.unique(site, return_inverse=True, return_counts=True)
+            counts.append(int((per_site[inverse] > 1).sum()))
+        return counts
+
+    @torch.no_grad()
+    def layer_outputs(
+        self, x: torch.Tensor, generator: torch.Generator | None = None, *, oriented: bool = True
+    ) -> list[torch.Tensor]:
         """Sampled spins of every layer for inputs ``x`` float ``(batch, n_visible)`` of +-1.
 
-        Returns a list of float32 ``(batch, n_l)`` +-1 tensors, layer 1 first; unit ``j`` of layer ``l`` sits
-        at input position ``j * spacings[l-1]`` (periodic chain). ``generator`` makes the sampling
-        reproducible without touching the global random state.
+        Returns a list of float32 ``(batch, n_l)`` +-1 tensors, layer 1 first, units in network order; their
+        places on the input chain are :meth:`layer_positions`. ``oriented`` (default) multiplies every unit by
+        its sign (:meth:`unit_sites`), so that outputs are in the gauge of the input spins (a unit that copies
+        ``-x_i`` reads ``+x_i``); the network itself always propagates the raw spins. ``generator`` makes the
+        sampling reproducible without touching the global random state.
         """
         h = self._check_input(x)
         outputs = []
         for enc in self.encoders:
             h = self._sample(enc(h), generator)
             outputs.append(h)
+        if oriented:
+            outputs = [y * sign for y, sign in zip(outputs, self.unit_sites()[1], strict=True)]
         return outputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Sampled spins of the deepest layer, float32 ``(batch, n_L)``."""
-        return self.layer_outputs(x)[-1]
+        """Sampled raw spins of the deepest layer, float32 ``(batch, n_L)``."""
+        return self.layer_outputs(x, oriented=False)[-1]
 
     # ------------------------------------------------------------------ objective
+    def temperature(self) -> float:
+        """Weight of the units' entropy in the trained ELBO: ``anneal_temperature`` at epoch 0, falling
+        linearly to 1 (the true ELBO) at epoch ``anneal_epochs`` and after."""
+        left = max(0.0, 1.0 - self.current_epoch / self.anneal_epochs) if self.anneal_epochs else 0.0
+        return 1.0 + (self.anneal_temperature - 1.0) * left
+
+    def _prior_chain(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """How the prior of ``layer`` (0-based) chains its units: the unit at each chain place, int64
+        ``(n_l,)``, and every unit's sign, float32 ``(n_l,)`` +-1. ``prior_order="network"``: network order,
+        signs +1; ``"sites"``: sorted by input site with the signs of :meth:`unit_sites` (recomputed at every
+        step, no gradient through the order)."""
+        n = self.sizes[layer + 1]
+        if self.prior_order == "network":
+            return torch.arange(n, device=self.device), torch.ones(n, device=self.device)
+        sites, signs = self.unit_sites()
+        return torch.argsort(sites[layer], stable=True), signs[layer]
+
+    def _prior_terms(self, layer: int, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``-log p_K'(y)`` of the outputs ``y`` float ``(batch, n_l)`` +-1 of ``layer`` (0-based) under its
+        chain prior (:meth:`_prior_chain`), ``(batch,)`` nats differentiable in ``(K', h')``, and, without
+        gradient, its change when unit ``j`` is set to +1 rather than -1, ``(batch, n_l)``."""
+        K, h = self.priors[layer, 0], self.priors[layer, 1]
+        order, sign = self._prior_chain(layer)
+        z = (y * sign)[:, order]  # the prior's chain: oriented units in chain order
+        value = -K * (z * torch.roll(z, -1, 1)).sum(dim=1) - h * z.sum(dim=1)
+        value = value + _log_partition_chain(K, h, z.shape[1])
+        with torch.no_grad():
+            diff = torch.empty_like(z)
+            diff[:, order] = -2 * sign[order] * (K * (torch.roll(z, 1, 1) + torch.roll(z, -1, 1)) + h)
+        return value, diff
+
     def _layer_objective(
         self, layer: int, x: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -282,14 +395,11 @@ class FlowDNN(lightning.LightningModule):
             )
             diff = f_plus - f_minus
         if self.objective == "elbo":
-            K, h = self.priors[layer, 0], self.priors[layer, 1]
-            n = y.shape[1]
-            f_value = f_value - K * (y * torch.roll(y, -1, 1)).sum(dim=1) - h * y.sum(dim=1)
-            f_value = f_value + _log_partition_chain(K, h, n)
-            with torch.no_grad():
-                diff = diff - 2 * (K * (torch.roll(y, 1, 1) + torch.roll(y, -1, 1)) + h)
+            prior_value, prior_diff = self._prior_terms(layer, y)
+            f_value = f_value + prior_value
+            diff = diff + prior_diff
             entropy = _binary_entropy(a).sum(dim=1)
-            surrogate = (torch.sigmoid(2 * a) * diff).sum(dim=1) - entropy
+            surrogate = (torch.sigmoid(2 * a) * diff).sum(dim=1) - self.temperature() * entropy
             value = f_value.detach() - entropy.detach()
         else:
             surrogate = (torch.sigmoid(2 * a) * diff).sum(dim=1)
@@ -314,8 +424,54 @@ class FlowDNN(lightning.LightningModule):
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         self._objectives(batch, "val")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.lr)
+    @torch.no_grad()
+    def redraw_shared_units(self) -> list[int]:
+        """Re-draw every unit whose strongest input (a unit of the layer below, an input site for layer 1) is
+        also the strongest input of a stronger unit of its layer (larger ``|w|``; ties: the lower index
+        keeps it), as k-means re-seeds duplicate centroids: its encoder row from the ``"random"`` init, its
+        bias and decoder column zero, and their Adam moments cleared. Returns per layer the number re-drawn.
+        """
+        optimizer = self.trainer.optimizers[0] if self._trainer is not None else None
+        counts = []
+        for enc, dec in zip(self.encoders, self.decoders, strict=True):
+            n_out, n_in = enc.weight.shape
+            strength, strongest = enc.weight.abs().max(dim=1)
+            index = torch.arange(n_out, device=self.device)
+            beats = (strength[None, :] > strength[:, None]) | (
+                (strength[None, :] == strength[:, None]) & (index[None, :] < index[:, None])
+            )
+            redraw = ((strongest[None, :] == strongest[:, None]) & beats).any(dim=1)
+            k = int(redraw.sum())
+            counts.append(k)
+            if k == 0:
+                continue
+            enc.weight[redraw] = (
+                self.init_scale / math.sqrt(n_in) * torch.randn(k, n_in)
+                + self.init_noise * torch.randn(k, n_in)
+            ).to(enc.weight)
+            enc.bias[redraw] = 0.0
+            dec.weight[:, redraw] = 0.0
+            if optimizer is not None:  # the unit's rows of the Adam moments (decoder: its column)
+                for param, by_column in ((enc.weight, False), (enc.bias, False), (dec.weight, True)):
+                    state = optimizer.state.get(param, {})
+                    for moment in ("exp_avg", "exp_avg_sq"):
+                        if moment in state:
+                            (state[moment].T if by_column else state[moment])[redraw] = 0.0
+        return counts
+
+    def on_train_epoch_end(self) -> None:
+        if self.current_epoch < self.redraw_shared_epochs:
+            counts = self.redraw_shared_units()
+            self.log("train/redrawn_units", float(sum(counts)), on_epoch=True, on_step=False)
+
+    def configure_optimizers(self) -> dict:
+        """Adam at ``lr``; ``lr_schedule="cosine"`` decays it to 0 over the run's optimizer steps."""
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr)
+        if self.lr_schedule == "constant":
+            return {"optimizer": optimizer}
+        steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def check_datamodule(self, datamodule: object) -> None:
         """Raise ValueError when ``datamodule`` serves chains of another length than ``n_visible``
@@ -331,8 +487,13 @@ class FlowDNN(lightning.LightningModule):
 
     def summary_metrics(self) -> dict:
         """Learned prior couplings ``(K'_l, h'_l)`` of each layer's output chain (the Ising partition function
-        of the output, meaningful for ``objective='elbo'``), layer 1 first."""
-        out = {"layer_sizes": list(self.sizes[1:]), "objective": self.objective}
+        of the output, meaningful for ``objective='elbo'``) and how many units share an input site
+        (:meth:`units_sharing_a_site`), layer 1 first."""
+        out = {
+            "layer_sizes": list(self.sizes[1:]),
+            "objective": self.objective,
+            "units_sharing_a_site": self.units_sharing_a_site(),
+        }
         if self.objective == "elbo":
             out["prior_K"] = [float(v) for v in self.priors[:, 0].detach().cpu()]
             out["prior_h"] = [float(v) for v in self.priors[:, 1].detach().cpu()]
