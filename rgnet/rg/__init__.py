@@ -7,10 +7,21 @@
 - :mod:`rgnet.rg.flow`: measured flows of layered networks (fitted couplings per layer) and their
   verdicts against exact decimation or the majority-rule flow.
 - :mod:`rgnet.rg.mcrg`: Monte Carlo RG: the linearized map of any block-spin transform and its exponents.
+- :mod:`rgnet.rg.critical`: the critical point and exponents of any block-spin map by two-lattice matching,
+  and the scaling dimension of its coarse variable by finite-size scaling.
 """
 
 from rgnet.rg.blocking import decimate_spins_1d, decimate_spins_2d, majority_1d, majority_2d, sign_with_coin
 from rgnet.rg.couplings import TERMS, CouplingFit, fit_couplings
+from rgnet.rg.critical import (
+    CriticalPointEstimate,
+    MatchingResult,
+    ScalingDimensionResult,
+    combine_matchings,
+    correlation_function,
+    match_critical_point,
+    scaling_dimension,
+)
 from rgnet.rg.flow import (
     FIXED_POINT_K,
     FLOW_FIT_METHODS,
@@ -44,6 +55,13 @@ from rgnet.rg.recursions import (
 )
 
 __all__ = [
+    "scaling_dimension",
+    "match_critical_point",
+    "correlation_function",
+    "combine_matchings",
+    "ScalingDimensionResult",
+    "MatchingResult",
+    "CriticalPointEstimate",
     "FIXED_POINT_K",
     "FLOW_FIT_METHODS",
     "REFERENCE_FLOWS",
