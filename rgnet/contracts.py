@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     import torch
     from torch.utils.data import TensorDataset
@@ -70,6 +72,30 @@ class ServesChains(Protocol):
 
     #: spins per chain
     N: int
+
+
+#: How a block-spin map draws its coarse variables: from the model's P(h | v), or its most likely state.
+BLOCK_SPIN_MODES = ("sample", "mean_sign")
+
+
+@runtime_checkable
+class HasBlockSpinMap(Protocol):
+    """A model that defines a block-spin transform (RSMICoarseGrainer, RBMStack)."""
+
+    def block_spin_map(
+        self, mode: str = "sample", generator: torch.Generator | None = None
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The map ``(batch, m, m) -> (batch, m / b, m / b)`` of +-1 spins (``mode`` in
+        :data:`BLOCK_SPIN_MODES`, random draws from ``generator``) for :func:`rgnet.rg.mcrg_exponents`."""
+        ...
+
+
+@runtime_checkable
+class TiedToSides(Protocol):
+    """A block-spin map that applies only to given lattice sides, one map per level (the RBM stack's)."""
+
+    #: the lattice side at depths 0, 1, ... (the input side first)
+    sides: list[int]
 
 
 @runtime_checkable

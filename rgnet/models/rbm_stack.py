@@ -18,7 +18,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from rgnet._checks import check_choice, check_int, check_real
-from rgnet.contracts import HasLatticeSide
+from rgnet.contracts import BLOCK_SPIN_MODES, HasLatticeSide
 from rgnet.models.rbm import RBM, check_configurations
 from rgnet.rg.blocking import sign_with_coin
 from rgnet.rg.flow import assign_to_lattice, lattice_sides
@@ -27,7 +27,6 @@ from rgnet.rg.receptive_fields import box_window, field_centres, lattice_side, l
 #: How a layer's inputs are propagated up through the frozen layers below: sampled units or their means.
 PROPAGATE = ("sample", "mean")
 #: Block-spin maps of a stack: units sampled from P(h | v), or the sign of their input (likeliest state).
-BLOCK_SPIN_MODES = ("sample", "mean_sign")
 
 
 class RBMStack(lightning.LightningModule):

@@ -107,7 +107,6 @@ def blocked_observables(
     ops = _select(operators, SQUARE_EVEN, "operators")
     levels = check_int(levels, "levels", minimum=0)
     b = _probe_block_factor(spins, transform, max(levels, 1), "spins") if levels else 0
-    energy = operator_sums(spins, {"nn": SQUARE_EVEN["nn"]})[:, 0].cpu().numpy()
     current = spins
     even, odd, sides = [], [], []
     for n in range(levels + 1):
@@ -117,8 +116,13 @@ def blocked_observables(
                 raise ValueError(f"transform (at level {n}) changed its block factor from b={b}")
             current = coarse
         sites = current.shape[1] * current.shape[2]
-        even.append(operator_sums(current, ops).cpu().numpy() / sites)
-        odd.append(operator_sums(current, {"m": SQUARE_ODD["magnetization"]})[:, 0].cpu().numpy() / sites)
+        # one pass over the lattice per level: the operators, the magnetization and (level 0) the energy
+        sums = operator_sums(current, {**ops, "_m": SQUARE_ODD["magnetization"], "_nn": SQUARE_EVEN["nn"]})
+        sums = sums.cpu().numpy()
+        if n == 0:
+            energy = sums[:, -1]
+        even.append(sums[:, : len(ops)] / sites)
+        odd.append(sums[:, len(ops)] / sites)
         sides.append(int(current.shape[1]))
     return BlockedObservables(tuple(ops), energy, odd[0] * sides[0] ** 2, even, odd, sides)
 

@@ -1,0 +1,401 @@
+"""Measure a trained model's coarse-graining as an RG: exponents, critical point and scaling dimensions.
+
+At the end of training, the model's block-spin map (:class:`rgnet.contracts.HasBlockSpinMap`: the RSMI filter,
+the RBM stack's units on their coarse lattices) and majority rule with the same block factor are run on fresh
+2D Ising datasets (cached with provenance, :func:`rgnet.data.get_or_create_dataset`) and measured alike:
+
+* **Monte Carlo RG** at the reference coupling (K_c by default; :func:`rgnet.rg.mcrg_exponents`): ``y_t`` and
+  ``y_h`` per level, with every truncation of the operator set;
+* **two-lattice matching** (:func:`rgnet.rg.match_critical_point`) of ``L`` against ``L / b`` from several
+  starting couplings around the reference, combined (:func:`rgnet.rg.combine_matchings`): the map's critical
+  coupling ``K_c``, ``y_t`` (``nu = 1 / y_t``) and ``y_h`` per level and matched operator;
+* **scaling dimension** of the coarse variable per level (:func:`rgnet.rg.scaling_dimension`; 1/8 for a map
+  that carries the Ising spin);
+* the **coupling flow**: nearest-neighbour, next-nearest-neighbour and plaquette couplings fitted to every
+  level (:func:`rgnet.rg.fit_couplings`, pseudo-likelihood) from each start, next to majority rule's.
+
+Everything lands in ``summary.json`` under the callback's name (``learned``, ``majority``, ``exact``), with
+error bars, and in TensorBoard (scalars ``rg/<map>/y_t_level<n>``..., figures ``rg/exponents`` and
+``rg/flow``). Matching and the scaling dimension need a map that applies at every lattice side (the RSMI
+filter); a map tied to one input side (the RBM stack) is measured by MCRG and the flow only
+(``matching=false``, ``scaling_dimension=false``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import lightning
+import torch
+
+from rgnet._checks import check_bool, check_choice, check_int, check_real
+from rgnet.callbacks._tensorboard import tensorboard_writer
+from rgnet.contracts import BLOCK_SPIN_MODES, HasBlockSpinMap, TiedToSides, require
+from rgnet.data.dataset import get_or_create_dataset
+from rgnet.ising.exact import K_CRITICAL
+from rgnet.ising.samplers import METHODS
+from rgnet.rg.blocking import majority_2d
+from rgnet.rg.couplings import fit_couplings
+from rgnet.rg.critical import DEFAULT_FRACTIONS, combine_matchings, match_critical_point, scaling_dimension
+from rgnet.rg.mcrg import MIN_LAST_SIDE, mcrg_exponents
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: Exact 2D Ising values (Onsager; Y_H = 15/8 from eta = 1/4).
+EXACT = {"K_c": K_CRITICAL, "y_t": 1.0, "nu": 1.0, "y_h": 15.0 / 8.0, "Delta": 1.0 / 8.0}
+#: Couplings fitted to every level for the flow.
+FLOW_TERMS = ("K", "K2", "Kp")
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _finite(value: float) -> float | None:
+    """JSON-friendly float: None for NaN/inf."""
+    return float(value) if math.isfinite(value) else None
+
+
+class RGMeasurement(lightning.Callback):
+    """Measure the model's block-spin map against majority rule at the end of training (module docstring).
+
+    Args:
+        cache_dir: dataset cache directory (the experiment's ``${paths.cache_dir}``).
+        L: side of the large lattice (the small one is ``L / b``); must be divisible by ``b**levels`` with a
+            last side >= 4.
+        n: configurations per dataset.
+        levels: blockings measured (MCRG and matching levels ``1..levels``).
+        K: reference coupling (K = J/kT; default the exact K_c); MCRG, the scaling dimension and the flow's
+            first start are measured there.
+        starts: starting couplings of the matching, as relative offsets from ``K`` (must include 0).
+        method: sampler of the datasets (:data:`rgnet.data.dataset.METHODS`).
+        seed: seed of the first dataset (each dataset gets its own) and of the maps' random draws.
+        mode: ``"sample"`` (the coarse variable drawn from the model's P(h | v)) or ``"mean_sign"``.
+        matching, scaling_dimension: measure them (need a map that applies at any side).
+        fractions: distances (fractions of the side) of the scaling-dimension estimate.
+        flow: fit the couplings of every level.
+        flow_samples: configurations per coupling fit.
+        reference: ``"majority"`` (majority rule with the model's block factor, measured the same way) or
+            ``"none"``.
+    """
+
+    def __init__(
+        self,
+        cache_dir: str,
+        L: int = 64,
+        n: int = 10000,
+        levels: int = 4,
+        K: float | None = None,
+        starts: Sequence[float] = (-0.005, 0.0, 0.005),
+        method: str = "swendsen_wang",
+        seed: int = 0,
+        mode: str = "sample",
+        matching: bool = True,
+        scaling_dimension: bool = True,
+        fractions: Sequence[float] = DEFAULT_FRACTIONS,
+        flow: bool = True,
+        flow_samples: int = 2000,
+        reference: str = "majority",
+    ) -> None:
+        super().__init__()
+        self.cache_dir = str(cache_dir)
+        self.L = check_int(L, "L", minimum=2 * MIN_LAST_SIDE)
+        self.n = check_int(n, "n", minimum=200)
+        self.levels = check_int(levels, "levels", minimum=1)
+        self.K = K_CRITICAL if K is None else check_real(K, "K", minimum=0.0)
+        if isinstance(starts, str) or not list(starts):
+            raise ValueError(
+                f"starts must be a non-empty list of relative offsets including 0, got {starts!r}"
+            )
+        self.starts = tuple(check_real(x, "starts", minimum=-0.5, maximum=0.5) for x in starts)
+        if 0.0 not in self.starts:
+            raise ValueError(
+                f"starts must include 0 (the reference coupling itself), got {list(self.starts)}"
+            )
+        self.method = check_choice(method, "method", METHODS)
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.mode = check_choice(mode, "mode", BLOCK_SPIN_MODES)
+        self.matching = check_bool(matching, "matching")
+        self.measure_dimension = check_bool(scaling_dimension, "scaling_dimension")
+        if isinstance(fractions, str) or not list(fractions):
+            raise ValueError(f"fractions must be a non-empty list of numbers in (0, 1/2], got {fractions!r}")
+        self.fractions = tuple(check_real(x, "fractions", minimum=0.0, maximum=0.5) for x in fractions)
+        self.flow = check_bool(flow, "flow")
+        self.flow_samples = check_int(flow_samples, "flow_samples", minimum=100)
+        self.reference = check_choice(reference, "reference", ("majority", "none"))
+        self.results: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ checks
+    def _block_factor(self, transform: Transform, side: int, what: str) -> int:
+        """Apply ``transform`` to two random configurations of ``side``; its block factor (clear errors)."""
+        probe = 2 * torch.randint(0, 2, (2, side, side), generator=torch.Generator().manual_seed(0)) - 1
+        try:
+            out = transform(probe.to(torch.int8))
+        except (ValueError, TypeError, RuntimeError) as err:
+            raise ValueError(
+                f"RGMeasurement: the model's block-spin map does not apply to {what} lattices of side {side} "
+                f"({err}); a map tied to one input side needs L = that side, matching=false and "
+                "scaling_dimension=false"
+            ) from err
+        if out.ndim != 3 or out.shape[1] < 1 or side % out.shape[1] or out.shape[1] == side:
+            raise ValueError(f"RGMeasurement: the block-spin map returned {tuple(out.shape)} for side {side}")
+        return side // out.shape[1]
+
+    def check(self, pl_module: lightning.LightningModule) -> int:
+        """Fail before training when the measurement cannot run: no block-spin map, a map that does not apply
+        to the large (and, for matching or the scaling dimension, the small) lattice, or ``L`` not divisible
+        by ``b**levels`` with a last side >= 4. Returns the block factor ``b``."""
+        model = require(pl_module, HasBlockSpinMap, "RGMeasurement")
+        transform = model.block_spin_map(mode=self.mode, generator=torch.Generator().manual_seed(self.seed))
+        if isinstance(transform, TiedToSides):
+            sides = list(transform.sides)
+            if self.matching or self.measure_dimension:
+                raise ValueError(
+                    f"RGMeasurement: the model's block-spin map applies only to the sides {sides} (one map "
+                    "per level), not at every side as matching and the scaling dimension need: set "
+                    "matching=false and scaling_dimension=false"
+                )
+            if self.L != sides[0] or self.levels > len(sides) - 1:
+                raise ValueError(
+                    f"RGMeasurement: the model's block-spin map takes L = {sides[0]} and at most "
+                    f"{len(sides) - 1} levels, got L={self.L}, levels={self.levels}"
+                )
+        b = self._block_factor(transform, self.L, "large")
+        if self.L % b**self.levels or self.L // b**self.levels < MIN_LAST_SIDE:
+            raise ValueError(
+                f"RGMeasurement: levels={self.levels} blockings by b={b} need L divisible by b**levels = "
+                f"{b**self.levels} and a last side >= {MIN_LAST_SIDE}, got L={self.L}"
+            )
+        if self.matching or self.measure_dimension:
+            self._block_factor(transform, self.L // b, "small")
+        return b
+
+    def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        self.check(pl_module)
+
+    # ------------------------------------------------------------------ measurement
+    def _dataset(self, L: int, K: float, index: int, device: torch.device) -> tuple[torch.Tensor, str]:
+        config = {"L": L, "K": K, "n": self.n, "method": self.method, "seed": self.seed + index}
+        spins, metadata = get_or_create_dataset(config, self.cache_dir)
+        return spins.to(device), str(metadata["sha256"])
+
+    def _measure_map(
+        self,
+        transform: Transform,
+        samples: dict[float, tuple[torch.Tensor, torch.Tensor | None]],
+    ) -> dict[str, Any]:
+        """All measurements of one map on the datasets ``samples[start] = (large, small)``."""
+        large0, small0 = samples[0.0]
+        out: dict[str, Any] = {}
+        mcrg = mcrg_exponents(large0, transform, self.levels)
+        k_even, k_odd = len(mcrg.even_operators), len(mcrg.odd_operators)
+        out["mcrg"] = {
+            "levels": [
+                {
+                    "level": n,
+                    "y_t": _finite(mcrg.y_t[(n, k_even)]),
+                    "y_t_err": _finite(mcrg.y_t_err[(n, k_even)]),
+                    "y_h": _finite(mcrg.y_h[(n, k_odd)]),
+                    "y_h_err": _finite(mcrg.y_h_err[(n, k_odd)]),
+                }
+                for n in range(1, self.levels + 1)
+            ],
+            "even_operators": list(mcrg.even_operators),
+            "odd_operators": list(mcrg.odd_operators),
+            "table": [
+                {k: _finite(v) if isinstance(v, float) else v for k, v in r.items()} for r in mcrg.table()
+            ],
+        }
+        if self.matching:
+            results = [
+                match_critical_point(large, small, self.K * (1 + x), transform, self.levels)
+                for x, (large, small) in samples.items()
+            ]
+            combined = combine_matchings(results)
+            best = combined.best()
+            out["matching"] = {
+                **{k: _finite(v) if isinstance(v, float) else v for k, v in best.items()},
+                "levels": [
+                    {"level": n, "operator": op}
+                    | {
+                        name: _finite(getattr(combined, name)[(n, op)])
+                        for name in ("K_c", "K_c_err", "y_t", "y_t_err", "y_h", "y_h_err")
+                    }
+                    | {"n_starts": combined.n_starts[(n, op)]}
+                    for (n, op) in sorted(combined.K_c)
+                ],
+                "starts": [r.K0 for r in results],
+            }
+        if self.measure_dimension:
+            dims = scaling_dimension(large0, small0, transform, self.levels - 1, fractions=self.fractions)
+            out["scaling_dimension"] = [
+                {
+                    "level": n,
+                    "fraction": x,
+                    "Delta": _finite(dims.Delta[(n, x)]),
+                    "Delta_err": _finite(dims.Delta_err[(n, x)]),
+                }
+                for n in range(self.levels)
+                for x in self.fractions
+            ]
+        if self.flow:
+            out["flow"] = [
+                self._flow(transform, large, self.K * (1 + x)) for x, (large, _) in samples.items()
+            ]
+        return out
+
+    def _flow(self, transform: Transform, spins: torch.Tensor, K0: float) -> dict[str, Any]:
+        """Couplings :data:`FLOW_TERMS` fitted to every level ``1..levels`` of ``spins`` drawn at ``K0``."""
+        current = spins[: self.flow_samples]
+        levels = []
+        for n in range(1, self.levels + 1):
+            current = transform(current)
+            fit = fit_couplings(current, FLOW_TERMS)
+            levels.append(
+                {"level": n, "converged": fit.converged}
+                | {t: fit.values[t] for t in FLOW_TERMS}
+                | {f"{t}_err": fit.errors[t] for t in FLOW_TERMS}
+            )
+        return {"K0": K0, "levels": levels}
+
+    def measure(self, pl_module: lightning.LightningModule) -> dict[str, Any]:
+        """Generate (or load) the datasets, measure the model's map and the reference; the summary dict."""
+        b = self.check(pl_module)
+        model = require(pl_module, HasBlockSpinMap, "RGMeasurement")
+        device = pl_module.device
+        samples: dict[float, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        datasets = []
+        for index, x in enumerate(self.starts if self.matching else (0.0,)):
+            K0 = self.K * (1 + x)
+            large, id_large = self._dataset(self.L, K0, 2 * index, device)
+            small, id_small = None, None
+            if self.matching or (self.measure_dimension and x == 0.0):
+                small, id_small = self._dataset(self.L // b, K0, 2 * index + 1, device)
+            samples[x] = (large, small)
+            datasets.append({"K": K0, "large": id_large, "small": id_small})
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            with torch.no_grad():
+                learned = model.block_spin_map(
+                    mode=self.mode, generator=torch.Generator(device=device).manual_seed(self.seed)
+                )
+                results: dict[str, Any] = {"learned": self._measure_map(learned, samples)}
+                if self.reference == "majority":
+                    coins = torch.Generator(device=device).manual_seed(self.seed)
+                    results["majority"] = self._measure_map(
+                        lambda s: majority_2d(s, b, generator=coins), samples
+                    )
+        finally:
+            pl_module.train(was_training)
+        results["exact"] = dict(EXACT)
+        results["setup"] = {
+            "b": b,
+            "L": self.L,
+            "L_small": self.L // b,
+            "n": self.n,
+            "levels": self.levels,
+            "K": self.K,
+            "method": self.method,
+            "mode": self.mode,
+            "datasets": datasets,
+        }
+        return results
+
+    def on_fit_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        self.results = self.measure(pl_module)
+        writer = tensorboard_writer(trainer)
+        if writer is None:
+            return
+        step = trainer.global_step
+        for name in ("learned", "majority"):
+            if name not in self.results:
+                continue
+            for row in self.results[name]["mcrg"]["levels"]:
+                for key in ("y_t", "y_h"):
+                    if row[key] is not None:
+                        writer.add_scalar(f"rg/{name}/mcrg_{key}_level{row['level']}", row[key], step)
+            if "matching" in self.results[name]:
+                for key in ("K_c", "nu", "y_h"):
+                    value = self.results[name]["matching"][key]
+                    if value is not None:
+                        writer.add_scalar(f"rg/{name}/matching_{key}", value, step)
+        writer.add_figure("rg/exponents", exponents_figure(self.results), step)
+        if self.flow:
+            writer.add_figure("rg/flow", flow_figure(self.results), step)
+
+    def summary_metrics(self) -> dict[str, Any]:
+        """The measurements (module docstring), or ``{}`` before the end of training."""
+        return dict(self.results)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"results": self.results}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.results = dict(state_dict.get("results", {}))
+
+
+def exponents_figure(results: dict[str, Any]) -> Figure:
+    """y_t and y_h per level (MCRG: filled; matching: hollow) for every measured map, exact values dashed."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
+    for index, name in enumerate(name for name in ("learned", "majority") if name in results):
+        colour = f"C{index}"
+        mcrg = results[name]["mcrg"]["levels"]
+        matching = [r for r in results[name].get("matching", {}).get("levels", []) if r["operator"] == "nn"]
+        for ax, key in zip(axes, ("y_t", "y_h"), strict=True):
+            rows = [r for r in mcrg if r[key] is not None]
+            ax.errorbar(
+                [r["level"] - 0.05 for r in rows],
+                [r[key] for r in rows],
+                yerr=[r[f"{key}_err"] or 0.0 for r in rows],
+                fmt="o",
+                color=colour,
+                capsize=3,
+                label=f"{name}: MCRG at K",
+            )
+            rows = [r for r in matching if r[key] is not None]
+            ax.errorbar(
+                [r["level"] + 0.05 for r in rows],
+                [r[key] for r in rows],
+                yerr=[r[f"{key}_err"] or 0.0 for r in rows],
+                fmt="s",
+                mfc="none",
+                color=colour,
+                capsize=3,
+                label=f"{name}: matching",
+            )
+    for ax, key, label in zip(axes, ("y_t", "y_h"), ("y_t = 1", "y_h = 15/8"), strict=True):
+        ax.axhline(EXACT[key], color="k", ls="--", lw=1, label=f"exact {label}")
+        ax.set_xlabel("level n")
+        ax.set_ylabel(key)
+        ax.legend(fontsize=7)
+    fig.suptitle("RG exponents of the learned map and of majority rule")
+    fig.tight_layout()
+    return fig
+
+
+def flow_figure(results: dict[str, Any]) -> Figure:
+    """The fitted flow in the (K, K2) plane from every start, per map (learned: solid, majority: dashed)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
+    for name, style in (("learned", "o-"), ("majority", "s--")):
+        for index, flow in enumerate(results.get(name, {}).get("flow", [])):
+            rows = [r for r in flow["levels"] if r["converged"]]
+            K = [flow["K0"], *(r["K"] for r in rows)]
+            K2 = [0.0, *(r["K2"] for r in rows)]
+            ax.plot(K, K2, style, color=f"C{index}", ms=4, label=f"{name}, K0 = {flow['K0']:.4f}")
+    ax.plot([EXACT["K_c"]], [0.0], "k*", ms=12, label="K_c (original lattice)")
+    ax.set_xlabel("K (nearest neighbour)")
+    ax.set_ylabel("K2 (next-nearest neighbour)")
+    ax.set_title("coupling flow over levels")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["EXACT", "FLOW_TERMS", "RGMeasurement", "exponents_figure", "flow_figure"]

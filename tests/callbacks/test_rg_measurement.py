@@ -1,0 +1,131 @@
+"""RGMeasurement: a model's block-spin map measured as an RG next to majority rule (MCRG, matching, scaling
+dimension, coupling flow), in summary.json and TensorBoard; bad setups fail before training."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import lightning
+import pytest
+import torch
+
+from rgnet.callbacks.rg_measurement import EXACT, RGMeasurement
+from rgnet.rg import majority_2d
+
+
+class MajorityModel(lightning.LightningModule):
+    """A trivial trainable module whose block-spin map is majority rule (b = 2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def block_spin_map(self, mode: str = "sample", generator: torch.Generator | None = None):
+        return lambda spins: majority_2d(spins, 2, generator=generator)
+
+    def training_step(self, batch, batch_idx):
+        return (self.weight**2).sum() + batch[0].sum() * 0
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class TiedMap:
+    """Majority rule restricted to the sides 32 -> 16 -> 8 (as the RBM stack applies only to its lattices)."""
+
+    def __init__(self, generator: torch.Generator | None) -> None:
+        self.sides = [32, 16, 8]
+        self.generator = generator
+
+    def __call__(self, spins: torch.Tensor) -> torch.Tensor:
+        if spins.shape[1] not in self.sides[:-1]:
+            raise ValueError(f"this map takes sides 32, 16, got {spins.shape[1]}")
+        return majority_2d(spins, 2, generator=self.generator)
+
+
+class FixedSideModel(MajorityModel):
+    def block_spin_map(self, mode: str = "sample", generator: torch.Generator | None = None):
+        return TiedMap(generator)
+
+
+def small_measurement(tmp_path, **overrides) -> RGMeasurement:
+    options = {"cache_dir": str(tmp_path / "cache"), "L": 32, "n": 2000, "levels": 2, "flow_samples": 400}
+    return RGMeasurement(**(options | overrides))
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    callback = small_measurement(tmp_path_factory.mktemp("rg"))
+    return callback.measure(MajorityModel())
+
+
+def test_a_majority_model_measures_exactly_as_the_majority_reference(measured):
+    """Same map, same datasets, same random stream: the learned and reference measurements coincide."""
+    assert measured["learned"] == measured["majority"]
+    assert measured["exact"] == EXACT
+    assert measured["setup"]["b"] == 2 and measured["setup"]["L_small"] == 16
+    assert len(measured["setup"]["datasets"]) == 3
+    json.dumps(measured)  # summary.json-ready (NaN -> None)
+
+
+def test_majority_measurements_are_near_the_exact_values(measured):
+    """On 2000 configurations of 32 x 32 the numbers are rough but must be near the Ising values."""
+    mcrg = measured["learned"]["mcrg"]["levels"][-1]
+    assert abs(mcrg["y_h"] - EXACT["y_h"]) < 0.05 and abs(mcrg["y_t"] - EXACT["y_t"]) < 0.2
+    matching = measured["learned"]["matching"]
+    assert abs(matching["K_c"] / EXACT["K_c"] - 1) < 0.01 and matching["level"] == 2
+    assert abs(matching["nu"] - 1) < 0.3
+    dims = {(r["level"], r["fraction"]): r for r in measured["learned"]["scaling_dimension"]}
+    assert abs(dims[(1, 0.25)]["Delta"] - EXACT["Delta"]) < 5 * dims[(1, 0.25)]["Delta_err"]
+    flow = measured["learned"]["flow"]
+    assert [f["K0"] for f in flow] == pytest.approx([EXACT["K_c"] * (1 + x) for x in (-0.005, 0, 0.005)])
+    assert all(0.1 < row["K"] < 0.8 for f in flow for row in f["levels"])
+
+
+def test_fit_end_writes_summary_metrics_and_tensorboard(tmp_path):
+    callback = small_measurement(tmp_path, n=400, starts=[0.0], levels=1, fractions=[0.5], flow_samples=200)
+    logger = lightning.pytorch.loggers.TensorBoardLogger(str(tmp_path / "tb"))
+    trainer = lightning.Trainer(
+        max_steps=1,
+        logger=logger,
+        callbacks=[callback],
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+    )
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(4, 1)), batch_size=2)
+    trainer.fit(MajorityModel(), data)
+    summary = callback.summary_metrics()
+    assert set(summary) == {"learned", "majority", "exact", "setup"}
+    assert math.isfinite(summary["learned"]["mcrg"]["levels"][0]["y_h"])
+    restored = small_measurement(tmp_path)
+    restored.load_state_dict(callback.state_dict())
+    assert restored.summary_metrics() == summary
+    events = list((tmp_path / "tb").rglob("events.out.tfevents*"))
+    assert events and events[0].stat().st_size > 1000
+
+
+def test_a_map_tied_to_one_side_is_measured_by_mcrg_and_flow_only(tmp_path):
+    with pytest.raises(ValueError, match="matching=false"):
+        small_measurement(tmp_path).check(FixedSideModel())
+    with pytest.raises(ValueError, match="takes L = 32 and at most 2 levels"):
+        small_measurement(tmp_path, L=64, matching=False, scaling_dimension=False).check(FixedSideModel())
+    out = small_measurement(tmp_path, matching=False, scaling_dimension=False, levels=1, n=400).measure(
+        FixedSideModel()
+    )
+    assert "matching" not in out["learned"] and "scaling_dimension" not in out["learned"]
+    assert len(out["learned"]["flow"]) == 1 and len(out["setup"]["datasets"]) == 1
+
+
+def test_bad_setups_fail_clearly(tmp_path):
+    with pytest.raises(ValueError, match="starts must include 0"):
+        small_measurement(tmp_path, starts=[0.01])
+    with pytest.raises(ValueError, match="mode"):
+        small_measurement(tmp_path, mode="mean")
+    with pytest.raises(ValueError, match="method"):
+        small_measurement(tmp_path, method="metropolis")
+    with pytest.raises(ValueError, match="levels=3 blockings by b=2 need L divisible"):
+        small_measurement(tmp_path, L=24, levels=3).check(MajorityModel())
+    with pytest.raises(TypeError, match="block_spin_map"):
+        small_measurement(tmp_path).check(lightning.LightningModule())
+    assert not (tmp_path / "cache").exists()  # nothing sampled
