@@ -17,7 +17,14 @@ EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"
 
 SMOKE: dict[str, list[str]] = {
     "coupling_flow_1d": ["data.N=16", "data.n=256", "data.n_heldout=128", "model.n_layers=2"],
-    "mehta_schwab": ["data.L=12", "data.n=128", "data.method=wolff", "model.layers=[144,36,9]"],
+    "mehta_schwab": [
+        "data.L=12",
+        "data.n=128",
+        "data.method=wolff",
+        "model.layers=[144,36,9]",
+        "callbacks.rg_measurement.levels=1",
+        "callbacks.rg_measurement.n=400",
+    ],
     "ib_relevance": ["data.L=8", "data.n=64", "data.batch_size=32", "data.progress=false"],
     "ib_relevance_cylinder": ["data.L=4", "data.n=600", "data.batch_size=64"],
     "ib_relevance_cylinder_even": ["data.L=4", "data.n=600", "data.batch_size=64"],
