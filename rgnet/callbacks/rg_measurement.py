@@ -322,7 +322,7 @@ class RGMeasurement(lightning.Callback):
                         writer.add_scalar(f"rg/{name}/matching_{key}", value, step)
         writer.add_figure("rg/exponents", exponents_figure(self.results), step)
         if self.flow:
-            writer.add_figure("rg/flow", flow_figure(self.results), step)
+            writer.add_figure("rg/flow", flow_figure([self.results]), step)
 
     def summary_metrics(self) -> dict[str, Any]:
         """The measurements (module docstring), or ``{}`` before the end of training."""
@@ -338,6 +338,7 @@ class RGMeasurement(lightning.Callback):
 def exponents_figure(results: dict[str, Any]) -> Figure:
     """y_t and y_h per level (MCRG: filled; matching: hollow) for every measured map, exact values dashed."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(10, 4))
     axes = fig.subplots(1, 2)
@@ -348,7 +349,7 @@ def exponents_figure(results: dict[str, Any]) -> Figure:
         for ax, key in zip(axes, ("y_t", "y_h"), strict=True):
             rows = [r for r in mcrg if r[key] is not None]
             ax.errorbar(
-                [r["level"] - 0.05 for r in rows],
+                [r["level"] - 0.15 + 0.2 * index for r in rows],
                 [r[key] for r in rows],
                 yerr=[r[f"{key}_err"] or 0.0 for r in rows],
                 fmt="o",
@@ -358,7 +359,7 @@ def exponents_figure(results: dict[str, Any]) -> Figure:
             )
             rows = [r for r in matching if r[key] is not None]
             ax.errorbar(
-                [r["level"] + 0.05 for r in rows],
+                [r["level"] - 0.05 + 0.2 * index for r in rows],
                 [r[key] for r in rows],
                 yerr=[r[f"{key}_err"] or 0.0 for r in rows],
                 fmt="s",
@@ -370,6 +371,7 @@ def exponents_figure(results: dict[str, Any]) -> Figure:
     for ax, key, label in zip(axes, ("y_t", "y_h"), ("y_t = 1", "y_h = 15/8"), strict=True):
         ax.axhline(EXACT[key], color="k", ls="--", lw=1, label=f"exact {label}")
         ax.set_xlabel("level n")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(key)
         ax.legend(fontsize=7)
     fig.suptitle("RG exponents of the learned map and of majority rule")
@@ -377,18 +379,21 @@ def exponents_figure(results: dict[str, Any]) -> Figure:
     return fig
 
 
-def flow_figure(results: dict[str, Any]) -> Figure:
-    """The fitted flow in the (K, K2) plane from every start, per map (learned: solid, majority: dashed)."""
+def flow_figure(runs: Sequence[dict[str, Any]]) -> Figure:
+    """The fitted flow in the (K, K2) plane from every start of every run's results, per map (learned:
+    solid circles, majority rule: dashed squares); levels whose fit did not converge are left out."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 4.5))
     ax = fig.subplots()
-    for name, style in (("learned", "o-"), ("majority", "s--")):
-        for index, flow in enumerate(results.get(name, {}).get("flow", [])):
-            rows = [r for r in flow["levels"] if r["converged"]]
-            K = [flow["K0"], *(r["K"] for r in rows)]
-            K2 = [0.0, *(r["K2"] for r in rows)]
-            ax.plot(K, K2, style, color=f"C{index}", ms=4, label=f"{name}, K0 = {flow['K0']:.4f}")
+    for results in runs:
+        for name, style in (("learned", "o-"), ("majority", "s--")):
+            for index, flow in enumerate(results.get(name, {}).get("flow", [])):
+                rows = [r for r in flow["levels"] if r["converged"]]
+                K = [flow["K0"], *(r["K"] for r in rows)]
+                K2 = [0.0, *(r["K2"] for r in rows)]
+                label = f"{name}, K0 = {flow['K0']:.4f}" if results is runs[0] else None
+                ax.plot(K, K2, style, color=f"C{index}", ms=4, label=label)
     ax.plot([EXACT["K_c"]], [0.0], "k*", ms=12, label="K_c (original lattice)")
     ax.set_xlabel("K (nearest neighbour)")
     ax.set_ylabel("K2 (next-nearest neighbour)")

@@ -239,6 +239,7 @@ def make_report(
     for task in sorted({str(run.summary.get("task_name")) for run in runs}):
         if task in FIGURES:
             figures += FIGURES[task]([run for run in runs if run.summary.get("task_name") == task], out)
+    figures += rg_measurement_figures(runs, out)
     failed = [run for run in runs if run.status != "finished"]
     lines = [format_table(header, rows, max_columns=8, numbers_right=False)]
     lines += [f"FAILED {run.name}: {run.error}" for run in failed]
@@ -425,6 +426,74 @@ def mehta_schwab_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     panels[0].set_title("localization of the receptive fields")
     panels[1].set_title("receptive-field size")
     return [save_figure(figure, out_dir / "mehta_schwab_locality_block_size_vs_K.png")]
+
+
+def _seed_mean(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[float | None, float | None]:
+    """Mean and standard error of ``key`` over runs (one run: its own error, ``key + "_err"``)."""
+    values = [float(r[key]) for r in rows if is_finite_number(r.get(key))]
+    if not values:
+        return None, None
+    if len(values) == 1:
+        return values[0], next((r.get(f"{key}_err") for r in rows if is_finite_number(r.get(key))), None)
+    mean = sum(values) / len(values)
+    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return mean, spread / math.sqrt(len(values))
+
+
+def _seed_averaged(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """RGMeasurement results of several runs (seeds) as one results dict: per map, level (and matched
+    operator), the mean and standard error over the runs of each exponent."""
+    averaged: dict[str, Any] = {}
+    for name in ("learned", "majority"):
+        per_run = [r[name] for r in results if name in r]
+        if not per_run:
+            continue
+        averaged[name] = {"mcrg": {"levels": []}, "matching": {"levels": []}}
+        for section, match in (("mcrg", ("level",)), ("matching", ("level", "operator"))):
+            keys = sorted(
+                {
+                    tuple(row[k] for k in match)
+                    for run in per_run
+                    for row in run.get(section, {}).get("levels", [])
+                }
+            )
+            for key in keys:
+                rows = [
+                    row
+                    for run in per_run
+                    for row in run.get(section, {}).get("levels", [])
+                    if tuple(row[k] for k in match) == key
+                ]
+                entry: dict[str, Any] = dict(zip(match, key, strict=True))
+                for quantity in ("y_t", "y_h"):
+                    entry[quantity], entry[f"{quantity}_err"] = _seed_mean(rows, quantity)
+                averaged[name][section]["levels"].append(entry)
+    return averaged
+
+
+def rg_measurement_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
+    """Any experiment with ``callbacks.rg_measurement``: y_t and y_h per level for the learned map and
+    majority rule (MCRG and matching; mean +- standard error over the finished runs, e.g. seeds; one run: its
+    jackknife errors), exact values marked; and every run's coupling flow in the (K, K2) plane."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    from rgnet.callbacks.rg_measurement import exponents_figure, flow_figure
+
+    results = [
+        run.summary["metrics"]["rg_measurement"]
+        for run in runs
+        if run.status == "finished" and (run.summary.get("metrics") or {}).get("rg_measurement")
+    ]
+    if not results:
+        return []
+    exponents = exponents_figure(_seed_averaged(results))
+    exponents.suptitle(f"RG exponents per level ({len(results)} runs: mean +- standard error)")
+    written = [save_figure(exponents, out_dir / "rg_exponents_per_level.png")]
+    if any(r.get("learned", {}).get("flow") for r in results):
+        written.append(save_figure(flow_figure(results), out_dir / "rg_flow_K_K2.png"))
+    return written
 
 
 #: Figures an experiment adds to its report: task name -> function(runs, out_dir) -> written PNG paths.

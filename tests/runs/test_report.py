@@ -136,3 +136,26 @@ def test_ib_relevance_sweep_report(tmp_path):
     # no finished run with an information curve point: no figure, no error
     unfinished = [run for run in load_runs(tmp_path) if run.status != "finished"]
     assert ib_relevance_figure(unfinished, tmp_path) == []
+
+
+def rg_measurement(y_t: float, y_h: float) -> dict:
+    levels = [{"level": n, "y_t": y_t, "y_t_err": 0.01, "y_h": y_h, "y_h_err": 0.002} for n in (1, 2)]
+    matching = [{"level": 2, "operator": "nn", "y_t": y_t, "y_t_err": 0.02, "y_h": y_h, "y_h_err": 0.003}]
+    flow = [{"K0": 0.44, "levels": [{"level": 1, "converged": True, "K": 0.4, "K2": 0.05, "Kp": 0.0}]}]
+    one_map = {"mcrg": {"levels": levels}, "matching": {"levels": matching}, "flow": flow}
+    return {"rg_measurement": {"learned": one_map, "majority": one_map}}
+
+
+def test_rg_measurement_report_averages_exponents_over_seeds(tmp_path):
+    from rgnet.runs.report import _seed_averaged
+
+    for seed, y_t in ((0, 0.9), (1, 1.1)):
+        write_summary(tmp_path / f"seed={seed}", "rsmi", {"seed": seed}, rg_measurement(y_t, 1.875))
+    report = make_report(tmp_path)
+    names = {path.name for path in report["figures"]}
+    assert {"rg_exponents_per_level.png", "rg_flow_K_K2.png"} <= names
+    averaged = _seed_averaged([run.summary["metrics"]["rg_measurement"] for run in report["runs"]])
+    level = averaged["learned"]["mcrg"]["levels"][0]
+    assert level["y_t"] == pytest.approx(1.0) and level["y_t_err"] == pytest.approx(0.1)  # std 0.141 / sqrt 2
+    single = _seed_averaged([report["runs"][0].summary["metrics"]["rg_measurement"]])
+    assert single["learned"]["matching"]["levels"][0]["y_t_err"] == 0.02  # one run: its own error
