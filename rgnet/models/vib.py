@@ -31,6 +31,7 @@ from torch import nn
 
 from rgnet._checks import check_choice, check_int, check_real
 from rgnet.ib.estimators import BOUNDS, SeparableCritic, mi_lower_bound
+from rgnet.models.critic_training import check_learning_rates, encoder_critic_adam
 
 ENCODERS = ("linear", "mlp")
 SYMMETRIES = ("none", "z2_even")
@@ -98,9 +99,7 @@ class VIBEncoder(lightning.LightningModule):
                 f"symmetry='z2_even' needs encoder='mlp', got encoder={encoder!r} (a linear filter is odd "
                 "under v -> -v, so its even part is a constant)"
             )
-        for name, value in (("lr", lr), ("critic_lr", 3.0 * lr if critic_lr is None else critic_lr)):
-            if check_real(value, name, minimum=0.0) == 0.0:
-                raise ValueError(f"{name} must be > 0")
+        check_learning_rates(lr, critic_lr)
         self.save_hyperparameters()
         if encoder == "linear":
             self.encoder = nn.Linear(dim_v, dim_h)
@@ -163,12 +162,8 @@ class VIBEncoder(lightning.LightningModule):
         return self._step(batch, "val")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        critic_lr = self.hparams.critic_lr or 3.0 * self.hparams.lr
-        return torch.optim.Adam(
-            [
-                {"params": self.encoder.parameters(), "lr": self.hparams.lr},
-                {"params": self.critic.parameters(), "lr": critic_lr},
-            ]
+        return encoder_critic_adam(
+            self.encoder.parameters(), self.critic.parameters(), self.hparams.lr, self.hparams.critic_lr
         )
 
     def filters(self) -> torch.Tensor:
