@@ -92,37 +92,44 @@ def _check_pm1(spins: object, name: str) -> torch.Tensor:
 
 
 #: Configurations per chunk of :func:`operator_sums` are chosen to keep about this many sites in flight.
-_CHUNK_SITES = 1 << 21
+_CHUNK_SITES = 1 << 22
 
 
 def operator_sums(spins: torch.Tensor, operators: Mapping[str, Terms]) -> torch.Tensor:
     """Lattice sums of ``operators`` on each configuration: float64 ``(batch, len(operators))``.
 
     ``spins``: +-1 ``(batch, L, L)`` or ``(batch, N)``, periodic boundaries; the order of the columns is
-    the order of ``operators``. Products are taken in int8 (exact for +-1) and summed in int32, a chunk of
-    configurations at a time, on the spins' device.
+    the order of ``operators``. A chunk of configurations at a time is tiled periodically once, so that every
+    shifted lattice ``s_{i + offset}`` is a view (no copy per offset); products and sums are float32, exact
+    for +-1 spins on up to 2^24 sites, on the spins' device.
     """
     spins = _check_pm1(spins, "spins")
-    sites = math.prod(spins.shape[1:])
-    chunk = max(1, _CHUNK_SITES // sites)
-    dims = tuple(range(1, spins.ndim))
+    sizes = spins.shape[1:]
+    reach = max(
+        (abs(o) for terms in operators.values() for term in terms for off in term for o in off), default=0
+    )
+    copies = [-(-reach // size) for size in sizes]  # whole periods needed on each side, per axis
+    sites = math.prod(sizes)
+    chunk = max(1, _CHUNK_SITES // (sites * math.prod(2 * c + 1 for c in copies)))
     out = torch.empty(spins.shape[0], len(operators), dtype=torch.float64, device=spins.device)
     for start in range(0, spins.shape[0], chunk):
-        s = spins[start : start + chunk].to(torch.int8)
-        shifted: dict[tuple[int, ...], torch.Tensor] = {}
+        s = spins[start : start + chunk].to(torch.float32)
+        tiled = s.repeat(1, *(2 * c + 1 for c in copies))
 
-        def at(offset: tuple[int, ...], s: torch.Tensor = s, shifted: dict = shifted) -> torch.Tensor:
-            if offset not in shifted:  # s_{i + offset} for every site i
-                shifted[offset] = torch.roll(s, shifts=tuple(-o for o in offset), dims=dims)
-            return shifted[offset]
+        def at(offset: tuple[int, ...], tiled: torch.Tensor = tiled) -> torch.Tensor:
+            """``s_{i + offset}`` for every site ``i``: a view into the tiled lattice."""
+            index = [slice(None)]
+            for o, c, size in zip(offset, copies, sizes, strict=True):
+                index.append(slice(c * size + o, c * size + o + size))
+            return tiled[tuple(index)]
 
         for column, terms in enumerate(operators.values()):
-            total = torch.zeros(s.shape[0], dtype=torch.int32, device=s.device)
+            total = torch.zeros(s.shape[0], dtype=torch.float32, device=s.device)
             for term in terms:
                 product = at(term[0])
                 for offset in term[1:]:
                     product = product * at(offset)
-                total += product.sum(dim=dims, dtype=torch.int32)
+                total += product.reshape(s.shape[0], -1).sum(dim=1)
             out[start : start + chunk, column] = total.to(torch.float64)
     return out
 

@@ -15,6 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from rgnet._checks import check_choice, check_device, check_int, check_real
 from rgnet.bench.rbm import COLUMNS as RBM_COLUMNS
 from rgnet.bench.rbm import cd_throughput_table
+from rgnet.bench.rg import COLUMNS as MCRG_COLUMNS
+from rgnet.bench.rg import check_mcrg_size, mcrg_table
 from rgnet.bench.samplers import independent_samples_table, throughput_table
 from rgnet.ising import METHODS
 from rgnet.runs.config import ConfigError, compose
@@ -53,6 +55,9 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
                 check_int(pair[1], f"rbm.layers[{i}].n_hidden", minimum=1),
             )
         )
+    mcrg_n = check_int(cfg.mcrg.n, "mcrg.n", minimum=0)
+    if mcrg_n:
+        check_mcrg_size(cfg.mcrg.L, cfg.mcrg.levels)
     if bool(cfg.gpu_kernels) and device.type != "cuda":
         raise ValueError("gpu_kernels=true needs device=cuda")
     return {
@@ -66,6 +71,7 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
         "independent_L": check_int(cfg.independent.L, "independent.L", minimum=2),
         "independent_chains": check_int(cfg.independent.chains, "independent.chains", minimum=1),
         "min_seconds": check_real(cfg.min_seconds, "min_seconds", minimum=0.0),
+        "mcrg": {"L": int(cfg.mcrg.L), "n": mcrg_n, "levels": int(cfg.mcrg.levels)},
         "gpu_kernels": bool(cfg.gpu_kernels),
         "anchor_dir": None if cfg.anchor_dir is None else Path(cfg.anchor_dir),
     }
@@ -128,6 +134,14 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         )
         print(format_records(rbm, RBM_COLUMNS, float_format=".4g"))
 
+    mcrg: list[dict[str, Any]] = []
+    if settings["mcrg"]["n"]:
+        mcrg = mcrg_table(**settings["mcrg"], device=device)
+        print(
+            "\nMonte Carlo RG (majority rule at K_c), seconds; ratio: numpy baseline's seconds over rgnet's"
+        )
+        print(format_records(mcrg, MCRG_COLUMNS, float_format=".4g"))
+
     gpu: dict[str, Any] | None = None
     if settings["gpu_kernels"]:
         from rgnet.bench.gpu_kernels import format_gpu_table, run_gpu_benchmark
@@ -145,6 +159,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         throughput=throughput,
         independent_samples=independent,
         rbm_cd=rbm,
+        mcrg=mcrg,
         gpu_kernels=gpu,
     )
     write_summary(run_dir, summary)

@@ -22,6 +22,9 @@ TINY = [
     "min_seconds=0.001",
     "rbm.layers=[[16,4]]",
     "rbm.ks=[1]",
+    "mcrg.L=16",
+    "mcrg.n=200",
+    "mcrg.levels=2",
 ]
 
 
@@ -56,6 +59,11 @@ def test_bench_writes_summary_with_ratios(tmp_path):
     (cd,) = summary["rbm_cd"]
     assert cd["layer"] == "16x4" and cd["k"] == 1 and cd["samples_per_s"] > 0 and cd["ratio"] > 0
     assert "contrastive divergence" in result.stdout
+    assert [r["task"] for r in summary["mcrg"]] == ["mcrg_exponents", "match_critical_point"]
+    assert (
+        all(r["seconds"] > 0 and r["ratio"] > 0 for r in summary["mcrg"])
+        and "Monte Carlo RG" in result.stdout
+    )
 
 
 @pytest.mark.parametrize(
@@ -69,6 +77,8 @@ def test_bench_writes_summary_with_ratios(tmp_path):
         ("independent.chains=0", "independent.chains"),
         ("rbm.layers=[[16]]", "rbm.layers[0] must be"),
         ("rbm.ks=[0]", "rbm.ks must be >= 1"),
+        ("mcrg.L=24", "mcrg.L=24 must be divisible by 2**mcrg.levels = 16"),
+        ("mcrg.n=-1", "mcrg.n must be >= 0"),
     ],
 )
 def test_bad_config_is_named(override, message):
