@@ -58,7 +58,8 @@ def test_learns_uniform_filter_at_critical_point_and_nothing_at_infinite_tempera
     model = _fit(_pairs(cache, K_CRITICAL), epochs=4, relaxation=relaxation, tau_final=tau_final)
     summary = model.summary_metrics()
     assert summary["same_sign"] and summary["uniformity"] > 0.95
-    assert 0.15 < summary["val_mi_bound"] < summary["ln2"] == pytest.approx(math.log(2.0))
+    assert 0.15 < summary["val_mi_bound"] <= summary["val_mi_bound_max"] < summary["ln2"]
+    assert summary["ln2"] == pytest.approx(math.log(2.0))
     assert summary["tau"] == pytest.approx(0.5 if tau_final is None else tau_final)
     assert all(value >= 0 for value in model.filters().flatten())
     # negative control: no correlations, no information (the filter's direction is then arbitrary)
