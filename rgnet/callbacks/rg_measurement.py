@@ -51,6 +51,18 @@ FLOW_TERMS = ("K", "K2", "Kp")
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
 
+def _offsets(values: Sequence[float], name: str) -> tuple[float, ...]:
+    """Relative coupling offsets in [-0.5, 0.5], including 0 (the reference coupling itself)."""
+    if isinstance(values, str) or not list(values):
+        raise ValueError(f"{name} must be a non-empty list of relative offsets including 0, got {values!r}")
+    offsets = tuple(check_real(x, name, minimum=-0.5, maximum=0.5) for x in values)
+    if 0.0 not in offsets or len(set(offsets)) != len(offsets):
+        raise ValueError(
+            f"{name} must be distinct offsets including 0 (the reference coupling), got {list(offsets)}"
+        )
+    return offsets
+
+
 def _finite(value: float) -> float | None:
     """JSON-friendly float: None for NaN/inf."""
     return float(value) if math.isfinite(value) else None
@@ -74,7 +86,9 @@ class RGMeasurement(lightning.Callback):
         matching, scaling_dimension: measure them (need a map that applies at any side).
         fractions: distances (fractions of the side) of the scaling-dimension estimate.
         flow: fit the couplings of every level.
-        flow_samples: configurations per coupling fit.
+        flow_starts: couplings of the flow's datasets, relative offsets from ``K``; wider than the matching's
+            starts so that the flow visibly leaves the fixed point within ``levels`` blockings.
+        flow_samples: configurations per coupling fit (at most ``n``).
         reference: ``"majority"`` (majority rule with the model's block factor, measured the same way) or
             ``"none"``.
     """
@@ -94,7 +108,8 @@ class RGMeasurement(lightning.Callback):
         scaling_dimension: bool = True,
         fractions: Sequence[float] = DEFAULT_FRACTIONS,
         flow: bool = True,
-        flow_samples: int = 2000,
+        flow_starts: Sequence[float] = (-0.02, 0.0, 0.02),
+        flow_samples: int = 5000,
         reference: str = "majority",
     ) -> None:
         super().__init__()
@@ -103,15 +118,8 @@ class RGMeasurement(lightning.Callback):
         self.n = check_int(n, "n", minimum=200)
         self.levels = check_int(levels, "levels", minimum=1)
         self.K = K_CRITICAL if K is None else check_real(K, "K", minimum=0.0)
-        if isinstance(starts, str) or not list(starts):
-            raise ValueError(
-                f"starts must be a non-empty list of relative offsets including 0, got {starts!r}"
-            )
-        self.starts = tuple(check_real(x, "starts", minimum=-0.5, maximum=0.5) for x in starts)
-        if 0.0 not in self.starts:
-            raise ValueError(
-                f"starts must include 0 (the reference coupling itself), got {list(self.starts)}"
-            )
+        self.starts = _offsets(starts, "starts")
+        self.flow_starts = _offsets(flow_starts, "flow_starts")
         self.method = check_choice(method, "method", METHODS)
         self.seed = check_int(seed, "seed", minimum=0)
         self.mode = check_choice(mode, "mode", BLOCK_SPIN_MODES)
@@ -208,8 +216,8 @@ class RGMeasurement(lightning.Callback):
         }
         if self.matching:
             results = [
-                match_critical_point(large, small, self.K * (1 + x), transform, self.levels)
-                for x, (large, small) in samples.items()
+                match_critical_point(*samples[x], self.K * (1 + x), transform, self.levels)
+                for x in self.starts
             ]
             combined = combine_matchings(results)
             best = combined.best()
@@ -239,9 +247,7 @@ class RGMeasurement(lightning.Callback):
                 for x in self.fractions
             ]
         if self.flow:
-            out["flow"] = [
-                self._flow(transform, large, self.K * (1 + x)) for x, (large, _) in samples.items()
-            ]
+            out["flow"] = [self._flow(transform, samples[x][0], self.K * (1 + x)) for x in self.flow_starts]
         return out
 
     def _flow(self, transform: Transform, spins: torch.Tensor, K0: float) -> dict[str, Any]:
@@ -265,11 +271,14 @@ class RGMeasurement(lightning.Callback):
         device = pl_module.device
         samples: dict[float, tuple[torch.Tensor, torch.Tensor | None]] = {}
         datasets = []
-        for index, x in enumerate(self.starts if self.matching else (0.0,)):
+        offsets = (
+            {0.0} | set(self.starts if self.matching else ()) | set(self.flow_starts if self.flow else ())
+        )
+        for index, x in enumerate(sorted(offsets)):
             K0 = self.K * (1 + x)
             large, id_large = self._dataset(self.L, K0, 2 * index, device)
             small, id_small = None, None
-            if self.matching or (self.measure_dimension and x == 0.0):
+            if (self.matching and x in self.starts) or (self.measure_dimension and x == 0.0):
                 small, id_small = self._dataset(self.L // b, K0, 2 * index + 1, device)
             samples[x] = (large, small)
             datasets.append({"K": K0, "large": id_large, "small": id_small})

@@ -39,10 +39,9 @@ import torch
 from torch import nn
 
 from rgnet._checks import check_choice, check_int, check_real
-from rgnet.contracts import HasBlockPairs, require
+from rgnet.contracts import BLOCK_SPIN_MODES, HasBlockPairs, require
 from rgnet.ib.estimators import BOUNDS, SeparableCritic, mi_lower_bound
 from rgnet.models.critic_training import check_learning_rates, encoder_critic_adam
-from rgnet.models.rbm_stack import BLOCK_SPIN_MODES
 from rgnet.rg.blocking import _check_spins, sign_with_coin
 
 RELAXATIONS = ("concrete", "straight_through")

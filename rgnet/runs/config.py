@@ -52,13 +52,15 @@ def _critical_coupling() -> float:
 
 
 def register_resolvers() -> None:
-    """OmegaConf resolvers of rgnet's configs: ``mul`` (integer product), ``sub`` (a - b), ``len`` (length of
+    """OmegaConf resolvers of rgnet's configs: ``mul`` (integer product), ``add`` (integer sum), ``sub``
+    (a - b), ``len`` (length of
     a list, e.g. ``${len:${model.layers}}``), ``K_c`` (``${K_c:}``, the 2D Ising critical coupling) and
     ``run_id`` (a run's directory name from its overrides, :func:`rgnet.runs.identity.run_id`)."""
     from rgnet.runs.identity import run_id
 
     resolvers = (
         ("mul", _product),
+        ("add", lambda *terms: sum(int(t) for t in terms)),
         ("sub", lambda a, b: a - b),
         ("len", len),
         ("K_c", _critical_coupling),

@@ -65,7 +65,7 @@ def test_a_majority_model_measures_exactly_as_the_majority_reference(measured):
     assert measured["learned"] == measured["majority"]
     assert measured["exact"] == EXACT
     assert measured["setup"]["b"] == 2 and measured["setup"]["L_small"] == 16
-    assert len(measured["setup"]["datasets"]) == 3
+    assert len(measured["setup"]["datasets"]) == 5  # matching starts +-0.5%, flow starts +-2%, and K_c
     json.dumps(measured)  # summary.json-ready (NaN -> None)
 
 
@@ -79,12 +79,17 @@ def test_majority_measurements_are_near_the_exact_values(measured):
     dims = {(r["level"], r["fraction"]): r for r in measured["learned"]["scaling_dimension"]}
     assert abs(dims[(1, 0.25)]["Delta"] - EXACT["Delta"]) < 5 * dims[(1, 0.25)]["Delta_err"]
     flow = measured["learned"]["flow"]
-    assert [f["K0"] for f in flow] == pytest.approx([EXACT["K_c"] * (1 + x) for x in (-0.005, 0, 0.005)])
+    assert [f["K0"] for f in flow] == pytest.approx([EXACT["K_c"] * (1 + x) for x in (-0.02, 0, 0.02)])
     assert all(0.1 < row["K"] < 0.8 for f in flow for row in f["levels"])
+    # the flow leaves the fixed point: the coarse coupling orders the starts below and above K_c
+    deepest = [f["levels"][-1]["K"] for f in flow]
+    assert deepest[0] < deepest[1] < deepest[2]
 
 
 def test_fit_end_writes_summary_metrics_and_tensorboard(tmp_path):
-    callback = small_measurement(tmp_path, n=400, starts=[0.0], levels=1, fractions=[0.5], flow_samples=200)
+    callback = small_measurement(
+        tmp_path, n=400, starts=[0.0], flow_starts=[0.0], levels=1, fractions=[0.5], flow_samples=200
+    )
     logger = lightning.pytorch.loggers.TensorBoardLogger(str(tmp_path / "tb"))
     trainer = lightning.Trainer(
         max_steps=1,
@@ -114,12 +119,14 @@ def test_a_map_tied_to_one_side_is_measured_by_mcrg_and_flow_only(tmp_path):
         FixedSideModel()
     )
     assert "matching" not in out["learned"] and "scaling_dimension" not in out["learned"]
-    assert len(out["learned"]["flow"]) == 1 and len(out["setup"]["datasets"]) == 1
+    assert len(out["learned"]["flow"]) == 3 and len(out["setup"]["datasets"]) == 3
 
 
 def test_bad_setups_fail_clearly(tmp_path):
-    with pytest.raises(ValueError, match="starts must include 0"):
+    with pytest.raises(ValueError, match="starts must be distinct offsets including 0"):
         small_measurement(tmp_path, starts=[0.01])
+    with pytest.raises(ValueError, match="flow_starts must be distinct"):
+        small_measurement(tmp_path, flow_starts=[0.0, 0.0])
     with pytest.raises(ValueError, match="mode"):
         small_measurement(tmp_path, mode="mean")
     with pytest.raises(ValueError, match="method"):
