@@ -35,6 +35,10 @@ NON_IDENTITY_KEYS = (
     "threads",
     "hydra",
 )
+#: Callbacks whose settings change a run's measured results (summary.json), not only how it is logged: their
+#: overrides name the run and enter its identity (all but the keys in NON_IDENTITY_CALLBACK_KEYS).
+MEASUREMENT_CALLBACKS = ("rg_measurement",)
+NON_IDENTITY_CALLBACK_KEYS = ("cache_dir",)
 #: Keys of the data group that only affect how data are served or shown.
 NON_IDENTITY_DATA_KEYS = ("progress", "num_workers", "pin_memory", "cache_dir")
 #: Overrides left out of the directory name although they change the config: ``experiment`` chooses
@@ -50,6 +54,8 @@ def names_identity(key: str) -> bool:
     """Whether overriding ``key`` (``data.K``, ``trainer``, ``hydra/launcher``, ...) changes what
     is computed."""
     parts = key.replace("/", ".").split(".")
+    if parts[0] == "callbacks" and len(parts) > 2 and parts[1] in MEASUREMENT_CALLBACKS:
+        return parts[2] not in NON_IDENTITY_CALLBACK_KEYS
     if key in DIRECTORY_ONLY_KEYS or parts[0] in NON_IDENTITY_KEYS:
         return False
     return not (parts[0] == "data" and len(parts) == 2 and parts[1] in NON_IDENTITY_DATA_KEYS)
@@ -75,8 +81,16 @@ def run_id(overrides: Sequence[str]) -> str:
 def identity(cfg: DictConfig) -> dict[str, Any]:
     """The part of the resolved config that decides what a run computes (compared when resuming)."""
     plain = OmegaConf.to_container(cfg, resolve=True)
+    callbacks = plain.get("callbacks") or {}
+    measurements = {
+        name: {k: v for k, v in callbacks[name].items() if k not in NON_IDENTITY_CALLBACK_KEYS}
+        for name in MEASUREMENT_CALLBACKS
+        if isinstance(callbacks.get(name), dict)
+    }
     for key in NON_IDENTITY_KEYS:
         plain.pop(key, None)
+    if measurements:
+        plain["callbacks"] = measurements
     if isinstance(plain.get("data"), dict):
         for key in NON_IDENTITY_DATA_KEYS:
             plain["data"].pop(key, None)

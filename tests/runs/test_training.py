@@ -16,7 +16,7 @@ import pytest
 
 from rgnet.runs import training
 from rgnet.runs.config import ConfigError
-from rgnet.runs.identity import MAX_RUN_ID, run_id
+from rgnet.runs.identity import MAX_RUN_ID, identity, run_id
 from rgnet.runs.summary import FIXED_KEYS, device_name
 
 TOY_CONF = Path(__file__).parent / "toy_conf"
@@ -103,6 +103,22 @@ def test_run_id_leaves_out_what_does_not_change_the_computation():
     ]
     assert run_id(same) == "default"
     assert run_id([*same, "data.K=0.3", "model.lr=0.5"]) == "data.K=0.3,model.lr=0.5"
+
+
+def test_measurement_settings_name_the_run_and_enter_its_identity(tmp_path):
+    """callbacks.rg_measurement changes summary.json's numbers: its settings are identity (but its cache_dir
+    is not), so a second measurement gets its own run instead of overwriting the first one's summary."""
+    mode = "callbacks.rg_measurement.mode=mean_sign"
+    assert run_id([mode, "callbacks.rg_measurement.cache_dir=/c"]) == mode
+    base = training.compose_train(["experiment=rsmi", f"paths.root_dir={tmp_path}"])
+    other = training.compose_train(["experiment=rsmi", f"paths.root_dir={tmp_path}", mode])
+    moved = training.compose_train(
+        ["experiment=rsmi", f"paths.root_dir={tmp_path}", "callbacks.rg_measurement.cache_dir=/elsewhere"]
+    )
+    assert identity(base)["callbacks"]["rg_measurement"]["mode"] == "sample"
+    assert "cache_dir" not in identity(base)["callbacks"]["rg_measurement"]
+    assert identity(base) != identity(other) and identity(base) == identity(moved)
+    assert Path(other.output_dir).name == mode
 
 
 def test_run_resume_and_incompatible_config(tmp_path):
