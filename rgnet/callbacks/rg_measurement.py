@@ -38,7 +38,13 @@ from rgnet.ising.exact import K_CRITICAL
 from rgnet.ising.samplers import METHODS
 from rgnet.rg.blocking import majority_2d
 from rgnet.rg.couplings import fit_couplings
-from rgnet.rg.critical import DEFAULT_FRACTIONS, combine_matchings, match_critical_point, scaling_dimension
+from rgnet.rg.critical import (
+    DEFAULT_FRACTIONS,
+    ESTIMATES,
+    combine_matchings,
+    match_critical_point,
+    scaling_dimension,
+)
 from rgnet.rg.mcrg import MIN_LAST_SIDE, mcrg_exponents
 
 if TYPE_CHECKING:
@@ -225,10 +231,7 @@ class RGMeasurement(lightning.Callback):
                 **{k: _finite(v) if isinstance(v, float) else v for k, v in best.items()},
                 "levels": [
                     {"level": n, "operator": op}
-                    | {
-                        name: _finite(getattr(combined, name)[(n, op)])
-                        for name in ("K_c", "K_c_err", "y_t", "y_t_err", "y_h", "y_h_err")
-                    }
+                    | {name: _finite(getattr(combined, name)[(n, op)]) for name in ESTIMATES}
                     | {"n_starts": combined.n_starts[(n, op)]}
                     for (n, op) in sorted(combined.K_c)
                 ],
@@ -356,27 +359,21 @@ def exponents_figure(results: dict[str, Any]) -> Figure:
         mcrg = results[name]["mcrg"]["levels"]
         matching = [r for r in results[name].get("matching", {}).get("levels", []) if r["operator"] == "nn"]
         for ax, key in zip(axes, ("y_t", "y_h"), strict=True):
-            rows = [r for r in mcrg if r[key] is not None]
-            ax.errorbar(
-                [r["level"] - 0.15 + 0.2 * index for r in rows],
-                [r[key] for r in rows],
-                yerr=[r[f"{key}_err"] or 0.0 for r in rows],
-                fmt="o",
-                color=colour,
-                capsize=3,
-                label=f"{name}: MCRG at K",
-            )
-            rows = [r for r in matching if r[key] is not None]
-            ax.errorbar(
-                [r["level"] - 0.05 + 0.2 * index for r in rows],
-                [r[key] for r in rows],
-                yerr=[r[f"{key}_err"] or 0.0 for r in rows],
-                fmt="s",
-                mfc="none",
-                color=colour,
-                capsize=3,
-                label=f"{name}: matching",
-            )
+            for source, offset, marker, face, method in (
+                (mcrg, -0.15, "o", colour, "MCRG at K"),
+                (matching, -0.05, "s", "none", "matching"),
+            ):
+                rows = [r for r in source if r[key] is not None]
+                ax.errorbar(
+                    [r["level"] + offset + 0.2 * index for r in rows],
+                    [r[key] for r in rows],
+                    yerr=[r[f"{key}_err"] or 0.0 for r in rows],
+                    fmt=marker,
+                    mfc=face,
+                    color=colour,
+                    capsize=3,
+                    label=f"{name}: {method}",
+                )
     for ax, key, label in zip(axes, ("y_t", "y_h"), ("y_t = 1", "y_h = 15/8"), strict=True):
         ax.axhline(EXACT[key], color="k", ls="--", lw=1, label=f"exact {label}")
         ax.set_xlabel("level n")

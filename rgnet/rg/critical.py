@@ -200,8 +200,24 @@ def _jackknife_error(estimates: Sequence[float]) -> float:
     return float(np.sqrt((n - 1) / n * ((values - values.mean()) ** 2).sum()))
 
 
+#: The estimates of a matching, each by (level, operator).
+ESTIMATES = ("K_c", "K_c_err", "y_t", "y_t_err", "y_h", "y_h_err")
+
+
+@dataclass(kw_only=True)
+class _Estimates:
+    """``K_c``, ``y_t``, ``y_h`` and their errors by ``(level, operator)`` (:data:`ESTIMATES`)."""
+
+    K_c: dict[tuple[int, str], float] = field(default_factory=dict)
+    K_c_err: dict[tuple[int, str], float] = field(default_factory=dict)
+    y_t: dict[tuple[int, str], float] = field(default_factory=dict)
+    y_t_err: dict[tuple[int, str], float] = field(default_factory=dict)
+    y_h: dict[tuple[int, str], float] = field(default_factory=dict)
+    y_h_err: dict[tuple[int, str], float] = field(default_factory=dict)
+
+
 @dataclass
-class MatchingResult:
+class MatchingResult(_Estimates):
     """Two-lattice matching of one pair of samples at ``K0``, by level ``n`` (large lattice blocked ``n``
     times, small ``n - 1``) and matched operator.
 
@@ -216,21 +232,12 @@ class MatchingResult:
     operators: tuple[str, ...]
     sides: tuple[int, int]
     n_configurations: tuple[int, int]
-    K_c: dict[tuple[int, str], float] = field(default_factory=dict)
-    K_c_err: dict[tuple[int, str], float] = field(default_factory=dict)
-    y_t: dict[tuple[int, str], float] = field(default_factory=dict)
-    y_t_err: dict[tuple[int, str], float] = field(default_factory=dict)
-    y_h: dict[tuple[int, str], float] = field(default_factory=dict)
-    y_h_err: dict[tuple[int, str], float] = field(default_factory=dict)
 
     def table(self) -> list[dict[str, float | int | str]]:
         """One row per (level, operator) with ``K0``, ``K_c``, ``y_t``, ``y_h`` and their errors."""
         return [
             {"K0": self.K0, "level": n, "operator": op}
-            | {
-                name: getattr(self, name)[(n, op)]
-                for name in ("K_c", "K_c_err", "y_t", "y_t_err", "y_h", "y_h_err")
-            }
+            | {name: getattr(self, name)[(n, op)] for name in ESTIMATES}
             for n in range(1, self.levels + 1)
             for op in self.operators
         ]
@@ -337,7 +344,7 @@ def match_critical_point(
 
 
 @dataclass
-class CriticalPointEstimate:
+class CriticalPointEstimate(_Estimates):
     """Matching results of several starting couplings combined, by (level, operator): inverse-variance means
     over the starts whose root converged (the samples of different starts are independent).
 
@@ -346,12 +353,6 @@ class CriticalPointEstimate:
     """
 
     starts: list[MatchingResult]
-    K_c: dict[tuple[int, str], float] = field(default_factory=dict)
-    K_c_err: dict[tuple[int, str], float] = field(default_factory=dict)
-    y_t: dict[tuple[int, str], float] = field(default_factory=dict)
-    y_t_err: dict[tuple[int, str], float] = field(default_factory=dict)
-    y_h: dict[tuple[int, str], float] = field(default_factory=dict)
-    y_h_err: dict[tuple[int, str], float] = field(default_factory=dict)
     n_starts: dict[tuple[int, str], int] = field(default_factory=dict)
 
     def best(self) -> dict[str, float | int | str]:
@@ -364,7 +365,7 @@ class CriticalPointEstimate:
             if math.isfinite(self.K_c[key]):
                 break
         out: dict[str, float | int | str] = {"level": key[0], "operator": key[1]}
-        for name in ("K_c", "K_c_err", "y_t", "y_t_err", "y_h", "y_h_err"):
+        for name in ESTIMATES:
             out[name] = getattr(self, name)[key]
         y_t, y_t_err = self.y_t[key], self.y_t_err[key]
         out["nu"] = 1.0 / y_t if y_t else math.nan
@@ -501,6 +502,7 @@ def scaling_dimension(
 
 
 __all__ = [
+    "ESTIMATES",
     "DEFAULT_FRACTIONS",
     "DEFAULT_MATCHED",
     "MIN_EFFECTIVE_FRACTION",
