@@ -164,7 +164,8 @@ def is_finite_number(value: Any) -> bool:
 
 def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     """One PNG per (scalar metric, varying numeric setting): the metric against the setting, one line per
-    combination of the other varying settings."""
+    combination of the other varying settings. Metrics equal in every run (exact values, the setup) and the
+    ``seed`` as an axis (replicates: the experiment figures average over them) are left to the CSV."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -172,8 +173,16 @@ def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
 
     finished = [run for run in runs if run.status == "finished"]
     settings = varying_settings(finished)
-    numeric = [key for key in settings if all(is_finite_number(run.settings.get(key)) for run in finished)]
-    metrics = sorted({key for run in finished for key in run.scalar_metrics()})
+    numeric = [
+        key
+        for key in settings
+        if key != "seed" and all(is_finite_number(run.settings.get(key)) for run in finished)
+    ]
+    metrics = sorted(
+        key
+        for key in {key for run in finished for key in run.scalar_metrics()}
+        if len({run.scalar_metrics().get(key) for run in finished}) > 1
+    )
     written: list[Path] = []
     for x_key in numeric:
         others = [key for key in settings if key != x_key]

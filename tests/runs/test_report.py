@@ -19,7 +19,8 @@ def flow(K0, h0):
     layer = {"K": K0 / 2, "K_err": 0.01, "K_exact": K0 / 2, "h": h0 / 2, "h_err": 0.01, "h_exact": h0 / 2}
     return {
         "coupling_trajectories": {
-            "coupling_chi2": 1.0,
+            "coupling_chi2": 1.0 + K0,
+            "exact_value": 0.25,  # equal in every run: left to the CSV
             "coupling_flow": {"K0": K0, "h0": h0, "layers": [layer]},
         }
     }
@@ -40,6 +41,7 @@ def test_coupling_flow_sweep_report(tmp_path):
     names = sorted(path.name for path in report["figures"])
     assert "coupling_flows_K_h.png" in names
     assert "coupling_trajectories.coupling_chi2__vs__data.K.png" in names
+    assert not any("exact_value" in name for name in names)
     header = (tmp_path / "report" / "report.csv").read_text().splitlines()[0].split(",")
     assert header[:3] == ["run", "status", "data.K"] and "coupling_trajectories.coupling_chi2" in header
     assert not report["failed"]
