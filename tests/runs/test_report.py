@@ -102,7 +102,8 @@ def test_mehta_schwab_sweep_report_plots_locality_and_block_size_against_K(tmp_p
     report = make_report(tmp_path)
     figures = {path.name: path for path in report["figures"]}
     assert "mehta_schwab_locality_block_size_vs_K.png" in figures
-    assert "block_spin.block_radius_control.layer2__vs__data.K.png" in figures  # the generic ones still come
+    assert "block_spin.block_radius_trained.layer2__vs__data.K.png" in figures  # the generic ones still come
+    assert "block_spin.block_radius_control.layer2__vs__data.K.png" not in figures  # equal in every run
     pixels = matplotlib.image.imread(figures["mehta_schwab_locality_block_size_vs_K.png"])
     assert pixels.shape[0] > 100 and pixels.shape[1] > 2 * pixels.shape[0] - 200  # two panels side by side
     # nothing to plot: no figure (the runs of another experiment, or no locality metrics)
