@@ -29,6 +29,15 @@ class ChecksDataModule(Protocol):
 
 
 @runtime_checkable
+class ChecksModel(Protocol):
+    """A callback that can tell, before any data is made, whether it can work with a model."""
+
+    def check_model(self, model: Any) -> Any:
+        """Raise ``ValueError``/``TypeError`` naming the setting when the callback cannot serve ``model``."""
+        ...
+
+
+@runtime_checkable
 class ReportsSummaryMetrics(Protocol):
     """A model or callback whose final results go into a run's ``summary.json``."""
 

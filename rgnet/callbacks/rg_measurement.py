@@ -155,10 +155,12 @@ class RGMeasurement(lightning.Callback):
             raise ValueError(f"RGMeasurement: the block-spin map returned {tuple(out.shape)} for side {side}")
         return side // out.shape[1]
 
-    def check(self, pl_module: lightning.LightningModule) -> int:
+    def check_model(self, pl_module: lightning.LightningModule) -> int:
         """Fail before training when the measurement cannot run: no block-spin map, a map that does not apply
-        to the large (and, for matching or the scaling dimension, the small) lattice, or ``L`` not divisible
-        by ``b**levels`` with a last side >= 4. Returns the block factor ``b``."""
+        to the large (and, for matching or the scaling dimension, the small) lattice, ``L`` not divisible
+        by ``b**levels`` with a last side >= 4, or scaling-dimension fractions that are not whole distances on
+        the last small lattice. Returns the block factor ``b``. (``rgnet-train`` calls it before any data is
+        made, :class:`rgnet.contracts.ChecksModel`; ``on_fit_start`` again.)"""
         model = require(pl_module, HasBlockSpinMap, "RGMeasurement")
         transform = model.block_spin_map(mode=self.mode, generator=torch.Generator().manual_seed(self.seed))
         if isinstance(transform, TiedToSides):
@@ -182,10 +184,17 @@ class RGMeasurement(lightning.Callback):
             )
         if self.matching or self.measure_dimension:
             self._block_factor(transform, self.L // b, "small")
+        last = self.L // b**self.levels  # the small lattice blocked levels - 1 times
+        for x in self.fractions if self.measure_dimension else ():
+            if x <= 0 or abs(x * last - round(x * last)) > 1e-9:
+                raise ValueError(
+                    f"RGMeasurement: fractions: {x} of the last small side {last} (L / b**levels) is not a "
+                    "whole positive number of lattice spacings"
+                )
         return b
 
     def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
-        self.check(pl_module)
+        self.check_model(pl_module)
 
     # ------------------------------------------------------------------ measurement
     def _dataset(self, L: int, K: float, index: int, device: torch.device) -> tuple[torch.Tensor, str]:
@@ -269,7 +278,7 @@ class RGMeasurement(lightning.Callback):
 
     def measure(self, pl_module: lightning.LightningModule) -> dict[str, Any]:
         """Generate (or load) the datasets, measure the model's map and the reference; the summary dict."""
-        b = self.check(pl_module)
+        b = self.check_model(pl_module)
         model = require(pl_module, HasBlockSpinMap, "RGMeasurement")
         device = pl_module.device
         samples: dict[float, tuple[torch.Tensor, torch.Tensor | None]] = {}

@@ -24,7 +24,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from rgnet.contracts import ChecksDataModule, ReportsSummaryMetrics
+from rgnet.contracts import ChecksDataModule, ChecksModel, ReportsSummaryMetrics
 from rgnet.files import atomic_write_json
 from rgnet.runs.config import (
     ConfigError,
@@ -92,6 +92,12 @@ def build(cfg: DictConfig, *, multirun: bool = False) -> dict[str, Any]:
         for name, node in cfg.callbacks.items()
         if node is not None
     }
+    for name, callback in callbacks.items():  # a measurement that cannot serve the model: before any data
+        if isinstance(callback, ChecksModel):
+            try:
+                callback.check_model(model)
+            except (ValueError, TypeError) as err:
+                raise ConfigError(f"callbacks.{name}: {error_text(err)}") from None
     loggers = [instantiate(node, f"logger.{name}") for name, node in cfg.logger.items() if node is not None]
     trainer_kwargs = to_plain(cfg.trainer)
     for key in ("callbacks", "logger"):

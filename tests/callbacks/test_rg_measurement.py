@@ -112,9 +112,11 @@ def test_fit_end_writes_summary_metrics_and_tensorboard(tmp_path):
 
 def test_a_map_tied_to_one_side_is_measured_by_mcrg_and_flow_only(tmp_path):
     with pytest.raises(ValueError, match="matching=false"):
-        small_measurement(tmp_path).check(FixedSideModel())
+        small_measurement(tmp_path).check_model(FixedSideModel())
     with pytest.raises(ValueError, match="takes L = 32 and at most 2 levels"):
-        small_measurement(tmp_path, L=64, matching=False, scaling_dimension=False).check(FixedSideModel())
+        small_measurement(tmp_path, L=64, matching=False, scaling_dimension=False).check_model(
+            FixedSideModel()
+        )
     out = small_measurement(tmp_path, matching=False, scaling_dimension=False, levels=1, n=400).measure(
         FixedSideModel()
     )
@@ -132,7 +134,7 @@ def test_bad_setups_fail_clearly(tmp_path):
     with pytest.raises(ValueError, match="method"):
         small_measurement(tmp_path, method="metropolis")
     with pytest.raises(ValueError, match="levels=3 blockings by b=2 need L divisible"):
-        small_measurement(tmp_path, L=24, levels=3).check(MajorityModel())
+        small_measurement(tmp_path, L=24, levels=3).check_model(MajorityModel())
     with pytest.raises(TypeError, match="block_spin_map"):
-        small_measurement(tmp_path).check(lightning.LightningModule())
+        small_measurement(tmp_path).check_model(lightning.LightningModule())
     assert not (tmp_path / "cache").exists()  # nothing sampled

@@ -122,3 +122,19 @@ def test_hinton_recipe_trains_a_tiny_stack(tmp_path):
     summary = training.run(cfg, cfg.output_dir)
     assert summary["status"] == "finished" and summary["global_step"] == 4  # 2 layers x 1 epoch x 2 batches
     assert set(summary["metrics"]["block_radius"]) == {"layer1", "layer2"}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("callbacks.rg_measurement.L=60", "need L divisible by b\\*\\*levels = 16"),
+        ("callbacks.rg_measurement.levels=6", "last side >= 4, got L=64"),
+        ("callbacks.rg_measurement.fractions=[0.3]", "fractions: 0.3 of the last small side 4"),
+        ("callbacks.rg_measurement.mode=mean", "mode must be one of"),
+    ],
+)
+def test_a_measurement_that_cannot_run_is_refused_before_any_data(override, message, tmp_path):
+    cfg = training.compose_train(["experiment=rsmi", f"paths.root_dir={tmp_path}", override])
+    with pytest.raises(ConfigError, match=f"^callbacks.rg_measurement: .*{message}"):
+        training.run(cfg, cfg.output_dir)
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / ".rgnet_cache").exists()
