@@ -108,6 +108,15 @@ class TiedToSides(Protocol):
 
 
 @runtime_checkable
+class HasBlockFilters(Protocol):
+    """A model with a linear filter per coarse variable of a square block (RSMICoarseGrainer)."""
+
+    def filters(self) -> torch.Tensor:
+        """float32 ``(n_variables, b, b)``, oriented by the model's convention."""
+        ...
+
+
+@runtime_checkable
 class EncodesBlocks(Protocol):
     """An encoder of blocks ``v`` into a code ``mu(v)`` with readable weights (VIBEncoder)."""
 
