@@ -194,6 +194,13 @@ class RSMICoarseGrainer(lightning.LightningModule):
                     metrics[f"filter/{k}_{r}_{c}"] = float(filters[k, r, c])
         self.log_dict(metrics, on_epoch=True, on_step=False)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the epoch bounds (and the best held-out one) across a resume."""
+        checkpoint["rsmi_bounds"] = dict(self._last)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._last = dict(checkpoint.get("rsmi_bounds", {}))
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return encoder_critic_adam(
             [self.weight], self.critic.parameters(), self.hparams.lr, self.hparams.critic_lr

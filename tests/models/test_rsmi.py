@@ -166,6 +166,18 @@ def test_summary_and_contracts() -> None:
     assert summary["same_sign"] and summary["filters"] == [[[0.5, 0.5], [0.5, 0.5]]]
 
 
+def test_the_bounds_in_the_summary_survive_a_resume() -> None:
+    """A resumed run's summary keeps the best held-out bound of the epochs before the checkpoint."""
+    model = _with_filter([0.5, 0.5, 0.5, 0.5])
+    model._last = {"val_mi_bound": 0.3, "val_mi_bound_max": 0.4}
+    checkpoint: dict = {}
+    model.on_save_checkpoint(checkpoint)
+    resumed = _with_filter([0.5, 0.5, 0.5, 0.5])
+    resumed.on_load_checkpoint(checkpoint)
+    assert resumed.summary_metrics()["val_mi_bound_max"] == 0.4
+    assert "val_mi_bound_max" not in _with_filter([0.5, 0.5, 0.5, 0.5]).summary_metrics()  # nothing to keep
+
+
 # ------------------------------------------------------------------------------------------ bad input
 def test_data_that_does_not_fit_the_model_is_refused(tmp_path) -> None:
     dm = _pairs(tmp_path, K_CRITICAL)  # nothing is sampled before prepare_data
