@@ -51,10 +51,21 @@ def _critical_coupling() -> float:
     return K_CRITICAL
 
 
+#: Lightning accelerators that a SLURM job must request GPUs for.
+GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+def _slurm_gpus(accelerator: str, devices: int) -> int | None:
+    """GPUs per node a SLURM job of this trainer requests: ``devices`` on a GPU accelerator, else None (no
+    GPU request at all: ``--gpus-per-node`` on a node without GPUs is an invalid gres specification)."""
+    return int(devices) if str(accelerator) in GPU_ACCELERATORS else None
+
+
 def register_resolvers() -> None:
     """OmegaConf resolvers of rgnet's configs: ``mul`` (integer product), ``add`` (integer sum), ``sub``
     (a - b), ``len`` (length of
-    a list, e.g. ``${len:${model.layers}}``), ``K_c`` (``${K_c:}``, the 2D Ising critical coupling) and
+    a list, e.g. ``${len:${model.layers}}``), ``K_c`` (``${K_c:}``, the 2D Ising critical coupling),
+    ``slurm_gpus`` (GPUs per node a SLURM job of ``(accelerator, devices)`` requests, :func:`_slurm_gpus`) and
     ``run_id`` (a run's directory name from its overrides, :func:`rgnet.runs.identity.run_id`)."""
     from rgnet.runs.identity import run_id
 
@@ -64,6 +75,7 @@ def register_resolvers() -> None:
         ("sub", lambda a, b: a - b),
         ("len", len),
         ("K_c", _critical_coupling),
+        ("slurm_gpus", _slurm_gpus),
         ("run_id", lambda overrides: run_id(list(overrides))),
     )
     for name, function in resolvers:
