@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback as HydraCallback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from rgnet.runs.cluster import check_slurm_sweep
+from rgnet.runs.config import ConfigError
 from rgnet.runs.summary import SUMMARY
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,13 @@ class SweepReport(HydraCallback):
         self.started = time.time()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Before any job is submitted: a SLURM request that no node can satisfy ends the sweep with a clear
+        message (:func:`rgnet.runs.cluster.check_slurm_sweep`) instead of jobs pending forever."""
         self.started = time.time()
+        try:
+            check_slurm_sweep(OmegaConf.to_container(config.hydra.launcher, resolve=True))
+        except ConfigError as err:
+            raise SystemExit(f"rgnet-train: {err}") from None
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
