@@ -168,10 +168,11 @@ def heatbath_potts(
     four neighbours k of g[n_k], with g[n] = (exp(K n) - 1) / n (a colour shared by n neighbours is counted
     n times) and n_k the number of neighbours with the colour of neighbour k. One uniform u in [0, Z) picks
     neighbour k's colour on the k-th stretch of the cumulative g's, else the uniform colour floor(u - sum g)
-    (branch-free: random branches would cost more than the arithmetic).
-    ``g``: float64 (5,), g[0] unused. Sites are updated one after another within a chain (chains in
-    parallel), so every update sees its current neighbours and the sweep is valid for odd L as well; for
-    even L the order is the usual two-sublattice checkerboard.
+    (branch-free: random branches would cost more than the arithmetic). ``g``: float64 (5,), g[0] unused;
+    u comes from 53 random bits, converted via int64 (one instruction; uint64 -> float is not). Sites are
+    updated one after another within a chain (chains in parallel), so every update sees its current
+    neighbours and the sweep is valid for odd L as well; for even L the order is the usual two-sublattice
+    checkerboard.
     """
     chains, n = spins.shape
     scale = 2.0**-53
@@ -196,7 +197,7 @@ def heatbath_potts(
                         s3 = s2 + g[1 + e13 + e23 + e34]
                         s4 = s3 + g[1 + e14 + e24 + e34]
                         x, z = weyl_next(x)
-                        u = np.float64(z >> np.uint64(11)) * scale * (s4 + q)
+                        u = np.float64(np.int64(z >> np.uint64(11))) * scale * (s4 + q)
                         free = min(np.int64(max(u - s4, 0.0)), q - 1)
                         pick = (  # branch-free: the thresholds s1 <= s2 <= s3 <= s4 are in increasing order
                             a1
