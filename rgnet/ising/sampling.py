@@ -13,13 +13,13 @@ import logging
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from rgnet._checks import check_choice, check_device, check_int
-from rgnet.ising.samplers import METHODS, SAMPLERS, Sampler, make_sampler
+from rgnet.ising.samplers import METHODS, SAMPLERS, make_sampler
 from rgnet.ising.stats import integrated_autocorrelation_time, mean_and_error
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,30 @@ def _halves_agree(x: np.ndarray, tau: float) -> bool:
     return abs(m1 - m2) <= 4.0 * spread + 1e-12
 
 
-def equilibrate(sampler: Sampler, max_sweeps: int, progress: bool) -> dict[str, float]:
+class Chains(Protocol):
+    """What :func:`equilibrate` and :func:`draw_samples` need of a batch of chains: an Ising
+    :class:`rgnet.ising.samplers.Sampler` or a :class:`rgnet.potts.sampling.PottsSampler`.
+
+    ``spins`` is int8 (chains, L, L); ``run`` returns float64 (n_measurements, chains) series under "energy"
+    and "magnetization" (the order parameter; its absolute value is what is tracked).
+    """
+
+    L: int
+    K: float
+    h: float
+    method: str
+    chains: int
+    sweeps_done: int
+    spins: torch.Tensor
+
+    def step(self, n_sweeps: int = 1) -> None: ...
+
+    def run(self, n_measurements: int, every: int = 1) -> dict[str, torch.Tensor]: ...
+
+    def energy_and_magnetization(self) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def equilibrate(sampler: Chains, max_sweeps: int, progress: bool) -> dict[str, float]:
     """Run windows of doubling length until equilibrated; returns tau_int (sweeps) of the last window."""
     window = FIRST_WINDOW
     while True:
@@ -111,6 +134,81 @@ def equilibrate(sampler: Sampler, max_sweeps: int, progress: bool) -> dict[str, 
                 f"thinning explicitly, or use a cluster method"
             )
         window *= 2
+
+
+def check_schedule(
+    n: object, chains: object, burn_in: object, thinning: object, max_sweeps: object
+) -> tuple[int, int | None, int | None, int | None, int]:
+    """``n``, ``chains``, ``burn_in``, ``thinning`` and ``max_sweeps`` of a sampling run, checked (None kept
+    for the automatic ones); a burn-in too short to measure tau_int needs an explicit thinning."""
+    n = check_int(n, "n", minimum=1)
+    chains, burn_in, thinning = (
+        None if value is None else check_int(value, name, minimum=low)
+        for value, name, low in ((chains, "chains", 1), (burn_in, "burn_in", 0), (thinning, "thinning", 1))
+    )
+    if burn_in is not None and burn_in < FIRST_WINDOW and thinning is None:
+        raise ValueError(
+            f"burn_in={burn_in} is too short to measure tau_int (need >= {FIRST_WINDOW} sweeps); "
+            "give thinning as well, or a longer burn_in"
+        )
+    return n, chains, burn_in, thinning, check_int(max_sweeps, "max_sweeps", minimum=FIRST_WINDOW)
+
+
+def draw_samples(
+    sampler: Chains,
+    n: int,
+    *,
+    burn_in: int | None,
+    thinning: int | None,
+    max_sweeps: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """Burn in, then keep ``n`` configurations ``thinning`` sweeps apart, cycling over the chains.
+
+    Arguments as checked by :func:`check_schedule` (None: automatic, see the module docstring). Returns the
+    :class:`SampleSet` fields that depend on the run: spins (int8 (n, L, L) on the CPU), chains, burn_in,
+    thinning, tau_int, energy and abs_magnetization.
+    """
+    if burn_in is None:
+        taus = equilibrate(sampler, max_sweeps, progress)
+    elif burn_in >= FIRST_WINDOW:
+        taus = _tau_of(sampler.run(burn_in))
+    else:
+        sampler.step(burn_in)
+        taus = {}
+    if thinning is None:
+        thinning = max(1, math.ceil(THINNING_IN_TAUS * max(taus.values())))
+    burn_in_done = sampler.sweeps_done
+    log.info(
+        "%s L=%d K=%g h=%g: burn-in %d sweeps, thinning %d, tau_int %s",
+        sampler.method,
+        sampler.L,
+        sampler.K,
+        sampler.h,
+        burn_in_done,
+        thinning,
+        taus,
+    )
+    per_chain = max(2, math.ceil(n / sampler.chains))  # >= 2 measurements per chain for the error bars
+    kept, energies, mags = [], [], []
+    for _ in _progress(range(per_chain), progress, f"sampling {sampler.method} L={sampler.L}"):
+        sampler.step(thinning)
+        kept.append(sampler.spins.to("cpu", copy=True))
+        energy, magnetization = sampler.energy_and_magnetization()
+        energies.append(energy.cpu())
+        mags.append(magnetization.abs().cpu())
+    series = {"energy": torch.stack(energies), "magnetization": torch.stack(mags)}
+    if not taus:  # explicit short burn-in: measured on the kept samples, in units of the thinning
+        taus = {k: v * thinning for k, v in _tau_of(series).items()}
+    return {
+        "spins": torch.stack(kept).reshape(-1, sampler.L, sampler.L)[:n].contiguous(),
+        "chains": sampler.chains,
+        "burn_in": burn_in_done,
+        "thinning": thinning,
+        "tau_int": {k: float(v) for k, v in taus.items()},
+        "energy": mean_and_error(series["energy"].numpy()),
+        "abs_magnetization": mean_and_error(series["magnetization"].numpy()),
+    }
 
 
 def generate_2d(
@@ -148,75 +246,21 @@ def generate_2d(
         A :class:`SampleSet` whose ``spins`` is int8 (n, L, L) on the CPU.
     """
     check_choice(method, "method", METHODS)
-    n = check_int(n, "n", minimum=1)
-    if chains is not None:
-        chains = check_int(chains, "chains", minimum=1)
-    if burn_in is not None:
-        burn_in = check_int(burn_in, "burn_in", minimum=0)
-    if thinning is not None:
-        thinning = check_int(thinning, "thinning", minimum=1)
-    max_sweeps = check_int(max_sweeps, "max_sweeps", minimum=FIRST_WINDOW)
+    n, chains, burn_in, thinning, max_sweeps = check_schedule(n, chains, burn_in, thinning, max_sweeps)
     if chains is None:
         chains = min(n, 64 if check_device(device).type == "cpu" else 1024)
     sampler = make_sampler(method, L, K, h=h, chains=chains, seed=seed, device=device, **opts)
-
-    if burn_in is None:
-        taus = equilibrate(sampler, max_sweeps, progress)
-    else:
-        taus = {}
-        if burn_in >= FIRST_WINDOW:
-            taus = _tau_of(sampler.run(burn_in))
-        else:
-            sampler.step(burn_in)
-        if thinning is None and not taus:
-            raise ValueError(
-                f"burn_in={burn_in} is too short to measure tau_int (need >= {FIRST_WINDOW} sweeps); "
-                "give thinning as well, or a longer burn_in"
-            )
-    if thinning is None:
-        thinning = max(1, math.ceil(THINNING_IN_TAUS * max(taus.values())))
-    burn_in_done = sampler.sweeps_done
-    log.info(
-        "%s L=%d K=%g h=%g: burn-in %d sweeps, thinning %d, tau_int %s",
-        method,
-        sampler.L,
-        sampler.K,
-        sampler.h,
-        burn_in_done,
-        thinning,
-        taus,
+    drawn = draw_samples(
+        sampler, n, burn_in=burn_in, thinning=thinning, max_sweeps=max_sweeps, progress=progress
     )
-
-    per_chain = max(2, math.ceil(n / chains))  # >= 2 measurements per chain for the error bars
-    kept, energies, mags = [], [], []
-    for _ in _progress(range(per_chain), progress, f"sampling {method} L={L}"):
-        sampler.step(thinning)
-        kept.append(sampler.spins.to("cpu", copy=True))
-        energy, magnetization = sampler.energy_and_magnetization()
-        energies.append(energy.cpu())
-        mags.append(magnetization.abs().cpu())
-    spins = torch.stack(kept).reshape(per_chain * chains, sampler.L, sampler.L)[:n].contiguous()
-    energy_series = torch.stack(energies).numpy()
-    mag_series = torch.stack(mags).numpy()
-    if not taus:  # explicit short burn-in: measure on the kept samples (in units of the thinning)
-        taus = {
-            k: v * thinning
-            for k, v in _tau_of({"energy": torch.stack(energies), "magnetization": torch.stack(mags)}).items()
-        }
     return SampleSet(
-        spins=spins,
         L=sampler.L,
         K=sampler.K,
         h=sampler.h,
         method=method,
         seed=sampler.seed,
         device=str(sampler.device),
-        chains=chains,
-        burn_in=burn_in_done,
-        thinning=thinning,
-        tau_int={k: float(v) for k, v in taus.items()},
-        energy=mean_and_error(energy_series),
-        abs_magnetization=mean_and_error(mag_series),
+        **drawn,
     )
 
 
@@ -248,4 +292,13 @@ def _progress(iterable: range, enabled: bool, description: str):
     return track(iterable, description=description)
 
 
-__all__ = ["SAMPLERS", "SampleSet", "equilibrate", "generate_2d", "sample_2d"]
+__all__ = [
+    "SAMPLERS",
+    "Chains",
+    "SampleSet",
+    "check_schedule",
+    "draw_samples",
+    "equilibrate",
+    "generate_2d",
+    "sample_2d",
+]

@@ -1,17 +1,16 @@
 """Sampling the 2D q-state Potts model: Swendsen-Wang, Wolff and heat bath on the CPU, chains in parallel.
 
 :class:`PottsSampler` runs ``chains`` independent L x L periodic chains (int8 colours 0..q-1) with the numba
-kernels of :mod:`rgnet.potts.kernels_numba`. It offers what rgnet.ising.sampling.equilibrate needs (``run``,
-``sweeps_done``, ``method``, ``L``, ``K``, ``h``), so :func:`generate_potts_2d` chooses burn-in and thinning
-exactly as rgnet.ising.sampling.generate_2d does: windows of doubling length until one is >= 50 tau_int long
-and its halves agree within 4 sigma; kept samples 2 tau_int sweeps apart (tau_int of the energy and of the
-order parameter m, in sweeps). One sweep: one SW update; ``flips_per_sweep`` Wolff updates (fixed once from
-a pilot run so that ~N sites are recoloured per sweep); one heat-bath pass over all sites.
+kernels of :mod:`rgnet.potts.kernels_numba`. It is a rgnet.ising.sampling.Chains, so
+:func:`generate_potts_2d` chooses burn-in and thinning with the Ising generate_2d's own draw_samples:
+windows of doubling length until one is >= 50 tau_int long and its halves agree within 4 sigma; kept
+samples 2 tau_int sweeps apart (tau_int of the energy and of the order parameter m, in sweeps). One sweep:
+one SW update; ``flips_per_sweep`` Wolff updates (fixed once from a pilot run so that ~N sites are
+recoloured per sweep); one heat-bath pass over all sites.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +19,8 @@ import torch
 
 from rgnet._checks import check_choice, check_device, check_int, check_real, make_generator
 from rgnet.ising.samplers._rng import weyl_streams, widest_stream_length
-from rgnet.ising.sampling import FIRST_WINDOW, THINNING_IN_TAUS, SampleSet, _tau_of, equilibrate
-from rgnet.ising.stats import mean_and_error
+from rgnet.ising.samplers.base import MeasuredChains
+from rgnet.ising.sampling import SampleSet, check_schedule, draw_samples
 from rgnet.potts.kernels_numba import (
     bond_threshold,
     bonds_and_largest_colour,
@@ -39,7 +38,7 @@ def _check_q(q: object) -> int:
     return check_int(q, "q", minimum=2, maximum=127)
 
 
-class PottsSampler:
+class PottsSampler(MeasuredChains):
     """``chains`` independent q-state Potts chains on the L x L torus, advanced in place (CPU, numba).
 
     Args:
@@ -134,22 +133,6 @@ class PottsSampler:
         m = (self.q * torch.from_numpy(largest).double() / self.n_sites - 1.0) / (self.q - 1)
         return energy, m
 
-    def run(self, n_measurements: int, every: int = 1, keep_spins: bool = False) -> dict[str, torch.Tensor]:
-        """e and m ``n_measurements`` times, ``every`` sweeps apart: float64 (n_measurements, chains) under
-        "energy" and "magnetization"; with ``keep_spins`` also "spins", int8 (n_measurements, chains, L, L).
-        """
-        n_measurements = check_int(n_measurements, "n_measurements", minimum=1)
-        every = check_int(every, "every", minimum=1)
-        rows: list[tuple[torch.Tensor, ...]] = []
-        for _ in range(n_measurements):
-            self.step(every)
-            rows.append(
-                (*self.energy_and_magnetization(), self.spins.clone() if keep_spins else self.spins[:0])
-            )
-        energies, mags, spins = (torch.stack(column) for column in zip(*rows, strict=True))
-        out = {"energy": energies, "magnetization": mags}
-        return {**out, "spins": spins} if keep_spins else out
-
 
 @dataclass(frozen=True)
 class PottsSampleSet(SampleSet):
@@ -173,11 +156,22 @@ def generate_potts_2d(
     h: float = 0.0,
     device: str | torch.device = "cpu",
     max_sweeps: int = 2_000_000,
+    progress: bool = False,
     flips_per_sweep: int | None = None,
 ) -> PottsSampleSet:
     """``n`` equilibrated configurations of the L x L periodic q-state Potts model, with their provenance.
 
-    Arguments as :func:`sample_potts_2d`; ``max_sweeps`` bounds the automatic equilibration.
+    Args:
+        L: side (>= 2); K: coupling J/kT (>= 0; K_c = ln(1 + sqrt q)); n: configurations (>= 1);
+        q: number of colours (2..127); method: "swendsen_wang", "wolff" or "heatbath";
+        seed: seed of all random numbers (None draws one); chains: parallel chains (default min(n, 64));
+        burn_in, thinning: sweeps (default: automatic from tau_int, see the module docstring);
+        h: field on colour 0 (only h = 0 in this version); device: "cpu" only in this version;
+        max_sweeps: bound on the automatic equilibration; progress: show a progress bar while collecting;
+        flips_per_sweep: Wolff updates per sweep (default: from a pilot run).
+
+    Returns:
+        A :class:`PottsSampleSet` whose ``spins`` is int8 (n, L, L) of colours 0..q-1 on the CPU.
     """
     h = check_real(h, "h")
     if h != 0.0:
@@ -187,49 +181,14 @@ def generate_potts_2d(
             f"device={device!r}: the Potts samplers run on the CPU only (numba); use device='cpu'"
         )
     check_choice(method, "method", POTTS_METHODS)
-    n = check_int(n, "n", minimum=1)
-    chains, burn_in, thinning = (
-        None if value is None else check_int(value, name, minimum=low)
-        for value, name, low in ((chains, "chains", 1), (burn_in, "burn_in", 0), (thinning, "thinning", 1))
-    )
-    max_sweeps = check_int(max_sweeps, "max_sweeps", minimum=FIRST_WINDOW)
+    n, chains, burn_in, thinning, max_sweeps = check_schedule(n, chains, burn_in, thinning, max_sweeps)
     chains = min(n, 64) if chains is None else chains
     sampler = PottsSampler(L, K, q, method=method, chains=chains, seed=seed, flips_per_sweep=flips_per_sweep)
-    if burn_in is None:
-        taus = equilibrate(sampler, max_sweeps, progress=False)
-    elif burn_in >= FIRST_WINDOW:
-        taus = _tau_of(sampler.run(burn_in))
-    else:
-        if thinning is None:
-            raise ValueError(
-                f"burn_in={burn_in} is too short to measure tau_int (need >= {FIRST_WINDOW} sweeps); "
-                "give thinning as well, or a longer burn_in"
-            )
-        sampler.step(burn_in)
-        taus = {}
-    if thinning is None:
-        thinning = max(1, math.ceil(THINNING_IN_TAUS * max(taus.values())))
-    burn_in_done = sampler.sweeps_done
-    per_chain = max(2, math.ceil(n / chains))  # >= 2 measurements per chain for the error bars
-    series = sampler.run(per_chain, every=thinning, keep_spins=True)
-    spins = series.pop("spins").reshape(per_chain * chains, sampler.L, sampler.L)[:n].contiguous()
-    if not taus:  # explicit short burn-in: measured on the kept samples, in units of the thinning
-        taus = {k: v * thinning for k, v in _tau_of(series).items()}
+    drawn = draw_samples(
+        sampler, n, burn_in=burn_in, thinning=thinning, max_sweeps=max_sweeps, progress=progress
+    )
     return PottsSampleSet(
-        spins=spins,
-        L=sampler.L,
-        K=sampler.K,
-        h=0.0,
-        method=method,
-        seed=sampler.seed,
-        device="cpu",
-        chains=chains,
-        burn_in=burn_in_done,
-        thinning=thinning,
-        tau_int={k: float(v) for k, v in taus.items()},
-        energy=mean_and_error(series["energy"].numpy()),
-        abs_magnetization=mean_and_error(series["magnetization"].numpy()),
-        q=sampler.q,
+        L=sampler.L, K=sampler.K, h=0.0, method=method, seed=sampler.seed, device="cpu", q=sampler.q, **drawn
     )
 
 
@@ -241,38 +200,14 @@ def sample_potts_2d(
     *,
     method: str = "swendsen_wang",
     seed: int | None = 0,
-    chains: int | None = None,
-    burn_in: int | None = None,
-    thinning: int | None = None,
-    h: float = 0.0,
-    device: str | torch.device = "cpu",
     **opts: Any,
 ) -> torch.Tensor:
     """``n`` equilibrated, decorrelated L x L Potts configurations, int8 (n, L, L) of colours 0..q-1 (CPU).
 
-    Args:
-        L: side (>= 2); K: coupling J/kT (>= 0; K_c = ln(1 + sqrt q)); n: configurations (>= 1);
-        q: number of colours (2..127); method: "swendsen_wang", "wolff" or "heatbath";
-        seed: seed of all random numbers (None draws one); chains: parallel chains (default min(n, 64));
-        burn_in, thinning: sweeps (default: automatic from tau_int, see the module docstring);
-        h: field on colour 0 (only h = 0 in this version); device: "cpu" only in this version;
-        **opts: ``max_sweeps``, ``flips_per_sweep`` (see :func:`generate_potts_2d`, which also returns the
-        provenance).
+    Same arguments as :func:`generate_potts_2d`, which also returns the provenance (burn-in, thinning,
+    tau_int).
     """
-    return generate_potts_2d(
-        L,
-        K,
-        n,
-        q,
-        method=method,
-        seed=seed,
-        chains=chains,
-        burn_in=burn_in,
-        thinning=thinning,
-        h=h,
-        device=device,
-        **opts,
-    ).spins
+    return generate_potts_2d(L, K, n, q, method=method, seed=seed, **opts).spins
 
 
 __all__ = ["POTTS_METHODS", "PottsSampleSet", "PottsSampler", "generate_potts_2d", "sample_potts_2d"]

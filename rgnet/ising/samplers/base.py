@@ -27,7 +27,35 @@ from rgnet.ising.samplers.kernel import Kernel, resolve_kernel
 START_STATES = ("auto", "random", "ordered")
 
 
-class Sampler(ABC):
+class MeasuredChains(ABC):
+    """Energy and order-parameter series of a batch of chains, from its ``step`` and
+    ``energy_and_magnetization`` (shared by the Ising samplers and rgnet.potts.sampling.PottsSampler)."""
+
+    @abstractmethod
+    def step(self, n_sweeps: int = 1) -> None:
+        """Advance every chain by ``n_sweeps`` sweeps (in place)."""
+
+    @abstractmethod
+    def energy_and_magnetization(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Energy per site and order parameter of each chain, float64 (chains,) each."""
+
+    def run(self, n_measurements: int, every: int = 1) -> dict[str, torch.Tensor]:
+        """Measure energy and magnetization ``n_measurements`` times, ``every`` sweeps apart.
+
+        Returns ``{"energy": e, "magnetization": m}``, each float64 of shape (n_measurements, chains), on CPU.
+        """
+        n_measurements = check_int(n_measurements, "n_measurements", minimum=1)
+        every = check_int(every, "every", minimum=1)
+        energies, mags = [], []
+        for _ in range(n_measurements):
+            self.step(every)
+            energy, magnetization = self.energy_and_magnetization()
+            energies.append(energy)
+            mags.append(magnetization)
+        return {"energy": torch.stack(energies).cpu(), "magnetization": torch.stack(mags).cpu()}
+
+
+class Sampler(MeasuredChains):
     """Batch of independent Markov chains on ``L x L`` periodic square lattices.
 
     Args:
@@ -131,21 +159,6 @@ class Sampler(ABC):
             torch.from_numpy(-bonds.astype(np.float64) / self.n_sites),
             torch.from_numpy(totals.astype(np.float64) / self.n_sites),
         )
-
-    def run(self, n_measurements: int, every: int = 1) -> dict[str, torch.Tensor]:
-        """Measure energy and magnetization ``n_measurements`` times, ``every`` sweeps apart.
-
-        Returns ``{"energy": e, "magnetization": m}``, each float64 of shape (n_measurements, chains), on CPU.
-        """
-        n_measurements = check_int(n_measurements, "n_measurements", minimum=1)
-        every = check_int(every, "every", minimum=1)
-        energies, mags = [], []
-        for _ in range(n_measurements):
-            self.step(every)
-            energy, magnetization = self.energy_and_magnetization()
-            energies.append(energy)
-            mags.append(magnetization)
-        return {"energy": torch.stack(energies).cpu(), "magnetization": torch.stack(mags).cpu()}
 
     # ------------------------------------------------------------------ resumable long runs
     def state_dict(self) -> dict[str, Any]:
