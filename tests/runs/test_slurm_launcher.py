@@ -37,26 +37,25 @@ def _cluster_up() -> bool:
     return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=30).returncode == 0
 
 
+def _slurm_sweep(tmp_path, *overrides: str, timeout: int) -> subprocess.CompletedProcess:
+    """``rgnet-train -m hydra/launcher=submitit_slurm`` with outputs under ``tmp_path``."""
+    command = [sys.executable, "-m", "rgnet.cli.train", "-m", "hydra/launcher=submitit_slurm"]
+    return subprocess.run(
+        [*command, f"paths.root_dir={tmp_path}", *overrides], capture_output=True, text=True, timeout=timeout
+    )
+
+
 @pytest.mark.slurm
 @pytest.mark.skipif(not _cluster_up(), reason="no SLURM cluster (../shared/slurm/start-local-slurm)")
 def test_a_cpu_sweep_runs_on_slurm(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rgnet.cli.train",
-            "-m",
-            "hydra/launcher=submitit_slurm",
-            "experiment=coupling_flow_1d",
-            f"paths.root_dir={tmp_path}",
-            "trainer.max_epochs=1",
-            "data.n=512",
-            "data.n_heldout=128",
-            "seed=0,1",
-            "hydra.launcher.timeout_min=10",
-        ],
-        capture_output=True,
-        text=True,
+    result = _slurm_sweep(
+        tmp_path,
+        "experiment=coupling_flow_1d",
+        "trainer.max_epochs=1",
+        "data.n=512",
+        "data.n_heldout=128",
+        "seed=0,1",
+        "hydra.launcher.timeout_min=10",
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -109,20 +108,7 @@ def test_requests_that_fit_pass():
 @pytest.mark.slurm
 @pytest.mark.skipif(not _cluster_up(), reason="no SLURM cluster (../shared/slurm/start-local-slurm)")
 def test_an_impossible_request_ends_the_sweep_before_submitting(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rgnet.cli.train",
-            "-m",
-            "hydra/launcher=submitit_slurm",
-            f"paths.root_dir={tmp_path}",
-            "hydra.launcher.cpus_per_task=4096",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _slurm_sweep(tmp_path, "hydra.launcher.cpus_per_task=4096", timeout=300)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "rgnet-train: hydra.launcher: a job asks for 4096 CPUs" in result.stderr
     queue = subprocess.run(["squeue", "-h", "-n", "train"], capture_output=True, text=True, timeout=30)
