@@ -41,11 +41,12 @@ from rgnet.rg.couplings import fit_couplings
 from rgnet.rg.critical import (
     DEFAULT_FRACTIONS,
     ESTIMATES,
+    check_fractions,
     combine_matchings,
     match_critical_point,
     scaling_dimension,
 )
-from rgnet.rg.mcrg import MIN_LAST_SIDE, mcrg_exponents
+from rgnet.rg.mcrg import MIN_LAST_SIDE, check_blockings, mcrg_exponents
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -131,9 +132,7 @@ class RGMeasurement(lightning.Callback):
         self.mode = check_choice(mode, "mode", BLOCK_SPIN_MODES)
         self.matching = check_bool(matching, "matching")
         self.measure_dimension = check_bool(scaling_dimension, "scaling_dimension")
-        if isinstance(fractions, str) or not list(fractions):
-            raise ValueError(f"fractions must be a non-empty list of numbers in (0, 1/2], got {fractions!r}")
-        self.fractions = tuple(check_real(x, "fractions", minimum=0.0, maximum=0.5) for x in fractions)
+        self.fractions = check_fractions(fractions)
         self.flow = check_bool(flow, "flow")
         self.flow_samples = check_int(flow_samples, "flow_samples", minimum=100)
         self.reference = check_choice(reference, "reference", ("majority", "none"))
@@ -177,20 +176,13 @@ class RGMeasurement(lightning.Callback):
                     f"{len(sides) - 1} levels, got L={self.L}, levels={self.levels}"
                 )
         b = self._block_factor(transform, self.L, "large")
-        if self.L % b**self.levels or self.L // b**self.levels < MIN_LAST_SIDE:
-            raise ValueError(
-                f"RGMeasurement: levels={self.levels} blockings by b={b} need L divisible by b**levels = "
-                f"{b**self.levels} and a last side >= {MIN_LAST_SIDE}, got L={self.L}"
-            )
+        check_blockings(self.L, b, self.levels, "L")
         if self.matching or self.measure_dimension:
             self._block_factor(transform, self.L // b, "small")
-        last = self.L // b**self.levels  # the small lattice blocked levels - 1 times
-        for x in self.fractions if self.measure_dimension else ():
-            if x <= 0 or abs(x * last - round(x * last)) > 1e-9:
-                raise ValueError(
-                    f"RGMeasurement: fractions: {x} of the last small side {last} (L / b**levels) is not a "
-                    "whole positive number of lattice spacings"
-                )
+        if self.measure_dimension:
+            check_fractions(
+                self.fractions, self.L // b**self.levels
+            )  # the small lattice after every blocking
         return b
 
     def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:

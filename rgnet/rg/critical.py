@@ -43,13 +43,13 @@ import torch
 
 from rgnet._checks import check_int, check_real
 from rgnet.rg.mcrg import (
-    MIN_LAST_SIDE,
     SQUARE_EVEN,
     SQUARE_ODD,
     _check_pm1,
     _check_transform_output,
     _select,
     operator_sums,
+    probe_block_factor,
 )
 
 #: Even operators matched by default (densities per site of the final lattices).
@@ -82,19 +82,6 @@ class BlockedObservables:
     sides: list[int]
 
 
-def _probe_block_factor(spins: torch.Tensor, transform: Transform, levels: int, what: str) -> int:
-    if not callable(transform):
-        raise TypeError(f"transform must be callable, got {type(transform).__name__}")
-    b = _check_transform_output(transform(spins[:2]), spins[:2], 1)
-    side = spins.shape[1]
-    if side % b**levels or side // b**levels < MIN_LAST_SIDE:
-        raise ValueError(
-            f"levels: {levels} blockings of {what} (side {side}) by b={b} need a side divisible by "
-            f"b**levels = {b**levels} and a last level of side >= {MIN_LAST_SIDE}"
-        )
-    return b
-
-
 def blocked_observables(
     spins: torch.Tensor, transform: Transform, levels: int, operators: Sequence[str] = DEFAULT_MATCHED
 ) -> BlockedObservables:
@@ -106,7 +93,7 @@ def blocked_observables(
         raise ValueError(f"spins must be square lattices (batch, L, L), got {tuple(spins.shape)}")
     ops = _select(operators, SQUARE_EVEN, "operators")
     levels = check_int(levels, "levels", minimum=0)
-    b = _probe_block_factor(spins, transform, max(levels, 1), "spins") if levels else 0
+    b = probe_block_factor(spins, transform, max(levels, 1), "the side of spins") if levels else 0
     current = spins
     even, odd, sides = [], [], []
     for n in range(levels + 1):
@@ -308,7 +295,7 @@ def match_critical_point(
                 f"{name}: {spins.shape[0]} configurations are too few for {n_blocks} jackknife blocks "
                 f"(need at least {10 * n_blocks})"
             )
-    b = _probe_block_factor(large, transform, levels, "large")
+    b = probe_block_factor(large, transform, levels, "the side of large")
     if small.shape[1] * b != large.shape[1]:
         raise ValueError(
             f"small must have side L / b = {large.shape[1]} / {b} = {large.shape[1] // b} (the large side "
@@ -435,6 +422,22 @@ class ScalingDimensionResult:
     Delta_err: dict[tuple[int, float], float] = field(default_factory=dict)
 
 
+def check_fractions(fractions: Sequence[float], last_side: int | None = None) -> tuple[float, ...]:
+    """Distances of :func:`scaling_dimension` as fractions of the side, checked: a non-empty sequence in
+    ``(0, 1/2]``, each (given ``last_side``, the side of the small lattice at the last level) a whole number
+    of lattice spacings there."""
+    if isinstance(fractions, str) or not list(fractions):
+        raise ValueError(f"fractions must be a non-empty sequence of numbers in (0, 1/2], got {fractions!r}")
+    checked = tuple(check_real(x, "fractions", minimum=0.0, maximum=0.5) for x in fractions)
+    for x in checked if last_side is not None else ():
+        if x <= 0 or abs(x * last_side - round(x * last_side)) > 1e-9:
+            raise ValueError(
+                f"fractions: {x} of the last small side {last_side} (the small lattice after every blocking) "
+                "is not a whole positive number of lattice spacings"
+            )
+    return checked
+
+
 def scaling_dimension(
     large: torch.Tensor,
     small: torch.Tensor,
@@ -463,20 +466,13 @@ def scaling_dimension(
             f"large and small must be square lattices with a larger side for large, got {tuple(large.shape)} "
             f"and {tuple(small.shape)}"
         )
-    if isinstance(fractions, str) or not fractions:
-        raise ValueError(f"fractions must be a non-empty sequence of numbers in (0, 1/2], got {fractions!r}")
-    fractions = tuple(check_real(x, "fractions", minimum=0.0, maximum=0.5) for x in fractions)
+    fractions = check_fractions(fractions)
     if levels:
-        b = _probe_block_factor(small, transform, levels, "small")
-        _probe_block_factor(large, transform, levels, "large")
+        b = probe_block_factor(small, transform, levels, "the side of small")
+        probe_block_factor(large, transform, levels, "the side of large")
     else:
         b = 1
-    last = small.shape[1] // b**levels
-    for x in fractions:
-        if x <= 0 or abs(x * last - round(x * last)) > 1e-9:
-            raise ValueError(
-                f"fractions: {x} of the last small side {last} is not a whole positive number of spacings"
-            )
+    check_fractions(fractions, small.shape[1] // b**levels)
     result = ScalingDimensionResult(levels=levels, fractions=fractions, sides=[])
     current = {"large": large, "small": small}
     for n in range(levels + 1):
@@ -511,6 +507,7 @@ __all__ = [
     "MatchingResult",
     "ScalingDimensionResult",
     "blocked_observables",
+    "check_fractions",
     "combine_matchings",
     "correlation_function",
     "match_critical_point",

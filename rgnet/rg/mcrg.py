@@ -299,6 +299,28 @@ class MCRGResult:
         return rows
 
 
+def check_blockings(side: int, b: int, levels: int, what: str) -> None:
+    """``levels`` blockings by ``b`` of a lattice of side ``side`` (named ``what`` in the error) need the side
+    divisible by ``b**levels`` and a last side of at least :data:`MIN_LAST_SIDE`."""
+    if side % b**levels or side // b**levels < MIN_LAST_SIDE:
+        raise ValueError(
+            f"levels={levels} blockings by b={b} need {what} divisible by b**levels = {b**levels} and a last "
+            f"side >= {MIN_LAST_SIDE}, got {what}={side}"
+        )
+
+
+def probe_block_factor(
+    spins: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor], levels: int, what: str
+) -> int:
+    """The block factor ``b`` of ``transform``, from two of ``spins`` (batch, L[, L]) (shape and values
+    checked), and :func:`check_blockings` of their side for ``levels`` blockings."""
+    if not callable(transform):
+        raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+    b = _check_transform_output(transform(spins[:2]), spins[:2], 1)
+    check_blockings(spins.shape[1], b, levels, what)
+    return b
+
+
 def _check_transform_output(out: object, before: torch.Tensor, level: int) -> int:
     """The block factor ``b`` of one application of the transform (checks shape and values)."""
     where = f"transform (at level {level})"
@@ -362,15 +384,8 @@ def mcrg_exponents(
             f"spins: {spins.shape[0]} configurations are too few for {n_blocks} jackknife blocks and {n_ops} "
             f"operators (need at least {max(2 * n_blocks, 4 * n_ops)})"
         )
-    if not callable(transform):
-        raise TypeError(f"transform must be callable, got {type(transform).__name__}")
-    b = _check_transform_output(transform(spins[:2]), spins[:2], 1)  # cheap probe of the block factor
+    b = probe_block_factor(spins, transform, levels, "side")
     side = spins.shape[1]
-    if side % b**levels or side // b**levels < MIN_LAST_SIDE:
-        raise ValueError(
-            f"levels: {levels} blockings by b={b} need a side divisible by b**levels = {b**levels} and "
-            f"a last level of side >= {MIN_LAST_SIDE}, got side {side}"
-        )
 
     result = MCRGResult(
         b=b,
@@ -414,7 +429,9 @@ __all__ = [
     "SQUARE_ODD",
     "LinearizedMap",
     "MCRGResult",
+    "check_blockings",
     "linearized_maps",
     "mcrg_exponents",
     "operator_sums",
+    "probe_block_factor",
 ]

@@ -133,7 +133,7 @@ def test_bad_setups_fail_clearly(tmp_path):
         small_measurement(tmp_path, mode="mean")
     with pytest.raises(ValueError, match="method"):
         small_measurement(tmp_path, method="metropolis")
-    with pytest.raises(ValueError, match="levels=3 blockings by b=2 need L divisible"):
+    with pytest.raises(ValueError, match="levels=3 blockings by b=2 need L divisible by b\\*\\*levels = 8"):
         small_measurement(tmp_path, L=24, levels=3).check_model(MajorityModel())
     with pytest.raises(TypeError, match="block_spin_map"):
         small_measurement(tmp_path).check_model(lightning.LightningModule())

@@ -119,8 +119,8 @@ def halve(s: torch.Tensor) -> torch.Tensor:
     [
         (torch.zeros(100, 8, 8, dtype=torch.int8), halve, 1, {}, "spins must hold only"),
         (pm1(100, 8, 4), halve, 1, {}, "square lattices"),
-        (pm1(100, 12, 12), halve, 2, {}, "levels: 2 blockings by b=2 need a side divisible by b**levels = 4"),
-        (pm1(100, 16, 16), halve, 3, {}, "last level of side >= 4"),
+        (pm1(100, 12, 12), halve, 2, {}, "levels=2 blockings by b=2 need side divisible by b**levels = 4"),
+        (pm1(100, 16, 16), halve, 3, {}, "last side >= 4, got side=16"),
         (pm1(30, 16, 16), halve, 1, {}, "too few"),
         (pm1(100, 16, 16), lambda s: s[:, :, :8], 1, {}, "square lattices"),
         (pm1(100, 16, 16), lambda s: s[:, ::2, ::2] * 0, 1, {}, "must return +-1"),

@@ -129,7 +129,7 @@ def test_hinton_recipe_trains_a_tiny_stack(tmp_path):
     [
         ("callbacks.rg_measurement.L=60", "need L divisible by b\\*\\*levels = 16"),
         ("callbacks.rg_measurement.levels=6", "last side >= 4, got L=64"),
-        ("callbacks.rg_measurement.fractions=[0.3]", "fractions: 0.3 of the last small side 4"),
+        ("callbacks.rg_measurement.fractions=[0.3]", "fractions: 0.3 of the last small side 4 "),
         ("callbacks.rg_measurement.mode=mean", "mode must be one of"),
     ],
 )
