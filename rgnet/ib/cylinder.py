@@ -92,9 +92,16 @@ def cylinder_boundary_joint(
     L, K, h, separation = check_cylinder_geometry(circumference, K, h, separation)
     z2_even = _check_z2(z2_even, h)
     lam0, psi0 = _leading(L, K, h)
-    joint = psi0[:, None] * _propagator(cylinder_transfer_matrix(L, K, h), lam0, separation) * psi0[None, :]
-    joint = joint / joint.sum()
+    joint = ring_pair_joint(cylinder_transfer_matrix(L, K, h), lam0, psi0, separation)
     return flip_orbit_joint(joint) if z2_even else joint
+
+
+def ring_pair_joint(transfer: np.ndarray, lam0: float, psi0: np.ndarray, separation: int) -> np.ndarray:
+    """``P(a, b) = psi_0(a) (T/lambda_0)^separation (a, b) psi_0(b)`` (normalised) of two rings of the
+    infinite cylinder, for any symmetric ring transfer matrix ``T`` (Ising or Potts, float64 ``(n, n)``) with
+    leading eigenvalue ``lam0`` and non-negative unit eigenvector ``psi0`` ``(n,)``; float64 ``(n, n)``."""
+    joint = psi0[:, None] * _propagator(transfer, lam0, separation) * psi0[None, :]
+    return joint / joint.sum()
 
 
 def _check_z2(z2_even: object, h: float) -> bool:

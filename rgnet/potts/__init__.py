@@ -10,9 +10,27 @@ e_Potts = (e_Ising - 2) / 2.
   :func:`potts_enumeration` (density of states of tiny tori -> ln Z, energy, specific heat, distribution);
 * sampling: :func:`sample_potts_2d` / :func:`generate_potts_2d` (Swendsen-Wang, Wolff, heat bath; CPU numba;
   automatic burn-in and thinning), :class:`PottsSampler` (chains advanced in place);
-* observables: :func:`potts_energy`, :func:`potts_magnetization`, :func:`potts_order_parameter`.
+* observables: :func:`potts_energy`, :func:`potts_magnetization`, :func:`potts_order_parameter`;
+* cylinder: :func:`potts_cylinder_transfer_matrix` (ring-to-ring, q**L states, :func:`potts_ring_states`,
+  :func:`potts_ring_index`), :func:`potts_cylinder_spectrum` by S_q sector (all / trivial / spin, with
+  :func:`potts_colour_orbits`), :func:`potts_cylinder_dimensions` (x_sigma, x_epsilon from the gaps), and the
+  exact IB of two rings: :func:`potts_boundary_joint`, :func:`potts_predicted_beta_c`,
+  :func:`potts_cylinder_ib` (:class:`PottsCylinderIBResult`).
 """
 
+from rgnet.potts.cylinder import (
+    MAX_POTTS_CYLINDER_STATES,
+    PottsCylinderIBResult,
+    potts_boundary_joint,
+    potts_colour_orbits,
+    potts_cylinder_dimensions,
+    potts_cylinder_ib,
+    potts_cylinder_spectrum,
+    potts_cylinder_transfer_matrix,
+    potts_predicted_beta_c,
+    potts_ring_index,
+    potts_ring_states,
+)
 from rgnet.potts.exact import (
     PottsDensityOfStates,
     potts_critical_coupling,
@@ -38,20 +56,31 @@ from rgnet.potts.sampling import (
 )
 
 __all__ = [
+    "MAX_POTTS_CYLINDER_STATES",
     "POTTS_METHODS",
+    "PottsCylinderIBResult",
     "PottsDensityOfStates",
     "PottsSampleSet",
     "PottsSampler",
     "colour_fractions",
     "generate_potts_2d",
+    "potts_boundary_joint",
+    "potts_colour_orbits",
     "potts_critical_coupling",
     "potts_critical_energy",
+    "potts_cylinder_dimensions",
+    "potts_cylinder_ib",
+    "potts_cylinder_spectrum",
+    "potts_cylinder_transfer_matrix",
     "potts_energy",
     "potts_energy_exact",
     "potts_enumeration",
     "potts_log_partition",
     "potts_magnetization",
     "potts_order_parameter",
+    "potts_predicted_beta_c",
+    "potts_ring_index",
+    "potts_ring_states",
     "potts_specific_heat_exact",
     "sample_potts_2d",
     "satisfied_bonds",
