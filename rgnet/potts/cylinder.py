@@ -183,7 +183,13 @@ def potts_cylinder_spectrum(
     L, q = _check_ring(L, q)
     K = _check_coupling(L, K)
     sector = check_choice(sector, "sector", POTTS_CYLINDER_SECTORS)
-    T = potts_cylinder_transfer_matrix(L, q, K)
+    return _sector_spectrum(potts_cylinder_transfer_matrix(L, q, K), L, q, n_eig, sector)
+
+
+def _sector_spectrum(
+    T: np.ndarray, L: int, q: int, n_eig: object, sector: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`potts_cylinder_spectrum` of an already built (validated) transfer matrix ``T``."""
     if sector == "all":
         basis = None
         reduced = T
@@ -203,13 +209,16 @@ def potts_cylinder_spectrum(
 def potts_cylinder_dimensions(L: int, q: int, K: float) -> tuple[float, float]:
     """Gap estimates ``x = (L / 2 pi) ln(lambda_0 / |lambda_k|)`` of ``(x_sigma, x_epsilon)``: the leading
     spin-sector level and the first S_q-invariant excitation (at K_c: 2/15 and 4/5 for q = 3 as L grows)."""
-    trivial, _ = potts_cylinder_spectrum(L, q, K, n_eig=2, sector="trivial")
-    spin, _ = potts_cylinder_spectrum(L, q, K, n_eig=1, sector="spin")
+    T = potts_cylinder_transfer_matrix(L, q, K)
+    trivial, _ = _sector_spectrum(T, L, q, 2, "trivial")
+    spin, _ = _sector_spectrum(T, L, q, 1, "spin")
     scale = L / (2.0 * math.pi)
     return scale * math.log(trivial[0] / abs(spin[0])), scale * math.log(trivial[0] / abs(trivial[1]))
 
 
-def _check_ib(L: object, q: object, K: object, separation: object, invariant: object) -> tuple:
+def _check_ib(
+    L: object, q: object, K: object, separation: object, invariant: object
+) -> tuple[int, int, float, int, bool]:
     L, q = _check_ring(L, q)
     K = _check_coupling(L, K)
     separation = check_int(separation, "separation", minimum=1)
@@ -223,8 +232,8 @@ def potts_boundary_joint(L: int, q: int, K: float, separation: int, invariant: b
     orbits of :func:`potts_colour_orbits` (summed), shape ``(n_orbits, q**L)``.
     """
     L, q, K, separation, invariant = _check_ib(L, q, K, separation, invariant)
-    values, vectors = potts_cylinder_spectrum(L, q, K, n_eig=1, sector="trivial")
     T = potts_cylinder_transfer_matrix(L, q, K)
+    values, vectors = _sector_spectrum(T, L, q, 1, "trivial")
     joint = ring_pair_joint(T, float(values[0]), np.abs(vectors[:, 0]), separation)
     if not invariant:
         return joint
