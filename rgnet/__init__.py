@@ -2,6 +2,10 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from rgnet._threads import use_good_neighbour_defaults
+
+use_good_neighbour_defaults()  # before numba's OpenMP runtime loads: idle threads sleep, pool = allowed CPUs
+
 try:
     __version__ = version("rgnet")
 except PackageNotFoundError:  # running from a source tree that is not installed

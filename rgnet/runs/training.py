@@ -188,15 +188,15 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike[str], *, multirun: bool =
     exported figures.
     """
     import lightning
-    import torch
 
+    from rgnet._threads import set_threads
     from rgnet.runs.cluster import cluster_plugins
 
     start = time.perf_counter()
     run_dir = Path(output_dir).resolve()
     check_top_level(cfg)  # the seed among them
     if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
+        set_threads(cfg.threads)
     lightning.seed_everything(cfg.seed, workers=True, verbose=False)  # before the model draws its weights
     parts = build(cfg, multirun=multirun)
     resume_from = check_run_dir(cfg, run_dir)
