@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -159,7 +158,7 @@ def test_first_code_is_two_dimensional_for_q3() -> None:
     result = potts_cylinder_ib(L, 3, K3, 1, n_clusters=3, betas=_BETAS)
     grid = result.ib.forward.betas
     k = int(np.searchsorted(grid, result.beta_c)) + 1  # first scan point above the transition
-    assert 1.0 < grid[k] / result.beta_c < 1.5
+    assert grid[k] < 1.0 / sigma[3] ** 2  # still below the next (non-degenerate) level's transition
     p_a = result.ring_marginal
     enc = result.ib.forward.encoders[k]
     p_h = p_a @ enc
@@ -182,12 +181,10 @@ def test_ib_dimensions_grow_towards_spin_and_energy() -> None:
     assert abs(energy[-1] - 0.8) < 0.06 and energy[-1] < energy[0]
 
 
-def test_ib_at_L6_takes_seconds() -> None:
-    start = time.perf_counter()
+def test_invariant_ib_at_L6_finds_the_predicted_transition() -> None:
+    """(Speed is a benchmark matter: ~0.5 s here, L = 7 ~3 s invariant / 80 s all encoders, on 2 cores.)"""
     result = potts_cylinder_ib(6, 3, K3, 1, invariant=True, betas=_BETAS)
-    elapsed = time.perf_counter() - start
     assert result.beta_c == pytest.approx(result.beta_c_predicted, rel=1e-6)
-    assert elapsed < 20.0  # ~0.5 s (invariant) / ~2 s (all encoders) on 2 cores; L = 7 invariant ~3 s
 
 
 def test_bad_input() -> None:
