@@ -2,7 +2,8 @@
 
 - :mod:`rgnet.rg.recursions`: exact 1D decimation ``(K, h) -> (K', h')``, fixed points, stability, flows.
 - :mod:`rgnet.rg.couplings`: fit Ising couplings to configurations (pseudo-likelihood, exact 1D likelihood).
-- :mod:`rgnet.rg.blocking`: block-spin transforms (majority rule, decimation) in 1D and 2D.
+- :mod:`rgnet.rg.blocking`: block-spin transforms (majority rule, decimation) in 1D and 2D, and the
+  Potts plurality rule.
 - :mod:`rgnet.rg.receptive_fields`: locality, size and centre of receptive fields on a periodic lattice.
 - :mod:`rgnet.rg.flow`: measured flows of layered networks (fitted couplings per layer) and their
   verdicts against exact decimation or the majority-rule flow.
@@ -11,7 +12,14 @@
   and the scaling dimension of its coarse variable by finite-size scaling.
 """
 
-from rgnet.rg.blocking import decimate_spins_1d, decimate_spins_2d, majority_1d, majority_2d, sign_with_coin
+from rgnet.rg.blocking import (
+    decimate_spins_1d,
+    decimate_spins_2d,
+    majority_1d,
+    majority_2d,
+    plurality_2d,
+    sign_with_coin,
+)
 from rgnet.rg.couplings import TERMS, CouplingFit, fit_couplings
 from rgnet.rg.critical import (
     CriticalPointEstimate,
@@ -99,6 +107,7 @@ __all__ = [
     "locality",
     "majority_1d",
     "majority_2d",
+    "plurality_2d",
     "mcrg_exponents",
     "on_square_lattice",
     "operator_sums",

@@ -1,9 +1,11 @@
-"""Block-spin transforms on configurations: majority rule (random tie-break) and decimation, 1D and 2D.
+"""Block-spin transforms on configurations: majority rule (random tie-break) and decimation, 1D and 2D, and
+the plurality rule for q-state Potts colours.
 
-Inputs are +-1 spins, ``(batch, N)`` chains or ``(batch, L, L)`` lattices (any integer or float dtype, any
-device); outputs have the same dtype and device, shape ``(batch, N // b)`` or ``(batch, L // b, L // b)``.
+Ising inputs are +-1 spins, ``(batch, N)`` chains or ``(batch, L, L)`` lattices (any integer or float dtype,
+any device); outputs have the same dtype and device, shape ``(batch, N // b)`` or ``(batch, L // b, L // b)``.
 Block ``J`` of a chain holds sites ``b J .. b J + b - 1``; block ``(I, J)`` of a lattice holds the ``b x b``
 sites starting at ``(b I, b J)``. Periodic boundaries are preserved because ``b`` must divide the size.
+Potts inputs are integer colours ``0..q-1`` ``(batch, L, L)`` (see :mod:`rgnet.potts`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from rgnet._checks import check_int
+from rgnet.potts.observables import check_potts_spins
 
 
 def _check_spins(spins: object, ndim: int, b: object) -> tuple[torch.Tensor, int]:
@@ -67,6 +70,41 @@ def majority_2d(
     return sign_with_coin(blocks.sum(dim=(2, 4)), generator, seed).to(spins.dtype)
 
 
+def plurality_2d(
+    colours: torch.Tensor,
+    b: int,
+    q: int,
+    *,
+    generator: torch.Generator | None = None,
+    seed: int | None = None,
+) -> torch.Tensor:
+    """Plurality rule for Potts colours on ``b x b`` blocks: each block takes its most frequent colour, a tie
+    going to one of the tied colours uniformly at random. ``(batch, L, L) -> (batch, L // b, L // b)``,
+    colours ``0..q-1`` in, same dtype out.
+
+    One uniform number per block and colour is drawn from ``generator`` (or a CPU generator seeded with
+    ``seed``, default 0), tie or not, so the random stream depends only on the shape. For ``q = 2`` this is
+    the majority rule with a fair coin (colour ``c`` <-> spin ``1 - 2c``).
+    """
+    q = check_int(q, "q", minimum=2, maximum=127)
+    colours = check_potts_spins(colours, q, "colours")
+    if colours.shape[1] != colours.shape[2]:
+        raise ValueError(f"colours must have shape (batch, L, L), got {tuple(colours.shape)}")
+    b = check_int(b, "b", minimum=1)
+    n, L = colours.shape[0], colours.shape[1]
+    if L % b:
+        raise ValueError(f"b={b} must divide the linear size {L}")
+    if generator is None:
+        generator = torch.Generator().manual_seed(
+            check_int(seed, "seed", minimum=0) if seed is not None else 0
+        )
+    one_hot = torch.nn.functional.one_hot(colours.long(), q).to(torch.float32)  # (n, L, L, q)
+    counts = one_hot.reshape(n, L // b, b, L // b, b, q).sum(dim=(2, 4))
+    # counts are integers, so a uniform number in [0, 1) breaks only ties, and breaks them uniformly
+    jitter = torch.rand(counts.shape, generator=generator, device=generator.device).to(counts.device)
+    return (counts + jitter).argmax(dim=-1).to(colours.dtype)
+
+
 def decimate_spins_1d(spins: torch.Tensor, b: int, offset: int = 0) -> torch.Tensor:
     """Keep sites ``offset, offset + b, ...`` of each chain: ``(batch, N) -> (batch, N // b)``.
 
@@ -83,4 +121,11 @@ def decimate_spins_2d(spins: torch.Tensor, b: int) -> torch.Tensor:
     return spins[:, ::b, ::b].contiguous()
 
 
-__all__ = ["decimate_spins_1d", "decimate_spins_2d", "majority_1d", "majority_2d", "sign_with_coin"]
+__all__ = [
+    "decimate_spins_1d",
+    "decimate_spins_2d",
+    "majority_1d",
+    "majority_2d",
+    "plurality_2d",
+    "sign_with_coin",
+]

@@ -17,6 +17,15 @@ Error bars are jackknife errors over blocks of consecutive configurations.
 
 Spins are +-1 tensors ``(batch, L, L)`` (square lattice, periodic) or ``(batch, N)`` (periodic chains); the
 operators are computed in float64 on the spins' device, so the same code runs on a GPU for large lattices.
+
+q-state Potts colours ``0..q-1`` ``(batch, L, L)`` (``q=`` given) use the same shapes (:data:`POTTS_SHAPES`)
+in the two sectors of S_q instead of Z2. The thermal ("even") operator of a shape counts its placements whose
+sites all share one colour (S_q-invariant: for pairs the bond sum of delta(s_i, s_j)); the spin ("odd")
+operator of colour ``c`` counts the placements of colour ``c`` minus ``1/q`` of all of them, the component
+along ``c`` of the (q-1)-dimensional standard irrep that the order parameter and the field on one colour
+belong to. An S_q-covariant map (the plurality rule) does not mix the components, so every colour gives the
+same linearized map; their correlations are pooled (each configuration contributes q rows, kept in one
+jackknife block). The even sector gives ``y_t`` (6/5 for q = 3), the odd one ``y_h`` (28/15 for q = 3).
 """
 
 from __future__ import annotations
@@ -28,7 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from rgnet._checks import check_int
+from rgnet._checks import check_choice, check_int
+from rgnet.potts.observables import check_potts_spins
 
 #: An operator: the sum over sites ``i`` of ``prod_{o in term} s_{i+o}``, summed over its terms (the
 #: symmetry images of one shape). Offsets are ``(dy, dx)`` in 2D and ``(dx,)`` in 1D.
@@ -68,9 +78,15 @@ CHAIN_ODD: dict[str, Terms] = {
     "three": (((0,), (1,), (2,)),),
     "r12": (((0,), (1,), (3,)),),
 }
+#: Shapes of q-state Potts operators (both sectors; the single site only in the spin sector, where it is the
+#: order parameter along one colour).
+POTTS_SHAPES: dict[str, Terms] = {**SQUARE_EVEN, **SQUARE_ODD}
 #: Default operator sets (6 even and 3 odd on the square lattice).
 DEFAULT_EVEN_2D = ("nn", "nnn", "third", "plaquette", "knight", "diag2")
 DEFAULT_ODD_2D = ("magnetization", "triangle", "line3")
+#: Default Potts spin operators for q >= 3 (for q = 2 a pair's spin operator is the magnetization again, so
+#: q = 2 uses :data:`DEFAULT_ODD_2D`); the thermal default is :data:`DEFAULT_EVEN_2D`.
+DEFAULT_SPIN_POTTS = ("magnetization", "nn", "triangle")
 DEFAULT_EVEN_1D = ("nn", "r2", "r3")
 DEFAULT_ODD_1D = ("magnetization", "three")
 #: Largest condition number of a correlation matrix that is still inverted.
@@ -91,47 +107,82 @@ def _check_pm1(spins: object, name: str) -> torch.Tensor:
     return spins
 
 
+def _check_configurations(spins: object, name: str, q: int | None) -> torch.Tensor:
+    """+-1 spins (``q`` None) or square lattices of Potts colours ``0..q-1``."""
+    if q is None:
+        return _check_pm1(spins, name)
+    spins = check_potts_spins(spins, q, name)
+    if spins.shape[1] != spins.shape[2]:
+        raise ValueError(f"{name} must be square lattices (batch, L, L), got {tuple(spins.shape)}")
+    return spins
+
+
+def _check_q(q: object) -> int | None:
+    return None if q is None else check_int(q, "q", minimum=2, maximum=127)
+
+
 #: Configurations per chunk of :func:`operator_sums` are chosen to keep about this many sites in flight.
 _CHUNK_SITES = 1 << 22
 
 
-def operator_sums(spins: torch.Tensor, operators: Mapping[str, Terms]) -> torch.Tensor:
+def operator_sums(
+    spins: torch.Tensor, operators: Mapping[str, Terms], *, q: int | None = None, sector: str = "even"
+) -> torch.Tensor:
     """Lattice sums of ``operators`` on each configuration: float64 ``(batch, len(operators))``.
 
     ``spins``: +-1 ``(batch, L, L)`` or ``(batch, N)``, periodic boundaries; the order of the columns is
     the order of ``operators``. A chunk of configurations at a time is tiled periodically once, so that every
     shifted lattice ``s_{i + offset}`` is a view (no copy per offset); products and sums are float32, exact
-    for +-1 spins on up to 2^24 sites, on the spins' device.
+    for +-1 spins (and colour counts) on up to 2^24 sites, on the spins' device.
+
+    With ``q``, ``spins`` are Potts colours ``(batch, L, L)`` and ``sector`` chooses the operators (see the
+    module docstring): ``"even"`` (thermal) gives ``(batch, k)``; ``"odd"`` (spin) gives ``(batch * q, k)``,
+    the q colour components of each configuration in consecutive rows. Without ``q`` the sector is only a
+    label (the +-1 operators carry their parity).
     """
-    spins = _check_pm1(spins, "spins")
+    q = _check_q(q)
+    spins = _check_configurations(spins, "spins", q)
+    sector = check_choice(sector, "sector", ("even", "odd"))
     sizes = spins.shape[1:]
     reach = max(
         (abs(o) for terms in operators.values() for term in terms for off in term for o in off), default=0
     )
     copies = [-(-reach // size) for size in sizes]  # whole periods needed on each side, per axis
     sites = math.prod(sizes)
-    chunk = max(1, _CHUNK_SITES // (sites * math.prod(2 * c + 1 for c in copies)))
-    out = torch.empty(spins.shape[0], len(operators), dtype=torch.float64, device=spins.device)
+    colours = 1 if q is None else q
+    chunk = max(1, _CHUNK_SITES // (sites * colours * math.prod(2 * c + 1 for c in copies)))
+    rows = [] if q is None or sector == "even" else [q]  # rows per configuration beyond the first
+    out = torch.empty(spins.shape[0], *rows, len(operators), dtype=torch.float64, device=spins.device)
     for start in range(0, spins.shape[0], chunk):
-        s = spins[start : start + chunk].to(torch.float32)
-        tiled = s.repeat(1, *(2 * c + 1 for c in copies))
+        s = spins[start : start + chunk]
+        # fields (chunk, [q,] *sizes): the spins, or the one-hot colours (the operators' products of deltas)
+        fields = (
+            s.to(torch.float32)
+            if q is None
+            else torch.nn.functional.one_hot(s.long(), q).movedim(-1, 1).to(torch.float32)
+        )
+        lead = fields.ndim - len(sizes)
+        tiled = fields.repeat(*(1,) * lead, *(2 * c + 1 for c in copies))
 
-        def at(offset: tuple[int, ...], tiled: torch.Tensor = tiled) -> torch.Tensor:
+        def at(offset: tuple[int, ...], tiled: torch.Tensor = tiled, lead: int = lead) -> torch.Tensor:
             """``s_{i + offset}`` for every site ``i``: a view into the tiled lattice."""
-            index = [slice(None)]
+            index = [slice(None)] * lead
             for o, c, size in zip(offset, copies, sizes, strict=True):
                 index.append(slice(c * size + o, c * size + o + size))
             return tiled[tuple(index)]
 
         for column, terms in enumerate(operators.values()):
-            total = torch.zeros(s.shape[0], dtype=torch.float32, device=s.device)
+            total = torch.zeros(fields.shape[:lead], dtype=torch.float32, device=s.device)
             for term in terms:
                 product = at(term[0])
                 for offset in term[1:]:
                     product = product * at(offset)
-                total += product.reshape(s.shape[0], -1).sum(dim=1)
-            out[start : start + chunk, column] = total.to(torch.float64)
-    return out
+                total += product.flatten(lead).sum(dim=-1)
+            total = total.to(torch.float64)  # (chunk,) or (chunk, q): placements of each colour
+            if q is not None:
+                total = total.sum(1) if sector == "even" else total - total.mean(1, keepdim=True)
+            out[start : start + chunk, ..., column] = total
+    return out.reshape(-1, len(operators))
 
 
 def _select(names: Sequence[str], table: Mapping[str, Terms], what: str) -> dict[str, Terms]:
@@ -143,9 +194,10 @@ def _select(names: Sequence[str], table: Mapping[str, Terms], what: str) -> dict
     return {name: table[name] for name in names}
 
 
-def _block_sums(fine: np.ndarray, coarse: np.ndarray, n_blocks: int) -> tuple[np.ndarray, ...]:
-    """Per block of consecutive configurations: counts, sums of S_f, S_c, S_c S_f^T and S_c S_c^T."""
-    edges = np.linspace(0, fine.shape[0], n_blocks + 1).astype(int)
+def _block_sums(fine: np.ndarray, coarse: np.ndarray, n_blocks: int, group: int) -> tuple[np.ndarray, ...]:
+    """Per block of consecutive configurations (``group`` rows each): counts, sums of S_f, S_c, S_c S_f^T and
+    S_c S_c^T."""
+    edges = np.linspace(0, fine.shape[0] // group, n_blocks + 1).astype(int) * group
     counts, sf, sc, cf, cc = [], [], [], [], []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         f, c = fine[lo:hi], coarse[lo:hi]
@@ -210,17 +262,21 @@ def linearized_maps(
     *,
     n_blocks: int = 20,
     level: int = 1,
+    rows_per_configuration: int = 1,
 ) -> list[LinearizedMap]:
     """T for every truncation ``k = 1..len(names)`` from operator sums ``(batch, k)`` of the same
     configurations at two successive levels (``fine`` at level n - 1, ``coarse`` at level n).
 
-    Errors are jackknife errors over ``n_blocks`` blocks of consecutive configurations. Raises ``ValueError``
-    when the coarse correlation matrix is singular.
+    ``rows_per_configuration`` consecutive rows belong to one configuration (the colour components of a Potts
+    spin operator): they are pooled and kept in one block. Errors are jackknife errors over ``n_blocks``
+    blocks of consecutive configurations. Raises ``ValueError`` when the coarse correlation matrix is
+    singular.
     """
     fine = np.asarray(fine.cpu() if isinstance(fine, torch.Tensor) else fine, dtype=np.float64)
     coarse = np.asarray(coarse.cpu() if isinstance(coarse, torch.Tensor) else coarse, dtype=np.float64)
-    n_blocks = check_int(n_blocks, "n_blocks", minimum=2, maximum=fine.shape[0])
-    sums = _block_sums(fine, coarse, n_blocks)
+    group = check_int(rows_per_configuration, "rows_per_configuration", minimum=1)
+    n_blocks = check_int(n_blocks, "n_blocks", minimum=2, maximum=fine.shape[0] // group)
+    sums = _block_sums(fine, coarse, n_blocks, group)
     _check_conditioning(sums, names, level)
     totals = [x.sum(0) for x in sums]
     maps = []
@@ -310,19 +366,26 @@ def check_blockings(side: int, b: int, levels: int, what: str) -> None:
 
 
 def probe_block_factor(
-    spins: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor], levels: int, what: str
+    spins: torch.Tensor,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+    levels: int,
+    what: str,
+    *,
+    q: int | None = None,
 ) -> int:
-    """The block factor ``b`` of ``transform``, from two of ``spins`` (batch, L[, L]) (shape and values
-    checked), and :func:`check_blockings` of their side for ``levels`` blockings."""
+    """The block factor ``b`` of ``transform``, from two of ``spins`` (batch, L[, L]) (shape and values, +-1
+    or Potts colours ``0..q-1``, checked), and :func:`check_blockings` of their side for ``levels``
+    blockings."""
     if not callable(transform):
         raise TypeError(f"transform must be callable, got {type(transform).__name__}")
-    b = _check_transform_output(transform(spins[:2]), spins[:2], 1)
+    b = _check_transform_output(transform(spins[:2]), spins[:2], 1, q)
     check_blockings(spins.shape[1], b, levels, what)
     return b
 
 
-def _check_transform_output(out: object, before: torch.Tensor, level: int) -> int:
-    """The block factor ``b`` of one application of the transform (checks shape and values)."""
+def _check_transform_output(out: object, before: torch.Tensor, level: int, q: int | None = None) -> int:
+    """The block factor ``b`` of one application of the transform (checks shape and values: +-1, or colours
+    ``0..q-1``)."""
     where = f"transform (at level {level})"
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"{where} must return a torch.Tensor, got {type(out).__name__}")
@@ -338,8 +401,10 @@ def _check_transform_output(out: object, before: torch.Tensor, level: int) -> in
         raise ValueError(
             f"{where} must shrink the side {side} by an integer factor b >= 2, got side {coarse}"
         )
-    if not bool(((out == 1) | (out == -1)).all()):
+    if q is None and not bool(((out == 1) | (out == -1)).all()):
         raise ValueError(f"{where} must return +-1 values")
+    if q is not None:
+        check_potts_spins(out, q, where)
     return side // coarse
 
 
@@ -351,6 +416,7 @@ def mcrg_exponents(
     even: Sequence[str] | None = None,
     odd: Sequence[str] | None = None,
     n_blocks: int = 20,
+    q: int | None = None,
 ) -> MCRGResult:
     """Monte Carlo RG exponents of ``transform`` from configurations at (or near) a critical point.
 
@@ -365,18 +431,29 @@ def mcrg_exponents(
             :data:`DEFAULT_EVEN_2D`, :data:`DEFAULT_ODD_2D` (chains: :data:`DEFAULT_EVEN_1D`,
             :data:`DEFAULT_ODD_1D`).
         n_blocks: jackknife blocks.
+        q: None for +-1 Ising spins; the number of colours for q-state Potts colours ``0..q-1``
+            ``(batch, L, L)``, with an S_q-covariant ``transform`` returning colours (the plurality rule,
+            :func:`rgnet.rg.blocking.plurality_2d`). Operators are then names of :data:`POTTS_SHAPES` (even:
+            any but the single site; defaults :data:`DEFAULT_EVEN_2D` and :data:`DEFAULT_SPIN_POTTS`, or
+            :data:`DEFAULT_ODD_2D` for q = 2).
 
     Returns an :class:`MCRGResult` (``y_t``, ``y_h`` and errors by (level, truncation)). Bad input (non-+-1
     data, sizes not divisible by ``b**levels``, a last level below 4, too few configurations, a transform of
     the wrong shape or values) is a ``ValueError``/``TypeError`` naming the argument, raised before the
     operators are computed (a singular correlation matrix is found level by level).
     """
-    spins = _check_pm1(spins, "spins")
+    q = _check_q(q)
+    spins = _check_configurations(spins, "spins", q)
     levels = check_int(levels, "levels", minimum=1)
     dim = spins.ndim - 1
-    even_table, odd_table = (SQUARE_EVEN, SQUARE_ODD) if dim == 2 else (CHAIN_EVEN, CHAIN_ODD)
-    even_ops = _select(even or (DEFAULT_EVEN_2D if dim == 2 else DEFAULT_EVEN_1D), even_table, "even")
-    odd_ops = _select(odd or (DEFAULT_ODD_2D if dim == 2 else DEFAULT_ODD_1D), odd_table, "odd")
+    if q is not None:
+        even_table = {name: terms for name, terms in POTTS_SHAPES.items() if name != "magnetization"}
+        even_ops = _select(even or DEFAULT_EVEN_2D, even_table, "even")
+        odd_ops = _select(odd or (DEFAULT_ODD_2D if q == 2 else DEFAULT_SPIN_POTTS), POTTS_SHAPES, "odd")
+    else:
+        even_table, odd_table = (SQUARE_EVEN, SQUARE_ODD) if dim == 2 else (CHAIN_EVEN, CHAIN_ODD)
+        even_ops = _select(even or (DEFAULT_EVEN_2D if dim == 2 else DEFAULT_EVEN_1D), even_table, "even")
+        odd_ops = _select(odd or (DEFAULT_ODD_2D if dim == 2 else DEFAULT_ODD_1D), odd_table, "odd")
     n_blocks = check_int(n_blocks, "n_blocks", minimum=2)
     n_ops = max(len(even_ops), len(odd_ops))
     if spins.shape[0] < max(2 * n_blocks, 4 * n_ops):
@@ -384,7 +461,7 @@ def mcrg_exponents(
             f"spins: {spins.shape[0]} configurations are too few for {n_blocks} jackknife blocks and {n_ops} "
             f"operators (need at least {max(2 * n_blocks, 4 * n_ops)})"
         )
-    b = probe_block_factor(spins, transform, levels, "side")
+    b = probe_block_factor(spins, transform, levels, "side", q=q)
     side = spins.shape[1]
 
     result = MCRGResult(
@@ -395,18 +472,28 @@ def mcrg_exponents(
         sides=tuple(side // b**n for n in range(levels + 1)),
         n_configurations=spins.shape[0],
     )
+
+    def sums(configurations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (
+            operator_sums(configurations, even_ops, q=q, sector="even"),
+            operator_sums(configurations, odd_ops, q=q, sector="odd"),
+        )
+
     current = spins
-    fine_even, fine_odd = operator_sums(current, even_ops), operator_sums(current, odd_ops)
+    fine_even, fine_odd = sums(current)
     for n in range(1, levels + 1):
         coarse = transform(current)
-        if _check_transform_output(coarse, current, n) != b:
+        if _check_transform_output(coarse, current, n, q) != b:
             raise ValueError(f"transform (at level {n}) changed its block factor from b={b}")
-        coarse_even, coarse_odd = operator_sums(coarse, even_ops), operator_sums(coarse, odd_ops)
-        for sector, fine, coarse_sums, names in (
-            ("even", fine_even, coarse_even, tuple(even_ops)),
-            ("odd", fine_odd, coarse_odd, tuple(odd_ops)),
+        coarse_even, coarse_odd = sums(coarse)
+        for sector, fine, coarse_sums, names, rows in (
+            ("even", fine_even, coarse_even, tuple(even_ops), 1),
+            ("odd", fine_odd, coarse_odd, tuple(odd_ops), q or 1),
         ):
-            for k, lin in enumerate(linearized_maps(fine, coarse_sums, names, n_blocks=n_blocks, level=n), 1):
+            maps = linearized_maps(
+                fine, coarse_sums, names, n_blocks=n_blocks, level=n, rows_per_configuration=rows
+            )
+            for k, lin in enumerate(maps, 1):
                 y, y_err = _exponent(lin.leading, lin.leading_err, b)
                 if sector == "even":
                     result.maps_even[(n, k)] = lin
@@ -425,6 +512,8 @@ __all__ = [
     "DEFAULT_EVEN_2D",
     "DEFAULT_ODD_1D",
     "DEFAULT_ODD_2D",
+    "DEFAULT_SPIN_POTTS",
+    "POTTS_SHAPES",
     "SQUARE_EVEN",
     "SQUARE_ODD",
     "LinearizedMap",
