@@ -1,4 +1,4 @@
-"""Lightning data module serving Ising configurations as float32 +-1 tensors."""
+"""Lightning data module serving 2D configurations: Ising spins as float32 +-1, Potts colours one-hot."""
 
 from __future__ import annotations
 
@@ -20,32 +20,50 @@ from rgnet.data.dataset import (
     get_or_create_dataset,
     load_dataset,
 )
+from rgnet.potts.observables import check_potts_spins
 
 SHAPES = ("flat", "image")
 
 
-class SpinDataset(Dataset):
-    """Configurations ``spins`` int8 (n, L, L) +-1 served one at a time as float32 +-1.
+def item_shape(L: int, shape: str, q: int | None = None) -> tuple[int, ...]:
+    """Shape of one served configuration: Ising (L*L,) or (1, L, L); Potts (q*L*L,) or (q, L, L)."""
+    channels = 1 if q is None else q
+    return (channels * L * L,) if shape == "flat" else (channels, L, L)
 
-    ``shape = "flat"`` gives items of shape (L*L,) (row-major sites), ``"image"`` gives (1, L, L).
+
+class SpinDataset(Dataset):
+    """Configurations ``spins`` int8 (n, L, L) served one at a time as float32.
+
+    Ising (``q`` None): spins +-1 as float32 +-1. Potts (``q`` given): colours 0..q-1 one-hot, channel ``a``
+    is 1.0 where the site has colour ``a``, else 0.0. ``shape = "flat"`` gives items of shape (L*L,) or
+    (q*L*L,) (channel-major, then row-major sites: the image flattened), ``"image"`` gives (1, L, L) or
+    (q, L, L).
     """
 
-    def __init__(self, spins: torch.Tensor, shape: str = "flat") -> None:
+    def __init__(self, spins: torch.Tensor, shape: str = "flat", q: int | None = None) -> None:
         if spins.dtype != torch.int8 or spins.dim() != 3 or spins.shape[1] != spins.shape[2]:
             raise ValueError(f"spins must be int8 of shape (n, L, L), got {spins.dtype} {tuple(spins.shape)}")
         self.shape = check_choice(shape, "shape", SHAPES)
+        self.q = None if q is None else check_int(q, "q", minimum=2)
+        if self.q is not None:
+            check_potts_spins(spins, self.q)
         self.spins = spins
 
     def __len__(self) -> int:
         return self.spins.shape[0]
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        item = self.spins[index].to(torch.float32)
-        return item.reshape(-1) if self.shape == "flat" else item.unsqueeze(0)
+        spins = self.spins[index]
+        if self.q is None:
+            item = spins.to(torch.float32).unsqueeze(0)
+        else:
+            item = torch.nn.functional.one_hot(spins.long(), self.q).permute(2, 0, 1).to(torch.float32)
+        return item.reshape(-1) if self.shape == "flat" else item
 
 
 class IsingDataModule(lightning.LightningDataModule):
-    """Train/validation split of one 2D Ising dataset, batches of float32 +-1.
+    """Train/validation split of one 2D Ising dataset, batches of float32 +-1, or of one q-state Potts
+    dataset (``config.q`` set, or a file whose metadata has ``q``), batches of one-hot float32 colours.
 
     Give exactly one of ``path`` (a file written by :func:`rgnet.data.save_dataset`, optionally checked
     against ``expect``) or ``config`` (dataset parameters, see :class:`rgnet.data.DatasetConfig`) together
@@ -57,7 +75,8 @@ class IsingDataModule(lightning.LightningDataModule):
         batch_size: configurations per batch.
         num_workers: DataLoader worker processes (0 loads in the main process).
         split_seed: seed of the random train/validation permutation.
-        shape: ``"flat"`` -> batches (batch, L*L); ``"image"`` -> batches (batch, 1, L, L).
+        shape: ``"flat"`` -> batches (batch, L*L), Potts (batch, q*L*L); ``"image"`` -> batches
+            (batch, 1, L, L), Potts (batch, q, L, L) (see :class:`SpinDataset`).
         drop_last: drop the last incomplete training batch.
         pin_memory: pin batches in page-locked memory (faster host-to-GPU copies).
         progress: show a progress bar while generating a dataset.
@@ -175,15 +194,19 @@ class IsingDataModule(lightning.LightningDataModule):
         generator = torch.Generator().manual_seed(self.split_seed)
         order = torch.randperm(n, generator=generator)
         self.metadata = metadata
-        self.val_set = SpinDataset(spins[order[:n_val]], self.shape)
-        self.train_set = SpinDataset(spins[order[n_val:]], self.shape)
+        q = metadata.get("q")
+        self.val_set = SpinDataset(spins[order[:n_val]], self.shape, q)
+        self.train_set = SpinDataset(spins[order[n_val:]], self.shape, q)
 
     def _parameter(self, name: str) -> Any:
-        """Dataset parameter ``name`` (``L``, ``K``, ``h``) from ``config``, or from the file's metadata."""
+        """Dataset parameter ``name`` (``L``, ``K``, ``h``, ``q``) from ``config``, or from the file's
+        metadata (``q`` absent: None, an Ising dataset)."""
         if self.config is not None:
             return getattr(self.config, name)
         if self.metadata is None:
             raise RuntimeError(f"call setup() before reading {name} of a dataset given by path")
+        if name == "q":
+            return self.metadata.get("q")
         if name not in self.metadata:
             raise ValueError(f"the metadata of the dataset file {self.path} has no {name!r}")
         return self.metadata[name]
@@ -204,9 +227,14 @@ class IsingDataModule(lightning.LightningDataModule):
         return float(self._parameter("h"))
 
     @property
+    def q(self) -> int | None:
+        """Potts colours q of the dataset, None for Ising (after :meth:`setup`, or from ``config``)."""
+        return self._parameter("q")
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of one item: (L*L,) for ``shape="flat"``, (1, L, L) for ``"image"``."""
-        return (self.L * self.L,) if self.shape == "flat" else (1, self.L, self.L)
+        """Shape of one item (:func:`item_shape`): Ising (L*L,) or (1, L, L); Potts (q*L*L,) or (q, L, L)."""
+        return item_shape(self.L, self.shape, self.q)
 
     def _loader(self, dataset: SpinDataset | None, train: bool) -> DataLoader:
         if dataset is None:
@@ -222,9 +250,9 @@ class IsingDataModule(lightning.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches, float32 +-1 of shape (batch, *input_shape)."""
+        """Shuffled training batches, float32 of shape (batch, *input_shape)."""
         return self._loader(self.train_set, train=True)
 
     def val_dataloader(self) -> DataLoader:
-        """Validation batches in a fixed order, float32 +-1 of shape (batch, *input_shape)."""
+        """Validation batches in a fixed order, float32 of shape (batch, *input_shape)."""
         return self._loader(self.val_set, train=False)

@@ -1,12 +1,21 @@
-"""Ising datasets on disk: one ``.npz`` file per dataset with provenance and checksum, and a parameter cache.
+"""Spin datasets on disk: one ``.npz`` file per dataset with provenance and checksums, and a parameter cache.
 
-File format (``format = "rgnet.ising2d"``, ``format_version = 1``): a NumPy ``.npz`` archive (an uncompressed
+A dataset holds 2D Ising configurations (spins +-1) or, when its metadata has ``q``, q-state Potts
+configurations (colours 0..q-1; :mod:`rgnet.potts`).
+
+File format (``format = "rgnet.ising2d"``, ``format_version = 2``): a NumPy ``.npz`` archive (an uncompressed
 zip) holding two arrays,
 
-- ``spins``: ``storage = "bits"`` (default) -> uint8 ``(n, ceil(L*L/8))``, the row-major sites of each
-  configuration bit-packed with ``np.packbits`` (bit 1 = spin +1), 8x smaller than int8; ``storage = "int8"``
-  -> int8 ``(n, L, L)`` of +-1;
+- ``spins``: ``storage = "bits"`` (default for Ising) -> uint8 ``(n, ceil(L*L/8))``, the row-major sites of
+  each configuration bit-packed with ``np.packbits`` (bit 1 = spin +1), 8x smaller than int8;
+  ``storage = "int8"`` -> int8 ``(n, L, L)`` of +-1, or of colours 0..q-1 (the only storage for Potts);
 - ``metadata``: uint8 bytes of a UTF-8 JSON object (sampler provenance, observables, versions, sha256, ...).
+
+Two checksums: ``sha256`` of the unpacked int8 spins and ``metadata_sha256`` of the metadata itself (its
+sorted-key JSON without that key), so an edited coupling is caught as surely as an edited spin. On top of
+them the reader validates what the metadata says: a finite K and h, positive integer L and n, and spins in
+the declared alphabet (+-1, or 0..q-1). Version-1 files (written before the metadata checksum) are still
+read, with the same validation but no metadata checksum.
 
 Why ``.npz`` rather than a torch file: it is read without unpickling anything (``allow_pickle=False``, so
 opening a file cannot execute code), it is readable from plain NumPy without torch, and every zip member
@@ -45,12 +54,18 @@ from rgnet.files import (
 )
 from rgnet.ising.samplers import METHODS, SAMPLERS
 from rgnet.ising.sampling import SampleSet, generate_2d
+from rgnet.potts.sampling import POTTS_METHODS, generate_potts_2d
 
 log = logging.getLogger(__name__)
 
 DATASET_FORMAT = "rgnet.ising2d"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Format versions this rgnet reads (1: no metadata checksum).
+READABLE_VERSIONS = (1, 2)
 STORAGES = ("bits", "int8")
+#: Sampler options (``opts``) of the Potts datasets (keyword arguments of generate_potts_2d).
+POTTS_OPTIONS = ("flips_per_sweep", "max_sweeps")
+METADATA_CHECKSUM = "metadata_sha256"
 
 #: Metadata keys written by :func:`save_dataset` itself; ``extra_metadata`` may not override them.
 _RESERVED_KEYS = (
@@ -59,6 +74,7 @@ _RESERVED_KEYS = (
     "n",
     "storage",
     "sha256",
+    METADATA_CHECKSUM,
     "rgnet_version",
     "torch_version",
     "numpy_version",
@@ -88,23 +104,39 @@ def _unpack(packed: np.ndarray, L: int) -> np.ndarray:
     return (2 * bits - 1).reshape(packed.shape[0], L, L)
 
 
+def _alphabet(q: int | None) -> str:
+    return "-1 and +1 (Ising spins)" if q is None else f"colours 0..{q - 1} (q={q} Potts)"
+
+
+def _in_alphabet(spins: np.ndarray, q: int | None) -> bool:
+    """Whether int8 ``spins`` hold only +-1 (``q`` None) or only colours 0..q-1."""
+    if q is None:
+        return bool(np.all(np.abs(spins.astype(np.int16)) == 1))
+    return bool(spins.size == 0 or (spins.min() >= 0 and spins.max() < q))
+
+
 def save_dataset(
     path: str | os.PathLike[str],
     sample_set: SampleSet,
     storage: str = "bits",
     extra_metadata: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``sample_set`` (spins int8 (n, L, L) +-1 and its provenance) to ``path`` atomically.
+    """Write ``sample_set`` (spins int8 (n, L, L) and its provenance) to ``path`` atomically.
 
-    The metadata is ``sample_set.metadata()`` plus ``n``, ``storage``, ``sha256`` of the unpacked spins,
-    the rgnet/torch/numpy versions, the UTC creation time and ``extra_metadata`` (JSON-serializable; may not
-    override those keys). Returns the path written.
+    Spins are +-1, or colours 0..q-1 when the sample set has ``q`` (:class:`rgnet.potts.PottsSampleSet`;
+    those need ``storage="int8"``). The metadata is ``sample_set.metadata()`` plus ``n``, ``storage``,
+    ``sha256`` of the unpacked spins, the rgnet/torch/numpy versions, the UTC creation time and
+    ``extra_metadata`` (JSON-serializable; may not override those keys), sealed by ``metadata_sha256``.
+    Returns the path written.
     """
     check_choice(storage, "storage", STORAGES)
     spins = sample_set.spins
     if not isinstance(spins, torch.Tensor) or spins.dtype != torch.int8 or spins.dim() != 3:
         raise ValueError("sample_set.spins must be an int8 tensor of shape (n, L, L)")
     metadata = dict(sample_set.metadata())
+    q = metadata.get("q")
+    if q is not None and storage == "bits":
+        raise ValueError(f"storage='bits' packs +-1 Ising spins; q={q} Potts colours need storage='int8'")
     n, rows, cols = spins.shape
     if n == 0 or rows != cols or rows != metadata.get("L"):
         raise ValueError(
@@ -112,8 +144,8 @@ def save_dataset(
             f"with L = {metadata.get('L')}"
         )
     array = spins.cpu().numpy()
-    if not np.all(np.abs(array.astype(np.int16)) == 1):
-        raise ValueError("sample_set.spins must contain only -1 and +1")
+    if not _in_alphabet(array, q):
+        raise ValueError(f"sample_set.spins must contain only {_alphabet(q)}")
     extra = dict(extra_metadata or {})
     clash = sorted(set(extra) & set(_RESERVED_KEYS))
     if clash:
@@ -130,10 +162,17 @@ def save_dataset(
         numpy_version=np.__version__,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    meta_bytes = json.dumps(metadata, sort_keys=True, default=json_default).encode("utf-8")
+    metadata = json.loads(json.dumps(metadata, default=json_default))  # as it will read back
+    metadata[METADATA_CHECKSUM] = metadata_sha256(metadata)
+    meta_bytes = json.dumps(metadata, sort_keys=True).encode("utf-8")
     stored = _pack(array) if storage == "bits" else np.ascontiguousarray(array)
     meta_array = np.frombuffer(meta_bytes, dtype=np.uint8)
     return atomic_write_bytes(path, lambda handle: np.savez(handle, spins=stored, metadata=meta_array))
+
+
+def metadata_sha256(metadata: Mapping[str, Any]) -> str:
+    """Hex sha256 of a dataset's metadata as read back from JSON, without its ``metadata_sha256`` key."""
+    return sha256_json({key: value for key, value in metadata.items() if key != METADATA_CHECKSUM})
 
 
 def _read_archive(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
@@ -164,40 +203,60 @@ def _read_archive(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     return stored, metadata
 
 
-def load_dataset(
-    path: str | os.PathLike[str], expect: Mapping[str, Any] | None = None
-) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Load and verify a dataset written by :func:`save_dataset`.
-
-    Returns ``(spins, metadata)``: spins int8 ``(n, L, L)`` of +-1 on the CPU, the metadata as stored (JSON
-    types).
-    Raises FileNotFoundError when ``path`` does not exist and :class:`DatasetError` when the file is
-    unreadable, truncated or corrupted, its shapes or sha256 disagree with its metadata, or any key of
-    ``expect`` is missing from the metadata or differs from it (floats compared exactly, as stored).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset file not found: {path}")
-    stored, metadata = _read_archive(path)
-    if metadata.get("format") != DATASET_FORMAT or metadata.get("format_version") != FORMAT_VERSION:
+def _check_header(path: Path, metadata: Mapping[str, Any]) -> None:
+    """Format, metadata checksum and the validity of what the metadata declares (DatasetError otherwise)."""
+    version = metadata.get("format_version")
+    if metadata.get("format") != DATASET_FORMAT or version not in READABLE_VERSIONS:
         raise DatasetError(
-            f"{path}: format {metadata.get('format')!r} version {metadata.get('format_version')!r}, "
-            f"this rgnet reads {DATASET_FORMAT!r} version {FORMAT_VERSION}"
+            f"{path}: format {metadata.get('format')!r} version {version!r}, "
+            f"this rgnet reads {DATASET_FORMAT!r} versions {list(READABLE_VERSIONS)}"
+        )
+    if version >= 2 and metadata.get(METADATA_CHECKSUM) != metadata_sha256(metadata):
+        raise DatasetError(
+            f"{path}: the metadata do not match their checksum {METADATA_CHECKSUM} (edited or corrupted)"
         )
     for key in ("L", "n"):
         if not isinstance(metadata.get(key), int) or isinstance(metadata.get(key), bool) or metadata[key] < 1:
             raise DatasetError(
                 f"{path}: metadata field {key!r} must be a positive integer, got {metadata.get(key)!r}"
             )
-    L, n, storage = metadata["L"], metadata["n"], metadata.get("storage")
+    for key in ("K", "h"):
+        value = metadata.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise DatasetError(f"{path}: metadata field {key!r} must be a finite number, got {value!r}")
+    q = metadata.get("q")
+    if q is not None and (not isinstance(q, int) or isinstance(q, bool) or not 2 <= q <= 127):
+        raise DatasetError(f"{path}: metadata field 'q' must be null or an integer in 2..127, got {q!r}")
+    storage = metadata.get("storage")
+    allowed = STORAGES if q is None else ("int8",)
+    if storage not in allowed:
+        raise DatasetError(
+            f"{path}: metadata field 'storage' must be one of {list(allowed)}, got {storage!r}"
+        )
+
+
+def load_dataset(
+    path: str | os.PathLike[str], expect: Mapping[str, Any] | None = None
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Load and verify a dataset written by :func:`save_dataset`.
+
+    Returns ``(spins, metadata)``: spins int8 ``(n, L, L)`` on the CPU (+-1, or colours 0..q-1 when the
+    metadata has ``q``), the metadata as stored (JSON types).
+    Raises FileNotFoundError when ``path`` does not exist and :class:`DatasetError` when the file is
+    unreadable, truncated or corrupted, its metadata fail their checksum or declare invalid values (see the
+    module docstring), its shapes, alphabet or sha256 disagree with its metadata, or any key of ``expect`` is
+    missing from the metadata or differs from it (floats compared exactly, as stored).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset file not found: {path}")
+    stored, metadata = _read_archive(path)
+    _check_header(path, metadata)
+    L, n, storage, q = metadata["L"], metadata["n"], metadata["storage"], metadata.get("q")
     if storage == "bits":
         expected_shape, expected_dtype = (n, (L * L + 7) // 8), np.uint8
-    elif storage == "int8":
-        expected_shape, expected_dtype = (n, L, L), np.int8
     else:
-        raise DatasetError(
-            f"{path}: metadata field 'storage' must be one of {list(STORAGES)}, got {storage!r}"
-        )
+        expected_shape, expected_dtype = (n, L, L), np.int8
     if stored.shape != expected_shape or stored.dtype != expected_dtype:
         raise DatasetError(
             f"{path}: stored spins are {stored.dtype} {stored.shape}, "
@@ -205,6 +264,8 @@ def load_dataset(
             f"implies {np.dtype(expected_dtype)} {expected_shape}"
         )
     spins = _unpack(stored, L) if storage == "bits" else stored
+    if not _in_alphabet(spins, q):
+        raise DatasetError(f"{path}: the spins are not all {_alphabet(q)}, as the metadata declare")
     digest = spins_sha256(spins)
     if digest != metadata.get("sha256"):
         raise DatasetError(
@@ -247,11 +308,14 @@ LOADER_OPTIONS = (
 
 @dataclasses.dataclass(frozen=True)
 class DatasetConfig:
-    """The parameters that generate a 2D dataset with :func:`rgnet.ising.sampling.generate_2d`.
+    """The parameters that generate a 2D dataset with :func:`rgnet.ising.sampling.generate_2d` (Ising) or,
+    when ``q`` is an integer, :func:`rgnet.potts.generate_potts_2d` (q-state Potts, colours 0..q-1;
+    methods :data:`rgnet.potts.POTTS_METHODS`, h = 0, device cpu, storage int8).
 
-    ``L, K, n, h, method, seed, chains, burn_in, thinning, storage, opts`` identify the dataset (they enter
-    the cache key); ``device`` only says where to sample: a dataset generated on another device is the same
-    distribution and is reused. ``chains``, ``burn_in``, ``thinning`` = None let the sampler choose (the
+    ``L, K, n, h, method, seed, chains, burn_in, thinning, storage, opts`` and ``q`` identify the dataset
+    (they enter the cache key; ``q`` only when set, so Ising cache keys do not depend on it); ``device``
+    only says where to sample: a dataset generated on another device is the same distribution and is
+    reused. ``chains``, ``burn_in``, ``thinning`` = None let the sampler choose (the
     values used are recorded in the metadata). ``seed`` must be an integer: a cached dataset has to be
     reproducible, so there is no "draw a fresh seed" here. ``opts`` are extra sampler options (JSON scalars).
     """
@@ -268,17 +332,22 @@ class DatasetConfig:
     storage: str = "bits"
     device: str = "cpu"
     opts: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    q: int | None = None
 
     def __post_init__(self) -> None:
         fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
-        fix("method", check_choice(self.method, "method", METHODS))
+        if self.q is not None:
+            fix("q", check_int(self.q, "q", minimum=2, maximum=127))
+        fix("method", check_choice(self.method, "method", METHODS if self.q is None else POTTS_METHODS))
         fix("L", check_int(self.L, "L", minimum=2))
-        if SAMPLERS[self.method].requires_even_L and self.L % 2:
+        if self.q is None and SAMPLERS[self.method].requires_even_L and self.L % 2:
             raise ValueError(
                 f"L must be even for method={self.method!r} (checkerboard colouring), got {self.L}"
             )
         fix("K", check_real(self.K, "K"))
         fix("h", check_real(self.h, "h"))
+        if self.q is not None:
+            self._check_potts()
         fix("n", check_int(self.n, "n", minimum=1))
         if self.seed is None:
             raise ValueError("seed must be an integer for a cached dataset (None would not be reproducible)")
@@ -298,6 +367,25 @@ class DatasetConfig:
                     f"opts.{key} must be a JSON scalar (str, int, finite float, bool), got {value!r}"
                 )
         fix("opts", {str(key): value for key, value in self.opts.items()})
+
+    def _check_potts(self) -> None:
+        """What the Potts samplers support (before any work): K >= 0, h = 0, CPU, int8 storage, their opts."""
+        if self.K < 0:
+            raise ValueError(f"K must be >= 0 for the Potts samplers (ferromagnet), got {self.K}")
+        if self.h != 0.0:
+            raise ValueError(f"h must be 0 for Potts data (no field on a colour yet), got {self.h}")
+        if self.storage != "int8":
+            raise ValueError(
+                f"storage must be 'int8' for q={self.q} Potts colours ('bits' packs +-1 spins), "
+                f"got {self.storage!r}"
+            )
+        if check_device(self.device).type != "cpu":
+            raise ValueError(f"device must be 'cpu' for the Potts samplers (numba), got {self.device!r}")
+        unknown = sorted(set(self.opts) - set(POTTS_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"opts {unknown} are not options of the Potts samplers; allowed: {list(POTTS_OPTIONS)}"
+            )
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -331,6 +419,8 @@ class DatasetConfig:
         """The parameters that identify the dataset (everything but ``device``), JSON-ready."""
         out = dataclasses.asdict(self)
         del out["device"]
+        if self.q is None:
+            del out["q"]
         return out
 
     def cache_key(self) -> str:
@@ -341,6 +431,8 @@ class DatasetConfig:
     def expected_metadata(self) -> dict[str, Any]:
         """Metadata a dataset generated from this config must carry (sampler-chosen None fields excluded)."""
         expect = {key: getattr(self, key) for key in ("L", "K", "h", "n", "method", "seed", "storage")}
+        if self.q is not None:
+            expect["q"] = self.q
         for key in ("chains", "burn_in", "thinning"):
             if getattr(self, key) is not None:
                 expect[key] = getattr(self, key)
@@ -352,7 +444,8 @@ def dataset_path(cache_dir: str | os.PathLike[str], config: Mapping[str, Any] | 
     """Cache file of ``config`` in ``cache_dir``: readable parameters plus 16 hex digits of the cache key."""
     cfg = DatasetConfig.from_mapping(config)
     readable = f"L{cfg.L}_K{cfg.K:.6g}_h{cfg.h:.3g}_n{cfg.n}_{cfg.method}_seed{cfg.seed}"
-    name = f"ising2d_{readable}_{cfg.cache_key()[:16]}.npz"
+    model = "ising2d" if cfg.q is None else f"potts{cfg.q}_2d"
+    name = f"{model}_{readable}_{cfg.cache_key()[:16]}.npz"
     return Path(cache_dir) / name
 
 
@@ -379,28 +472,31 @@ def get_or_create_dataset(
         except DatasetError as err:
             if not overwrite_corrupt:
                 raise DatasetError(
-                    f"cached dataset is unusable: {err}. "
-                    "Delete it or pass overwrite_corrupt=True to regenerate it."
+                    f"cached dataset is unusable: {err}. Delete the file, or regenerate it with the same "
+                    "data settings and rgnet-sample overwrite_corrupt=true"
                 ) from err
             log.warning("regenerating unusable cached dataset: %s", err)
         else:
             log.info("loaded cached dataset %s", path)
             return spins, metadata
     log.info("generating dataset %s", path.name)
-    sample_set = generate_2d(
-        cfg.L,
-        cfg.K,
-        cfg.n,
-        h=cfg.h,
-        method=cfg.method,
-        seed=cfg.seed,
-        device=cfg.device,
-        chains=cfg.chains,
-        burn_in=cfg.burn_in,
-        thinning=cfg.thinning,
-        progress=progress,
-        **cfg.opts,
-    )
+    schedule = dict(seed=cfg.seed, chains=cfg.chains, burn_in=cfg.burn_in, thinning=cfg.thinning)
+    if cfg.q is None:
+        sample_set = generate_2d(
+            cfg.L,
+            cfg.K,
+            cfg.n,
+            h=cfg.h,
+            method=cfg.method,
+            device=cfg.device,
+            progress=progress,
+            **schedule,
+            **cfg.opts,
+        )
+    else:
+        sample_set = generate_potts_2d(
+            cfg.L, cfg.K, cfg.n, cfg.q, method=cfg.method, progress=progress, **schedule, **cfg.opts
+        )
     save_dataset(
         path, sample_set, cfg.storage, extra_metadata={"cache_key": cfg.cache_key(), "opts": cfg.opts}
     )

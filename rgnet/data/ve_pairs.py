@@ -118,6 +118,8 @@ class VEPairsDataModule(lightning.LightningDataModule):
     ) -> None:
         super().__init__()
         self.spins = IsingDataModule.from_fields(cache_dir, **fields)
+        if self.spins.q is not None:
+            raise ValueError(f"q={self.spins.q}: (V, E) pairs are cut from Ising spins; leave data.q unset")
         self.geometry = geometry
         self.buffer = buffer
         self.v_index, self.e_index = ve_site_indices(self.spins.L, geometry, block, buffer, env_width)

@@ -233,11 +233,22 @@ class RBMStack(lightning.LightningModule):
         optimizers = self.optimizers()
         return optimizers[layer] if isinstance(optimizers, list) else optimizers
 
-    def on_fit_start(self) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        L = dm.L if isinstance(dm, HasLatticeSide) else None
+    def check_datamodule(self, datamodule: object) -> None:
+        """Raise ValueError when ``datamodule`` serves q-state Potts colours (one-hot; the stack's inputs
+        and its block-spin measurements are Ising spins) or lattices of another L*L than ``layers[0]``
+        (rgnet-train calls this before any data is made; :meth:`on_fit_start` repeats it)."""
+        q = getattr(datamodule, "q", None)
+        if q is not None:
+            raise ValueError(
+                f"the RBM stack takes 2D Ising spins (data=ising2d), but the data serve q={q} Potts colours "
+                "one-hot"
+            )
+        L = datamodule.L if isinstance(datamodule, HasLatticeSide) else None
         if isinstance(L, int) and L * L != self.layers[0]:
             raise ValueError(f"layers[0] = {self.layers[0]} does not match the data's L*L = {L * L}")
+
+    def on_fit_start(self) -> None:
+        self.check_datamodule(getattr(self.trainer, "datamodule", None))
         max_epochs = self.trainer.max_epochs
         if max_epochs is not None and max_epochs >= 0 and max_epochs != self.total_epochs:
             what = (

@@ -7,7 +7,8 @@ dimensionless; K_c = ln(1 + sqrt q). Energies are per site, e = -(1/N) sum_<ij> 
 e_Potts = (e_Ising - 2) / 2.
 
 * exact: :func:`potts_critical_coupling`, :func:`potts_critical_energy` (infinite lattice at K_c),
-  :func:`potts_enumeration` (density of states of tiny tori -> ln Z, energy, specific heat, distribution);
+  :func:`potts_enumeration` (density of states of tiny tori -> ln Z, energy, specific heat, distribution),
+  :func:`potts_torus_observables` (exact torus energy and specific heat where known);
 * sampling: :func:`sample_potts_2d` / :func:`generate_potts_2d` (Swendsen-Wang, Wolff, heat bath; CPU numba;
   automatic burn-in and thinning), :class:`PottsSampler` (chains advanced in place);
 * observables: :func:`potts_energy`, :func:`potts_magnetization`, :func:`potts_order_parameter`;
@@ -39,6 +40,7 @@ from rgnet.potts.exact import (
     potts_enumeration,
     potts_log_partition,
     potts_specific_heat_exact,
+    potts_torus_observables,
 )
 from rgnet.potts.observables import (
     colour_fractions,
@@ -82,6 +84,7 @@ __all__ = [
     "potts_ring_index",
     "potts_ring_states",
     "potts_specific_heat_exact",
+    "potts_torus_observables",
     "sample_potts_2d",
     "satisfied_bonds",
 ]

@@ -17,6 +17,8 @@ Contents:
   bonds per site. q = 2: <delta> = (1 + <sigma sigma'>) / 2 with Onsager's <sigma sigma'> = 1/sqrt 2 at K_c.
 * :func:`potts_enumeration`: density of states of tiny tori (number of configurations with k satisfied
   bonds), and from it ln Z, energy, specific heat and the energy distribution at any K.
+* :func:`potts_torus_observables`: exact energy and specific heat of an L x L torus where known (q = 2 by
+  Kaufman at any L, q >= 3 by enumeration).
 """
 
 from __future__ import annotations
@@ -144,6 +146,25 @@ def potts_specific_heat_exact(L: int, M: int, q: int, K: float) -> float:
     return potts_enumeration(L, M, q).specific_heat(K)
 
 
+def potts_torus_observables(L: int, q: int, K: float) -> dict[str, float | None]:
+    """Exact ``energy`` and ``specific_heat`` per site of the L x L Potts torus where known, else None each.
+
+    q = 2: Kaufman's Ising torus at K / 2 (e = (e_Ising - 2) / 2, C = C_Ising), any L; q >= 3: enumeration
+    when q^(L L) <= :data:`MAX_ENUMERATION_STATES` (L = 2 or 3 for q = 3).
+    """
+    from rgnet.ising.exact import torus_observables
+
+    L, q, K = check_int(L, "L", minimum=2), check_int(q, "q", minimum=2), check_real(K, "K")
+    if q == 2:
+        ising = torus_observables(L, K / 2.0)
+        if ising["energy"] is None:
+            return ising
+        return {"energy": (ising["energy"] - 2.0) / 2.0, "specific_heat": ising["specific_heat"]}
+    if L * L * math.log(q) > math.log(MAX_ENUMERATION_STATES):
+        return {"energy": None, "specific_heat": None}
+    return {"energy": potts_energy_exact(L, L, q, K), "specific_heat": potts_specific_heat_exact(L, L, q, K)}
+
+
 __all__ = [
     "MAX_ENUMERATION_STATES",
     "PottsDensityOfStates",
@@ -153,4 +174,5 @@ __all__ = [
     "potts_enumeration",
     "potts_log_partition",
     "potts_specific_heat_exact",
+    "potts_torus_observables",
 ]

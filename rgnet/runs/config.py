@@ -35,7 +35,16 @@ class ConfigError(ValueError):
 
 
 def error_text(err: BaseException) -> str:
-    """The whole message of ``err`` (Hydra's and OmegaConf's hint lines included), or its type's name."""
+    """The whole message of ``err`` (Hydra's and OmegaConf's hint lines included), or its type's name; a
+    ConfigError that a resolver raised inside OmegaConf's error (``potts_K_c`` of a bad ``data.q``) speaks
+    for itself."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    inner = err.__cause__ or err.__context__ if isinstance(err, OmegaConfBaseException) else None
+    while inner is not None:
+        if isinstance(inner, ConfigError):
+            return error_text(inner)
+        inner = inner.__cause__ or inner.__context__
     return str(err).strip() or type(err).__name__
 
 
@@ -49,6 +58,16 @@ def _critical_coupling() -> float:
     from rgnet.ising.exact import K_CRITICAL
 
     return K_CRITICAL
+
+
+def _potts_critical_coupling(q: object) -> float:
+    """K_c = ln(1 + sqrt q) of the 2D square-lattice q-state Potts model (``${potts_K_c:${data.q}}``)."""
+    from rgnet.potts import potts_critical_coupling
+
+    try:
+        return potts_critical_coupling(q)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"data.{err} (the Potts K_c needs the number of colours)") from None
 
 
 #: Lightning accelerators that a SLURM job must request GPUs for.
@@ -65,6 +84,7 @@ def register_resolvers() -> None:
     """OmegaConf resolvers of rgnet's configs: ``mul`` (integer product), ``add`` (integer sum), ``sub``
     (a - b), ``len`` (length of
     a list, e.g. ``${len:${model.layers}}``), ``K_c`` (``${K_c:}``, the 2D Ising critical coupling),
+    ``potts_K_c`` (``${potts_K_c:${data.q}}``, the q-state Potts one),
     ``slurm_gpus`` (GPUs per node a SLURM job of ``(accelerator, devices)`` requests, :func:`_slurm_gpus`) and
     ``run_id`` (a run's directory name from its overrides, :func:`rgnet.runs.identity.run_id`)."""
     from rgnet.runs.identity import run_id
@@ -75,6 +95,7 @@ def register_resolvers() -> None:
         ("sub", lambda a, b: a - b),
         ("len", len),
         ("K_c", _critical_coupling),
+        ("potts_K_c", _potts_critical_coupling),
         ("slurm_gpus", _slurm_gpus),
         ("run_id", lambda overrides: run_id(list(overrides))),
     )

@@ -1,5 +1,11 @@
 """One sampling run (``rgnet-sample``): validate the dataset parameters, load or create the cached dataset,
-measure its observables against exact results, write ``summary.json`` and print a table."""
+measure its observables against exact results, write ``summary.json`` and print a table.
+
+Ising datasets (``data=ising2d``) are compared with Kaufman's torus (energy, specific heat) and Onsager's
+magnetization; q-state Potts datasets (``data=potts2d``) with :func:`rgnet.potts.potts_torus_observables`
+(q = 2 by Kaufman at K / 2, tiny tori by enumeration) and, at K_c, the infinite lattice's critical energy.
+For Potts, ``|m|`` is the order parameter m = (q max_a rho_a - 1) / (q - 1) (:func:`potts_magnetization`).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rgnet.data.dataset import LOADER_OPTIONS, DatasetConfig, dataset_path, get_or_create_dataset
 from rgnet.ising.exact import onsager_magnetization, torus_observables
-from rgnet.ising.observables import dataset_thermodynamics
-from rgnet.runs.config import ConfigError, check_flag, check_groups, compose, plain_config
+from rgnet.ising.observables import dataset_thermodynamics, thermodynamics
+from rgnet.ising.stats import chain_major_order
+from rgnet.potts import (
+    potts_critical_coupling,
+    potts_critical_energy,
+    potts_energy,
+    potts_magnetization,
+    potts_torus_observables,
+)
+from rgnet.runs.config import ConfigError, check_flag, check_groups, compose, error_text, plain_config
 from rgnet.runs.summary import new_summary, write_summary
 from rgnet.tables import format_table
 
@@ -49,7 +64,7 @@ def validate_config(cfg: DictConfig) -> DatasetConfig:
             data.pop(key, None)
         dataset = DatasetConfig.from_mapping(data, prefix="data.")
     except (ValueError, TypeError) as err:
-        raise ConfigError(str(err)) from err
+        raise ConfigError(error_text(err)) from err
     if dataset.n < 2:
         raise ConfigError(f"data.n must be >= 2 for error bars, got {dataset.n}")
     if not isinstance(cfg.paths.get("cache_dir"), str) or not cfg.paths.cache_dir:
@@ -59,9 +74,32 @@ def validate_config(cfg: DictConfig) -> DatasetConfig:
     return dataset
 
 
-def exact_values(L: int, K: float, h: float) -> dict[str, float | None]:
-    """Exact values of :data:`OBSERVABLES` for the L x L torus where known (Kaufman, h = 0), else None."""
-    return {key: None for key, _ in OBSERVABLES} | torus_observables(L, K, h)
+def exact_values(L: int, K: float, h: float, q: int | None = None) -> dict[str, float | None]:
+    """Exact values of :data:`OBSERVABLES` for the L x L torus where known (Kaufman, h = 0; Potts:
+    :func:`rgnet.potts.potts_torus_observables`), else None."""
+    exact = torus_observables(L, K, h) if q is None else potts_torus_observables(L, q, K)
+    return {key: None for key, _ in OBSERVABLES} | exact
+
+
+def measure(spins: torch.Tensor, dataset: DatasetConfig, chains: int) -> dict[str, tuple[float, float]]:
+    """(value, error) of each of :data:`OBSERVABLES` for the dataset's int8 spins (n, L, L), stored
+    time-major by ``chains`` chains (Ising: :func:`dataset_thermodynamics`; Potts: the same estimators of
+    the Potts energy and order parameter)."""
+    if dataset.q is None:
+        return dataset_thermodynamics(spins, dataset.K, chains)
+    order = chain_major_order(spins.shape[0], chains)
+    energy = potts_energy(spins, dataset.q).numpy()[order]
+    m = potts_magnetization(spins, dataset.q).numpy()[order]
+    return thermodynamics(energy, m, dataset.K, dataset.L**2, n_blocks=min(20, spins.shape[0]))
+
+
+def references(dataset: DatasetConfig) -> dict[str, float | None]:
+    """Infinite-lattice references: Onsager's |m| (Ising, h = 0), the critical energy (Potts at K_c)."""
+    if dataset.q is None:
+        onsager = onsager_magnetization(dataset.K) if dataset.h == 0.0 else None
+        return {"onsager_magnetization_infinite_lattice": onsager}
+    at_kc = dataset.K == potts_critical_coupling(dataset.q)
+    return {"critical_energy_infinite_lattice": potts_critical_energy(dataset.q) if at_kc else None}
 
 
 def observables_table(L: int, results: dict[str, tuple[float, float]], exact: dict[str, float | None]) -> str:
@@ -89,15 +127,15 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike[str]) -> dict[str, Any]:
     spins, metadata = get_or_create_dataset(
         dataset, cache_dir, progress=cfg.progress, overwrite_corrupt=cfg.overwrite_corrupt
     )
-    results = dataset_thermodynamics(spins, dataset.K, int(metadata["chains"]))
-    exact = exact_values(dataset.L, dataset.K, dataset.h)
+    results = measure(spins, dataset, int(metadata["chains"]))
+    exact = exact_values(dataset.L, dataset.K, dataset.h, dataset.q)
     deviation = {
         key: None
         if exact[key] is None or results[key][1] == 0.0
         else (results[key][0] - exact[key]) / results[key][1]
         for key, _ in OBSERVABLES
     }
-    onsager = onsager_magnetization(dataset.K) if dataset.h == 0.0 else None
+    reference = references(dataset)
     summary = new_summary(
         COMMAND,
         "finished",
@@ -108,16 +146,23 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike[str]) -> dict[str, Any]:
         observables={key: {"value": value, "error": error} for key, (value, error) in results.items()},
         exact=exact,
         deviation_in_errors=deviation,
-        reference={"onsager_magnetization_infinite_lattice": onsager},
+        reference=reference,
     )
     summary_path = write_summary(output_dir, summary)
+    model = "Ising" if dataset.q is None else f"q={dataset.q} Potts"
     title = (
-        f"2D Ising L={dataset.L} K={dataset.K:.10g} h={dataset.h:g}: n={metadata['n']} samples by "
+        f"2D {model} L={dataset.L} K={dataset.K:.10g} h={dataset.h:g}: n={metadata['n']} samples by "
         f"{metadata['method']} ({metadata['chains']} chains, burn-in {metadata['burn_in']}, "
         f"thinning {metadata['thinning']} sweeps)"
     )
     print(f"{title}\n{observables_table(dataset.L, results, exact)}")
+    onsager = reference.get("onsager_magnetization_infinite_lattice")
     if onsager:
         print(f"(|m| of the infinite lattice, Onsager: {onsager:.6f})")
+    if reference.get("critical_energy_infinite_lattice") is not None:
+        e_c = reference["critical_energy_infinite_lattice"]
+        print(f"(energy of the infinite lattice at K_c: {e_c:.6f}; |m| is the Potts order parameter)")
+    elif dataset.q is not None:
+        print("(|m| is the Potts order parameter (q max_a rho_a - 1) / (q - 1))")
     log.info("wrote %s in %.2f s", summary_path, summary["wall_time_s"])
     return summary

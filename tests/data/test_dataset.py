@@ -113,7 +113,8 @@ def test_bits_storage_is_packed(tmp_path):
     int8 = save_dataset(tmp_path / "int8.npz", sample_set, storage="int8")
     with np.load(bits) as archive:
         assert archive["spins"].dtype == np.uint8 and archive["spins"].shape == (100, 8)
-    assert bits.stat().st_size < int8.stat().st_size / 4
+    spins_size = lambda path: zipfile.ZipFile(path).getinfo("spins.npy").file_size  # noqa: E731
+    assert spins_size(bits) < spins_size(int8) / 7  # 8x minus the .npy header
 
 
 def test_floats_are_stored_exactly_and_expect_matches(tmp_path):
@@ -205,13 +206,84 @@ def test_wrong_checksum_is_detected(tmp_path):
         load_dataset(path)
 
 
+def rewrite(path: Path, edit, *, reseal: bool = True) -> None:
+    """Rewrite the archive at ``path`` with ``edit(spins, metadata)`` applied in place; ``reseal`` recomputes
+    the metadata checksum (a forger who knows the format), otherwise the edited metadata keep the old one."""
+    with np.load(path) as archive:
+        spins, meta = archive["spins"].copy(), json.loads(archive["metadata"].tobytes())
+    edit(spins, meta)
+    if reseal:
+        meta[ds.METADATA_CHECKSUM] = ds.metadata_sha256(meta)
+    np.savez(path, spins=spins, metadata=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+
+
 def test_inconsistent_shape_is_detected(tmp_path):
     path = save_dataset(tmp_path / "d.npz", random_sample_set(L=4, n=6), storage="int8")
-    with np.load(path) as archive:
-        spins, meta = archive["spins"], json.loads(archive["metadata"].tobytes())
-    meta["n"] = 7
-    np.savez(path, spins=spins, metadata=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    rewrite(path, lambda spins, meta: meta.update(n=7))
     with pytest.raises(DatasetError, match="implies"):
+        load_dataset(path)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda meta: meta.update(K=0.3000001),
+        lambda meta: meta.update(method="wolff"),
+        lambda meta: meta.pop("seed"),
+        lambda meta: meta.update(extra="x"),
+    ],
+)
+def test_edited_metadata_fail_their_checksum(tmp_path, edit):
+    path = save_dataset(tmp_path / "d.npz", random_sample_set(L=4, n=6))
+    load_dataset(path)  # control: the untouched file reads
+    rewrite(path, lambda spins, meta: edit(meta), reseal=False)
+    with pytest.raises(DatasetError, match="metadata do not match their checksum"):
+        load_dataset(path)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda meta: meta.update(K=math.nan), "'K' must be a finite number, got nan"),
+        (lambda meta: meta.update(h="0"), "'h' must be a finite number"),
+        (lambda meta: meta.update(q=1), "'q' must be null or an integer in 2..127"),
+        (lambda meta: meta.update(format_version=3), "versions \\[1, 2\\]"),
+    ],
+)
+def test_invalid_metadata_are_refused_even_when_sealed(tmp_path, edit, message):
+    path = save_dataset(tmp_path / "d.npz", random_sample_set(L=4, n=6), storage="int8")
+    rewrite(path, lambda spins, meta: edit(meta))
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(path)
+
+
+def test_spins_outside_the_alphabet_are_refused_though_the_sha256_matches(tmp_path):
+    """int8 Ising spins 0 and 5, with their sha256 recomputed: consistent checksums, impossible values."""
+    path = save_dataset(tmp_path / "d.npz", random_sample_set(L=4, n=6), storage="int8")
+
+    def plant(spins, meta):
+        spins[...] = np.where(spins > 0, 5, 0)
+        meta["sha256"] = spins_sha256(spins)
+
+    rewrite(path, plant)
+    with pytest.raises(DatasetError, match="not all -1 and \\+1"):
+        load_dataset(path)
+
+
+def test_version_1_files_are_still_read(tmp_path):
+    """Files written before the metadata checksum read as before (same validation, no metadata checksum)."""
+    sample_set = random_sample_set(L=4, n=6)
+    path = save_dataset(tmp_path / "d.npz", sample_set)
+
+    def downgrade(spins, meta):
+        del meta[ds.METADATA_CHECKSUM]
+        meta["format_version"] = 1
+
+    rewrite(path, downgrade, reseal=False)
+    spins, meta = load_dataset(path)
+    assert torch.equal(spins, sample_set.spins) and meta["format_version"] == 1
+    rewrite(path, lambda spins, meta: meta.update(K=math.inf), reseal=False)
+    with pytest.raises(DatasetError, match="'K' must be a finite number"):
         load_dataset(path)
 
 
