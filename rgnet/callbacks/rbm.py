@@ -16,13 +16,15 @@ import lightning
 import torch
 
 from rgnet._checks import check_choice, check_int, check_real
-from rgnet.callbacks._tensorboard import signed_images, tensorboard_writer
+from rgnet.callbacks._tensorboard import add_series, overlay_charts, signed_images, tensorboard_writer
 from rgnet.ising.observables import energy_per_site, magnetization_per_site
 from rgnet.models.rbm import RBM
 from rgnet.models.rbm_stack import RBMStack
 from rgnet.rg.receptive_fields import box_window, lattice_side, locality, rms_radius
 
 CONTROLS = ("shuffle", "random", "none")
+#: What RBMThermodynamics measures (TensorBoard ``thermo/<quantity>/{model,data}``).
+THERMO_QUANTITIES = ("energy", "abs_magnetization", "specific_heat")
 
 
 def _check_module(module: lightning.LightningModule) -> int:
@@ -43,6 +45,10 @@ def _fields(module: RBM | RBMStack) -> list[torch.Tensor]:
 
 def _first_rbm(module: RBM | RBMStack) -> RBM:
     return module.rbms[0] if isinstance(module, RBMStack) else module
+
+
+def _n_layers(module: RBM | RBMStack) -> int:
+    return len(module.rbms) if isinstance(module, RBMStack) else 1
 
 
 def _trained_layers(module: RBM | RBMStack, epoch: int) -> int:
@@ -108,8 +114,8 @@ class BlockSpinEmergence(_Periodic):
 
     Locality of a layer: mean over its units of :func:`rgnet.rg.locality` of the effective field, the
     share of squared weight inside the best-placed window of ``locality_factor`` block sides (the model's
-    setting; block side = L / sqrt(n_units)). Controls, logged on the same TensorBoard chart
-    (``block_spin/layer{l}``: trained / init / control):
+    setting; block side = L / sqrt(n_units)). Controls, logged as TensorBoard tags
+    ``block_spin/layer{l}/{trained,init,control}`` (overlaid on one custom-scalars chart per layer):
 
     * ``init``: the untrained initialization (measured once at the start of fit);
     * ``control``: an identical copy of the model from the same initialization, trained in lock-step with
@@ -120,8 +126,8 @@ class BlockSpinEmergence(_Periodic):
 
     Localization learned from correlations shows as ``locality - control > 0``; what L1 alone produces shows
     in the control. Block size: the mean rms radius of the fields (:func:`rgnet.rg.rms_radius`) of the
-    model and the control (``block_radius/layer{l}``). The control model and its optimizers are part of the
-    callback state (resume works).
+    model and the control (``block_radius/layer{l}/{trained,control}``). The control model and its
+    optimizers are part of the callback state (resume works).
     """
 
     def __init__(self, every_n_epochs: int = 1, control: str = "shuffle") -> None:
@@ -146,6 +152,11 @@ class BlockSpinEmergence(_Periodic):
 
     def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
         _check_module(pl_module)
+        writer = tensorboard_writer(trainer)
+        if writer is not None:
+            for tag in ("block_spin", "block_radius"):
+                layers = range(1, _n_layers(pl_module) + 1)
+                overlay_charts(writer, tag, {f"layer{l}": f"{tag}/layer{l}" for l in layers})
         if self.init_locality is None:
             self.init_locality = self._locality(pl_module)
         if self.control_mode != "none" and self.control is None:
@@ -213,7 +224,7 @@ class BlockSpinEmergence(_Periodic):
                     for k, v in values.items()
                     if k.startswith("radius_") == bool(prefix)
                 }
-                writer.add_scalars(f"{tag}/layer{l + 1}", series, trainer.global_step)
+                add_series(writer, f"{tag}/layer{l + 1}", series, trainer.global_step)
 
     def summary_metrics(self) -> dict[str, Any]:
         """Last measured locality per layer (trained, init, control, trained - control) and block radius
@@ -301,8 +312,8 @@ class RBMThermodynamics(_Periodic):
     Every N epochs (after validation) and at the end of fit: ``n_chains`` chains started uniformly at
     random run ``steps`` block-Gibbs sweeps; per-site energy ``e`` (units of J, torus), ``|m|`` and
     ``C = K^2 N var(e)`` of the final configurations, against the same on up to ``max_data`` validation
-    configurations. ``K`` is the data's coupling (enters C only). TensorBoard: ``thermo/<quantity>`` with
-    ``model`` and ``data`` on one chart.
+    configurations. ``K`` is the data's coupling (enters C only). TensorBoard: ``thermo/<quantity>/model``
+    and ``thermo/<quantity>/data``, overlaid on one custom-scalars chart per quantity.
     """
 
     def __init__(
@@ -322,16 +333,19 @@ class RBMThermodynamics(_Periodic):
         self.seed = check_int(seed, "seed", minimum=0)
         self._data: list[torch.Tensor] = []
         self.last: dict[str, dict[str, float]] = {}
+        self.recorded_step: int | None = None
 
     def _observables(self, v: torch.Tensor, L: int, inputs: str) -> dict[str, float]:
         spins = (v if inputs == "spin" else 2 * v - 1).reshape(-1, L, L)
         e = energy_per_site(spins)
         m = magnetization_per_site(spins)
-        return {
-            "energy": float(e.mean()),
-            "abs_magnetization": float(m.abs().mean()),
-            "specific_heat": self.K**2 * L * L * float(e.var()),
-        }
+        values = (float(e.mean()), float(m.abs().mean()), self.K**2 * L * L * float(e.var()))
+        return dict(zip(THERMO_QUANTITIES, values, strict=True))
+
+    def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        writer = tensorboard_writer(trainer)
+        if writer is not None:
+            overlay_charts(writer, "thermo", {key: f"thermo/{key}" for key in THERMO_QUANTITIES})
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self._data = []
@@ -355,15 +369,17 @@ class RBMThermodynamics(_Periodic):
         }
 
     def _record(self, trainer: lightning.Trainer, pl_module) -> None:
-        if not self._data:
+        """Measure and log, at most once per global step (the last validation and the end of fit share one,
+        and so does a resumed run with nothing left to train)."""
+        if not self._data or trainer.global_step == self.recorded_step:
             return
+        self.recorded_step = trainer.global_step
         self.last = self.measure(pl_module, torch.cat(self._data))
         writer = tensorboard_writer(trainer)
         if writer is not None:
             for key in self.last["model"]:
-                writer.add_scalars(
-                    f"thermo/{key}", {s: self.last[s][key] for s in ("model", "data")}, trainer.global_step
-                )
+                series = {s: self.last[s][key] for s in ("model", "data")}
+                add_series(writer, f"thermo/{key}", series, trainer.global_step)
 
     def on_validation_epoch_end(
         self, trainer: lightning.Trainer, pl_module: lightning.LightningModule
@@ -377,3 +393,10 @@ class RBMThermodynamics(_Periodic):
     def summary_metrics(self) -> dict[str, Any]:
         """``{"model": {...}, "data": {...}}`` (energy, abs_magnetization, specific_heat), last measured."""
         return dict(self.last)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last": self.last, "recorded_step": self.recorded_step}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.last = dict(state_dict["last"])
+        self.recorded_step = state_dict["recorded_step"]

@@ -62,14 +62,15 @@ def test_callbacks_write_tensorboard_images_and_scalars_and_summaries(tmp_path):
     stack = RBMStack([16, 8, 4], epochs_per_layer=2, lr=0.05, l1=1e-3)
     cbs = callbacks(0.4)
     fit(stack, data, tmp_path, 4, cbs)
-    events = EventAccumulator(str(tmp_path / "tb" / "version_0"), size_guidance={"images": 0}).Reload()
+    log_dir = tmp_path / "tb" / "version_0"
+    events = EventAccumulator(str(log_dir), size_guidance={"images": 0}).Reload()
     images = set(events.Tags()["images"])
     assert {"filters/layer1", "filters/layer2", "reconstructions"} <= images
-    # add_scalars writes each series to its own sub-run directory
-    runs = {p.name for p in (tmp_path / "tb" / "version_0").iterdir() if p.is_dir()}
-    assert any(r.startswith("block_spin_layer2") for r in runs) and any(
-        r.startswith("thermo_energy") for r in runs
-    )
+    # every series is a tag of the one run (no sub-run directory per series)
+    assert not [p for p in log_dir.iterdir() if p.is_dir()]
+    scalars = set(events.Tags()["scalars"])
+    assert {f"block_spin/layer2/{s}" for s in ("init", "trained", "control")} <= scalars
+    assert {"block_radius/layer1/trained", "thermo/energy/model", "thermo/energy/data"} <= scalars
     block = cbs[1].summary_metrics()
     assert set(block) == {
         "locality_trained",
@@ -80,7 +81,6 @@ def test_callbacks_write_tensorboard_images_and_scalars_and_summaries(tmp_path):
         "block_radius_control",
     }
     assert set(block["block_radius_control"]) == {"layer1", "layer2"}
-    assert any(r.startswith("block_radius_layer1") for r in runs)
     assert set(block["locality_trained"]) == {"layer1", "layer2"}
     thermo = cbs[3].summary_metrics()
     assert set(thermo) == {"model", "data"}

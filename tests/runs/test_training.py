@@ -133,7 +133,7 @@ def test_run_resume_and_incompatible_config(tmp_path):
     assert set(on_disk["metrics"]) >= {"m_hat", "val/loss", "train/loss"}
     assert on_disk["config_hash"] == first["config_hash"] and "lightning" in on_disk["versions"]
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
-    events = list((run_dir / "tensorboard" / "version_0").glob("events.out.tfevents.*"))
+    events = list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert events
     # the same command again: resumes from last.ckpt, nothing more to train, same TensorBoard run
     again = training.run(training.compose_train(toy_overrides(tmp_path, "trainer.max_epochs=2")), run_dir)
@@ -142,7 +142,7 @@ def test_run_resume_and_incompatible_config(tmp_path):
     # more epochs continue the run where it stopped
     longer = training.run(training.compose_train(toy_overrides(tmp_path, "trainer.max_epochs=3")), run_dir)
     assert longer["global_step"] == 12 and longer["epochs"] == 3
-    assert sorted(p.name for p in (run_dir / "tensorboard").iterdir()) == ["version_0"]
+    assert {p.parent for p in run_dir.rglob("events.out.tfevents.*")} == {run_dir / "tensorboard"}
     # a different model setting in the same directory is refused, and nothing there changes
     before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
     changed = training.compose_train(toy_overrides(tmp_path, "trainer.max_epochs=3"))
@@ -219,7 +219,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, every):
     summary = read_summary(run_dir)
     assert summary["status"] == "finished" and summary["resumed_from"] == str(checkpoint)
     assert summary["global_step"] == 24 and summary["epochs"] == 6
-    assert sorted(p.name for p in (run_dir / "tensorboard").iterdir()) == ["version_0"]
+    assert {p.parent for p in run_dir.rglob("events.out.tfevents.*")} == {run_dir / "tensorboard"}
 
 
 def test_ddp_on_cpu_with_two_processes_writes_one_run(tmp_path):
