@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from rgnet._threads import set_threads
 from rgnet.data.dataset import LOADER_OPTIONS, DatasetConfig, dataset_path, get_or_create_dataset
 from rgnet.ising.exact import onsager_magnetization, torus_observables
 from rgnet.ising.observables import dataset_thermodynamics, thermodynamics
@@ -28,7 +29,15 @@ from rgnet.potts import (
     potts_magnetization,
     potts_torus_observables,
 )
-from rgnet.runs.config import ConfigError, check_flag, check_groups, compose, error_text, plain_config
+from rgnet.runs.config import (
+    ConfigError,
+    check_flag,
+    check_groups,
+    check_int_setting,
+    compose,
+    error_text,
+    plain_config,
+)
 from rgnet.runs.summary import new_summary, write_summary
 from rgnet.tables import format_table
 
@@ -71,6 +80,7 @@ def validate_config(cfg: DictConfig) -> DatasetConfig:
         raise ConfigError(f"paths.cache_dir must be a directory path, got {cfg.paths.get('cache_dir')!r}")
     for flag in ("progress", "overwrite_corrupt"):
         check_flag(cfg, flag)
+    check_int_setting(cfg, "threads", minimum=1)
     return dataset
 
 
@@ -120,6 +130,8 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
     start = time.perf_counter()
     dataset = validate_config(cfg)
+    if cfg.threads is not None:
+        set_threads(cfg.threads)
     cache_dir = Path(cfg.paths.cache_dir).expanduser().resolve()
     path = dataset_path(cache_dir, dataset)
     cache_hit = path.is_file()

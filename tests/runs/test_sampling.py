@@ -54,6 +54,8 @@ def test_default_config_is_valid(tmp_path):
         (["data.device=tpu"], r"data\.device"),
         (["+data.colour=1"], r"data\.colour"),
         (["progress=maybe"], r"progress must be true or false"),
+        (["threads=0"], r"threads must be >= 1"),
+        (["threads=two"], r"threads must be an integer"),
     ],
 )
 def test_bad_config_fails_before_sampling(tmp_path, monkeypatch, overrides, message):
@@ -185,3 +187,13 @@ def test_console_entry_point_rejects_bad_config(tmp_path):
     assert result.returncode != 0
     assert "data.L must be even" in result.stderr and "Traceback" not in result.stderr
     assert not run_dir.exists() and not (tmp_path / ".rgnet_cache").exists()
+
+
+@pytest.mark.filterwarnings("ignore:.*(too short|shorter than).*:RuntimeWarning")
+def test_threads_size_the_pools_before_sampling(tmp_path, monkeypatch):
+    sized = []
+    monkeypatch.setattr(sample, "set_threads", sized.append)
+    sample.run(make_cfg(tmp_path, *TINY, "threads=1"), tmp_path / "run")
+    assert sized == [1]
+    sample.run(make_cfg(tmp_path, *TINY), tmp_path / "run2")  # null: the defaults stay
+    assert sized == [1]
