@@ -1,5 +1,6 @@
 """What identifies a run: its directory name, the part of its config that decides what it computes, and the
-guard that keeps one run directory from receiving a different run.
+guards of its directory: one run at a time (:func:`lock_run_dir`), never a different config, never a silent
+restart over earlier training (:func:`check_run_dir`).
 
 One list, :data:`NON_IDENTITY_KEYS`, says which settings do not change what a run computes (where it runs,
 how it logs, whether it resumes): they are left out of both the directory name and the stored identity, so
@@ -8,9 +9,11 @@ the two cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +51,15 @@ DIRECTORY_ONLY_KEYS = ("experiment",)
 MAX_RUN_ID = 120
 RUN_CONFIG = "run_config.json"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+#: Held (flock) by the run training in the directory; it stays on disk, the lock dies with the process.
+LOCK = ".lock"
+#: Subdirectories whose files show that an earlier run trained here (its checkpoints, its TensorBoard logs).
+TRAINING_EVIDENCE = ("checkpoints", "tensorboard")
+START_OVER = "delete the run directory to start over, or choose another paths.output_dir or task_name"
+
+
+class RunDirBusy(ConfigError):
+    """Another process holds the run directory's lock."""
 
 
 def names_identity(key: str) -> bool:
@@ -116,14 +128,92 @@ def check_writable(run_dir: Path) -> None:
         raise ConfigError(f"output directory {run_dir} cannot be created or written (check paths.output_dir)")
 
 
-def check_run_dir(cfg: DictConfig, run_dir: Path) -> Path | None:
+def _try_lock(run_dir: Path, *, create: bool) -> int | None:
+    """File descriptor of ``run_dir/.lock`` locked exclusively (None: no lock file and not ``create``)."""
+    path = run_dir / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o666)
+    except FileNotFoundError:
+        if create:
+            raise
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunDirBusy(
+            f"another rgnet-train is running in {run_dir} (it holds {path}); wait for it to end, or run "
+            "elsewhere with another paths.output_dir or task_name"
+        ) from None
+    return fd
+
+
+@contextlib.contextmanager
+def lock_run_dir(run_dir: Path) -> Iterator[None]:
+    """Hold the exclusive lock of the existing ``run_dir`` for the ``with`` block; :class:`RunDirBusy` at
+    once when another process holds it. The lock (``flock``) ends with the block or with the process."""
+    fd = _try_lock(run_dir, create=True)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def _check_unlocked(run_dir: Path) -> None:
+    """:class:`RunDirBusy` when another process holds ``run_dir``'s lock (creates nothing)."""
+    fd = _try_lock(run_dir, create=False)
+    if fd is not None:
+        os.close(fd)
+
+
+def _trained_here(run_dir: Path) -> Path | None:
+    """A file showing that an earlier run trained in ``run_dir`` (a checkpoint, a dangling link, a TensorBoard
+    log), or None."""
+    for name in TRAINING_EVIDENCE:
+        found = next((p for p in sorted((run_dir / name).rglob("*")) if p.is_symlink() or p.is_file()), None)
+        if found is not None:
+            return found
+    return None
+
+
+def check_checkpoint(checkpoint: Path) -> None:
+    """``checkpoint`` must load as a Lightning checkpoint with ``weights_only=True`` (no pickled code runs);
+    :class:`ConfigError` naming it otherwise (missing, dangling link, empty, truncated, unsafe)."""
+    import torch
+
+    if checkpoint.is_symlink() and not checkpoint.exists():
+        raise ConfigError(
+            f"{checkpoint} links to {os.readlink(checkpoint)}, which does not exist; {START_OVER}"
+        )
+    try:
+        loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - whatever a broken file raises, the run must not start on it
+        first_line = (str(err).strip() or type(err).__name__).splitlines()[0]
+        raise ConfigError(
+            f"{checkpoint} cannot be resumed from ({type(err).__name__}: {first_line}); {START_OVER}"
+        ) from None
+    if not isinstance(loaded, dict) or "state_dict" not in loaded:
+        raise ConfigError(f"{checkpoint} is not a Lightning checkpoint; {START_OVER}")
+
+
+def check_run_dir(cfg: DictConfig, run_dir: Path, *, rank_zero: bool = True) -> Path | None:
     """Check that ``run_dir`` can hold this run; return the checkpoint to resume from (or None).
 
-    Refuses (:class:`ConfigError`) an output directory that cannot be written, a directory whose
-    checkpoints belong to a different config (listing the differing keys), and existing checkpoints with
-    ``resume=false``. Nothing in the directory is modified.
+    Refuses (:class:`ConfigError`) an output directory that cannot be written, a directory that another
+    rgnet-train holds (:class:`RunDirBusy`), a directory whose run belongs to a different config (listing
+    the differing keys), an existing checkpoint with ``resume=false`` and a ``checkpoints/last.ckpt`` that
+    does not load (:func:`check_checkpoint`: dangling link, empty, truncated, unsafe pickle). A run starts
+    from step 0 only where no earlier training would be lost or mixed in: a directory without files under
+    ``checkpoints/`` and ``tensorboard/``, which holds at most Hydra's files, ``run_config.json`` and a
+    ``summary.json`` (a failed run, or a finished one with checkpoints and TensorBoard off, such as
+    ``debug=fast_dev_run``, whose summary the new run replaces). Files there without a loadable last.ckpt
+    (checkpointing off, a deleted or broken checkpoint, a run killed before its first checkpoint) are
+    refused: restarting would append a second series to the TensorBoard run. Nothing is modified. The other
+    ranks of a distributed run (not ``rank_zero``) do not probe the lock, which their rank zero holds.
     """
     check_writable(run_dir)
+    if rank_zero and run_dir.is_dir():
+        _check_unlocked(run_dir)
     checkpoint = run_dir / LAST_CHECKPOINT
     stored = run_dir / RUN_CONFIG
     if stored.is_file():
@@ -135,10 +225,20 @@ def check_run_dir(cfg: DictConfig, run_dir: Path) -> Path | None:
                 f"(checkpoint from an incompatible config): {'; '.join(differences[:5])}"
                 f"{' ...' if len(differences) > 5 else ''}. Use another paths.output_dir or task_name."
             )
-    if checkpoint.is_file() and not cfg.resume:
+    exists = checkpoint.is_file() or checkpoint.is_symlink()
+    if exists and not cfg.resume:
         raise ConfigError(f"{checkpoint} exists and resume=false; resume=true continues that run")
-    if checkpoint.is_file() and not stored.is_file():
+    if exists and not stored.is_file():
         raise ConfigError(
             f"{checkpoint} has no {RUN_CONFIG} beside it; cannot tell whether it fits this config"
         )
-    return checkpoint if checkpoint.is_file() else None
+    if exists:
+        check_checkpoint(checkpoint)
+        return checkpoint
+    earlier = _trained_here(run_dir)
+    if earlier is not None:
+        raise ConfigError(
+            f"{run_dir} holds earlier training ({earlier}) but no {LAST_CHECKPOINT} to resume from; "
+            f"starting again would mix a new run into it: {START_OVER}"
+        )
+    return None

@@ -6,9 +6,14 @@ an interrupted job, a re-run and a requeued SLURM job all continue where they st
 
 Everything is validated before any sampling or training: the config is composed in struct mode (a typo in a
 key is an error naming it), then the data module, the model and the callbacks are instantiated (their
-constructors check values and name the field), the run directory is checked for writability, and a run
-directory that already holds checkpoints of a different config is refused. Each run writes
-``run_config.json`` (what identifies it) and ``summary.json`` (:mod:`rgnet.runs.summary`) atomically.
+constructors check values and name the field), and the run directory is checked
+(:func:`rgnet.runs.identity.check_run_dir`): it must be writable and not held by another rgnet-train, a
+directory of a different config is refused, and so is earlier training without a ``last.ckpt`` that loads
+(missing, dangling, truncated or unsafe) rather than restarted from step 0. Rank zero then holds the
+directory's lock (``.lock``, :func:`rgnet.runs.identity.lock_run_dir`) for the whole run, so a second
+identical command fails at once; checkpoints load with ``weights_only=True`` (no pickled code runs). Each
+run writes ``run_config.json`` (what identifies it) and ``summary.json`` (:mod:`rgnet.runs.summary`)
+atomically.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from rgnet.runs.config import (
     plain_config,
     to_plain,
 )
-from rgnet.runs.identity import RUN_CONFIG, check_run_dir, config_hash, identity
+from rgnet.runs.identity import RUN_CONFIG, check_run_dir, config_hash, identity, lock_run_dir
 from rgnet.runs.report import flatten, is_finite_number
 from rgnet.runs.summary import new_summary, write_summary
 
@@ -190,7 +195,6 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike[str], *, multirun: bool =
     import lightning
 
     from rgnet._threads import set_threads
-    from rgnet.runs.cluster import cluster_plugins
 
     start = time.perf_counter()
     run_dir = Path(output_dir).resolve()
@@ -199,10 +203,29 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike[str], *, multirun: bool =
         set_threads(cfg.threads)
     lightning.seed_everything(cfg.seed, workers=True, verbose=False)  # before the model draws its weights
     parts = build(cfg, multirun=multirun)
-    resume_from = check_run_dir(cfg, run_dir)
-    run_identity = identity(cfg)
+    rank_zero = lightning.fabric.utilities.rank_zero.rank_zero_only.rank == 0
+    resume_from = check_run_dir(cfg, run_dir, rank_zero=rank_zero)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if lightning.fabric.utilities.rank_zero.rank_zero_only.rank == 0 and not (run_dir / RUN_CONFIG).is_file():
+    with lock_run_dir(run_dir) if rank_zero else contextlib.nullcontext():  # the ranks of one run share it
+        return _train(cfg, parts, run_dir, resume_from, start, rank_zero=rank_zero)
+
+
+def _train(
+    cfg: DictConfig,
+    parts: dict[str, Any],
+    run_dir: Path,
+    resume_from: Path | None,
+    start: float,
+    *,
+    rank_zero: bool,
+) -> dict[str, Any]:
+    """The work of :func:`run` once ``run_dir`` is checked and held."""
+    import lightning
+
+    from rgnet.runs.cluster import cluster_plugins
+
+    run_identity = identity(cfg)
+    if rank_zero and not (run_dir / RUN_CONFIG).is_file():
         atomic_write_json(run_dir / RUN_CONFIG, run_identity)
     plugins = cluster_plugins()
     trainer = lightning.Trainer(
@@ -214,7 +237,9 @@ def run(cfg: DictConfig, output_dir: str | os.PathLike[str], *, multirun: bool =
     model, datamodule = parts["model"], parts["datamodule"]
     if resume_from is not None:
         log.info("resuming from %s", resume_from)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    # no pickled code runs from a checkpoint whatever torch's default (check_checkpoint loaded it so too)
+    safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+    trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None, **safe)
     tested = False
     if cfg.test and _has_test_loop(model, datamodule) and not trainer.fast_dev_run:
         trainer.test(model, datamodule=datamodule, verbose=False)
