@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 from rgnet.cli import main_with_precheck
 from rgnet.runs import training
 from rgnet.runs.config import CONFIG_PATH, ConfigError, plain_config, register_resolvers
+from rgnet.runs.identity import RunDirBusy
 from rgnet.runs.summary import record_failure
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         summary = training.run(cfg, run_dir, multirun=multirun)
         return training.optimized_value(cfg, summary)
     except Exception as err:  # noqa: BLE001 - a sweep reports a failed job and goes on
-        if lightning.fabric.utilities.rank_zero.rank_zero_only.rank == 0:
+        # a run refused by the lock must not write into the directory of the run that holds it
+        if lightning.fabric.utilities.rank_zero.rank_zero_only.rank == 0 and not isinstance(err, RunDirBusy):
             with contextlib.suppress(OSError):
                 record_failure(
                     training.COMMAND, plain_config(cfg), run_dir, err, start, task_name=cfg.get("task_name")

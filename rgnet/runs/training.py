@@ -261,7 +261,7 @@ def _train(
         resumed_from=None if resume_from is None else str(resume_from),
     )
     if trainer.is_global_zero:
-        _log_hparams(parts["loggers"], cfg, summary["metrics"])
+        _log_hparams(parts["loggers"], cfg, summary["metrics"], trainer.global_step)
         summary["figures"] = [str(path) for path in _export_figures(parts["loggers"], run_dir / "figures")]
         write_summary(run_dir, summary)
         log.info("wrote %s", run_dir / "summary.json")
@@ -277,8 +277,9 @@ def _has_test_loop(model: Any, datamodule: Any) -> bool:
     )
 
 
-def _log_hparams(loggers: list[Any], cfg: DictConfig, metrics: Mapping[str, Any]) -> None:
-    """The run's scalar settings with its real final scalar metrics, to every logger (TensorBoard hparams)."""
+def _log_hparams(loggers: list[Any], cfg: DictConfig, metrics: Mapping[str, Any], step: int) -> None:
+    """The run's scalar settings with its real final scalar metrics, to every logger (TensorBoard hparams),
+    the metrics at the final optimizer ``step`` (a resumed run adds its finals at its own last step)."""
     params = {
         key: value
         for key, value in flatten(identity(cfg)).items()
@@ -288,7 +289,7 @@ def _log_hparams(loggers: list[Any], cfg: DictConfig, metrics: Mapping[str, Any]
         f"final/{key}": float(value) for key, value in flatten(metrics).items() if is_finite_number(value)
     }
     for logger in loggers:
-        logger.log_hyperparams(params, metrics=finals)
+        logger.log_hyperparams(params, metrics=finals, step=step)
 
 
 def _export_figures(loggers: list[Any], out_dir: Path) -> list[Path]:

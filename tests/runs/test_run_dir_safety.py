@@ -196,3 +196,23 @@ def test_lightning_loads_the_checkpoint_with_weights_only(copy, tmp_path, monkey
     with pytest.raises(pickle.UnpicklingError):
         training.run(toy_cfg(root, "trainer.max_epochs=2"), run_dir)
     assert not marker.exists()
+
+
+def test_a_sweep_job_refused_by_the_lock_writes_nothing_into_the_busy_run(tmp_path):
+    """A multirun job skips the CLI pre-check; refused by the lock, it must not record its failure
+    (summary.json or failure.json) in the directory of the run that holds it."""
+    from tests.runs.test_training import cli, toy_overrides
+
+    overrides = toy_overrides(tmp_path, "trainer.max_epochs=1", "model.lr=0.1,0.2")
+    cli(tmp_path, "-m", *overrides)
+    summaries = sorted((tmp_path / "outputs").rglob("summary.json"))
+    assert len(summaries) == 2
+    busy = summaries[0].parent
+    before = summaries[0].read_bytes()
+    fd = hold_lock(busy)
+    try:
+        result = cli(tmp_path, "-m", *overrides, "resume=true", check=False)
+    finally:
+        os.close(fd)
+    assert "another rgnet-train is running" in result.stdout + result.stderr
+    assert summaries[0].read_bytes() == before and not (busy / "failure.json").exists()
