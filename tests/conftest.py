@@ -18,3 +18,22 @@ def one_thread():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def count_calls(monkeypatch):
+    """``count_calls(module, name)`` wraps ``module.name`` for the test and returns the list of its calls,
+    each ``(args, kwargs)`` (e.g. to assert that a cached dataset is generated once)."""
+
+    def wrap(module, name: str) -> list:
+        calls = []
+        real = getattr(module, name)
+
+        def counting(*args, **kwargs):
+            calls.append((args, kwargs))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counting)
+        return calls
+
+    return wrap

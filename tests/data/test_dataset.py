@@ -406,17 +406,10 @@ def test_config_validation_names_the_field(change, error, message):
 
 
 @pytest.mark.filterwarnings("ignore:.*too short.*:RuntimeWarning")  # 16 samples: tiny by design
-def test_cache_reuses_file_without_regenerating(tmp_path, monkeypatch):
-    calls = []
-    real_generate_2d = ds.generate_2d
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs)
-        return real_generate_2d(*args, **kwargs)
-
-    monkeypatch.setattr(ds, "generate_2d", counting)
+def test_cache_reuses_file_without_regenerating(tmp_path, count_calls):
+    calls = count_calls(ds, "generate_2d")
     spins1, meta1 = get_or_create_dataset(BASE, tmp_path)
-    assert len(calls) == 1 and calls[0]["seed"] == 3 and calls[0]["chains"] == 4
+    assert len(calls) == 1 and calls[0][1]["seed"] == 3 and calls[0][1]["chains"] == 4
     spins2, meta2 = get_or_create_dataset(dict(BASE), tmp_path)
     assert len(calls) == 1
     assert torch.equal(spins1, spins2) and meta1 == meta2

@@ -110,18 +110,11 @@ def test_planted_colour_is_refused_though_both_checksums_match(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:.*too short.*:RuntimeWarning")  # 32 samples: tiny by design
-def test_cache_generates_potts_once(tmp_path, monkeypatch):
-    calls = []
-    real = ds.generate_potts_2d
-
-    def counting(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ds, "generate_potts_2d", counting)
+def test_cache_generates_potts_once(tmp_path, count_calls):
+    calls = count_calls(ds, "generate_potts_2d")
     spins, meta = get_or_create_dataset({**POTTS, **SHORT}, tmp_path)
     again, meta2 = get_or_create_dataset({**POTTS, **SHORT}, tmp_path)
-    assert len(calls) == 1 and calls[0][3] == 3
+    assert len(calls) == 1 and calls[0][0][3] == 3
     assert torch.equal(spins, again) and meta == meta2
     assert spins.dtype == torch.int8 and spins.shape == (32, 4, 4)
     assert int(spins.min()) >= 0 and int(spins.max()) <= 2 and meta["q"] == 3
