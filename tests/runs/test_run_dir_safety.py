@@ -201,9 +201,22 @@ def test_lightning_loads_the_checkpoint_with_weights_only(copy, tmp_path, monkey
 def test_a_sweep_job_refused_by_the_lock_writes_nothing_into_the_busy_run(tmp_path):
     """A multirun job skips the CLI pre-check; refused by the lock, it must not record its failure
     (summary.json or failure.json) in the directory of the run that holds it."""
-    from tests.runs.test_training import cli, toy_overrides
+    import subprocess
 
-    overrides = toy_overrides(tmp_path, "trainer.max_epochs=1", "model.lr=0.1,0.2")
+    def cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}  # the toy model importable
+        command = [sys.executable, "-m", "rgnet.cli.train", *args]
+        result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=240)
+        assert not check or result.returncode == 0, result.stderr
+        return result
+
+    overrides = [
+        "experiment=toy",
+        f"hydra.searchpath=[file://{TOY_CONF}]",
+        f"paths.root_dir={tmp_path}",
+        "trainer.max_epochs=1",
+        "model.lr=0.1,0.2",
+    ]
     cli(tmp_path, "-m", *overrides)
     summaries = sorted((tmp_path / "outputs").rglob("summary.json"))
     assert len(summaries) == 2
