@@ -346,8 +346,6 @@ class DatasetConfig:
             )
         fix("K", check_real(self.K, "K"))
         fix("h", check_real(self.h, "h"))
-        if self.q is not None:
-            self._check_potts()
         fix("n", check_int(self.n, "n", minimum=1))
         if self.seed is None:
             raise ValueError("seed must be an integer for a cached dataset (None would not be reproducible)")
@@ -367,6 +365,8 @@ class DatasetConfig:
                     f"opts.{key} must be a JSON scalar (str, int, finite float, bool), got {value!r}"
                 )
         fix("opts", {str(key): value for key, value in self.opts.items()})
+        if self.q is not None:
+            self._check_potts()
 
     def _check_potts(self) -> None:
         """What the Potts samplers support (before any work): K >= 0, h = 0, CPU, int8 storage, their opts."""
@@ -379,7 +379,7 @@ class DatasetConfig:
                 f"storage must be 'int8' for q={self.q} Potts colours ('bits' packs +-1 spins), "
                 f"got {self.storage!r}"
             )
-        if check_device(self.device).type != "cpu":
+        if self.device != "cpu":  # normalized by check_device above
             raise ValueError(f"device must be 'cpu' for the Potts samplers (numba), got {self.device!r}")
         unknown = sorted(set(self.opts) - set(POTTS_OPTIONS))
         if unknown:

@@ -113,6 +113,11 @@ def _enumerate(L: int, M: int, q: int) -> tuple[np.ndarray, np.ndarray]:
     return bonds, degeneracy
 
 
+def _enumerable(L: int, M: int, q: int) -> bool:
+    """Whether the q^(L M) states of the L x M torus are within :data:`MAX_ENUMERATION_STATES`."""
+    return q ** (L * M) <= MAX_ENUMERATION_STATES
+
+
 def potts_enumeration(L: int, M: int, q: int) -> PottsDensityOfStates:
     """Exact density of states of the L x M periodic q-state Potts model by enumerating all q^(L M) states.
 
@@ -122,7 +127,7 @@ def potts_enumeration(L: int, M: int, q: int) -> PottsDensityOfStates:
     L = check_int(L, "L", minimum=2)
     M = check_int(M, "M", minimum=2)
     q = check_int(q, "q", minimum=2)
-    if L * M * math.log(q) > math.log(MAX_ENUMERATION_STATES):
+    if not _enumerable(L, M, q):
         raise ValueError(
             f"L={L}, M={M}, q={q}: q^(L*M) = {q}^{L * M} states exceed the enumeration limit "
             f"MAX_ENUMERATION_STATES = {MAX_ENUMERATION_STATES}"
@@ -160,7 +165,7 @@ def potts_torus_observables(L: int, q: int, K: float) -> dict[str, float | None]
         if ising["energy"] is None:
             return ising
         return {"energy": (ising["energy"] - 2.0) / 2.0, "specific_heat": ising["specific_heat"]}
-    if L * L * math.log(q) > math.log(MAX_ENUMERATION_STATES):
+    if not _enumerable(L, L, q):
         return {"energy": None, "specific_heat": None}
     return {"energy": potts_energy_exact(L, L, q, K), "specific_heat": potts_specific_heat_exact(L, L, q, K)}
 

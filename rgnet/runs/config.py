@@ -40,7 +40,7 @@ def error_text(err: BaseException) -> str:
     for itself."""
     from omegaconf.errors import OmegaConfBaseException
 
-    inner = err.__cause__ or err.__context__ if isinstance(err, OmegaConfBaseException) else None
+    inner = (err.__cause__ or err.__context__) if isinstance(err, OmegaConfBaseException) else None
     while inner is not None:
         if isinstance(inner, ConfigError):
             return error_text(inner)
