@@ -167,8 +167,8 @@ def _check_unlocked(run_dir: Path) -> None:
 
 
 def _trained_here(run_dir: Path) -> Path | None:
-    """A file showing that an earlier run trained in ``run_dir`` (a checkpoint, a dangling link, a TensorBoard
-    log), or None."""
+    """A file showing that an earlier run trained in ``run_dir`` (a TensorBoard log, a file under
+    ``checkpoints/``), or None."""
     for name in TRAINING_EVIDENCE:
         found = next((p for p in sorted((run_dir / name).rglob("*")) if p.is_symlink() or p.is_file()), None)
         if found is not None:
@@ -176,24 +176,47 @@ def _trained_here(run_dir: Path) -> Path | None:
     return None
 
 
-def check_checkpoint(checkpoint: Path) -> None:
+def check_checkpoint(checkpoint: Path) -> int:
     """``checkpoint`` must load as a Lightning checkpoint with ``weights_only=True`` (no pickled code runs);
-    :class:`ConfigError` naming it otherwise (missing, dangling link, empty, truncated, unsafe)."""
+    return its ``global_step``, or raise :class:`ConfigError` naming it (missing, dangling link, empty,
+    truncated, unsafe)."""
     import torch
 
     if checkpoint.is_symlink() and not checkpoint.exists():
-        raise ConfigError(
-            f"{checkpoint} links to {os.readlink(checkpoint)}, which does not exist; {START_OVER}"
-        )
+        raise ConfigError(f"{checkpoint} links to {os.readlink(checkpoint)}, which does not exist")
     try:
         loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - whatever a broken file raises, the run must not start on it
         first_line = (str(err).strip() or type(err).__name__).splitlines()[0]
-        raise ConfigError(
-            f"{checkpoint} cannot be resumed from ({type(err).__name__}: {first_line}); {START_OVER}"
-        ) from None
+        problem = f"{type(err).__name__}: {first_line}"
+        raise ConfigError(f"{checkpoint} cannot be resumed from ({problem})") from None
     if not isinstance(loaded, dict) or "state_dict" not in loaded:
-        raise ConfigError(f"{checkpoint} is not a Lightning checkpoint; {START_OVER}")
+        raise ConfigError(f"{checkpoint} is not a Lightning checkpoint")
+    return int(loaded.get("global_step", 0))
+
+
+def _checkpoint_files(run_dir: Path) -> list[Path]:
+    """``checkpoints/last.ckpt`` (file or link, even dangling) first, then the other ``*.ckpt`` there."""
+    last = run_dir / LAST_CHECKPOINT
+    others = [p for p in sorted(last.parent.glob("*.ckpt")) if p.name != last.name and p.is_file()]
+    return ([last] if last.is_file() or last.is_symlink() else []) + others
+
+
+def newest_checkpoint(candidates: Sequence[Path]) -> Path:
+    """The loadable checkpoint of ``candidates`` with the most training steps (the first of equals: list
+    ``last.ckpt`` first). A run killed between Lightning's writes (a new top-k file saved, the old one
+    removed, last.ckpt not yet re-linked) leaves a dangling or missing last.ckpt beside a good checkpoint,
+    and a kill during a write leaves a truncated file beside the previous one: neither loses the run.
+    :class:`ConfigError` listing why each failed when none loads."""
+    loadable, problems = [], []
+    for candidate in candidates:
+        try:
+            loadable.append((check_checkpoint(candidate), candidate))
+        except ConfigError as err:
+            problems.append(str(err))
+    if not loadable:
+        raise ConfigError(f"no checkpoint can be resumed from: {'; '.join(problems)}; {START_OVER}")
+    return max(loadable, key=lambda step_path: step_path[0])[1]  # max keeps the first of equal steps
 
 
 def check_run_dir(cfg: DictConfig, run_dir: Path, *, rank_zero: bool = True) -> Path | None:
@@ -201,20 +224,21 @@ def check_run_dir(cfg: DictConfig, run_dir: Path, *, rank_zero: bool = True) -> 
 
     Refuses (:class:`ConfigError`) an output directory that cannot be written, a directory that another
     rgnet-train holds (:class:`RunDirBusy`), a directory whose run belongs to a different config (listing
-    the differing keys), an existing checkpoint with ``resume=false`` and a ``checkpoints/last.ckpt`` that
-    does not load (:func:`check_checkpoint`: dangling link, empty, truncated, unsafe pickle). A run starts
-    from step 0 only where no earlier training would be lost or mixed in: a directory without files under
-    ``checkpoints/`` and ``tensorboard/``, which holds at most Hydra's files, ``run_config.json`` and a
-    ``summary.json`` (a failed run, or a finished one with checkpoints and TensorBoard off, such as
-    ``debug=fast_dev_run``, whose summary the new run replaces). Files there without a loadable last.ckpt
-    (checkpointing off, a deleted or broken checkpoint, a run killed before its first checkpoint) are
-    refused: restarting would append a second series to the TensorBoard run. Nothing is modified. The other
-    ranks of a distributed run (not ``rank_zero``) do not probe the lock, which their rank zero holds.
+    the differing keys), an existing checkpoint with ``resume=false`` and checkpoints none of which loads
+    (:func:`check_checkpoint`: dangling link, empty, truncated, unsafe pickle). The run resumes from the
+    loadable checkpoint with the most steps (:func:`newest_checkpoint`: ``last.ckpt`` unless a kill between
+    Lightning's writes broke it). A run starts from step 0 only where no earlier training would be lost or
+    mixed in: a directory without files under ``checkpoints/`` and ``tensorboard/``, which holds at most
+    Hydra's files, ``run_config.json`` and a ``summary.json`` (a failed run, or a finished one with
+    checkpoints and TensorBoard off, such as ``debug=fast_dev_run``, whose summary the new run replaces).
+    TensorBoard files without a checkpoint (checkpointing off, deleted checkpoints, a run killed before its
+    first checkpoint) are refused: restarting would append a second series to the TensorBoard run. Nothing
+    is modified. The other ranks of a distributed run (not ``rank_zero``) do not probe the lock, which their
+    rank zero holds.
     """
     check_writable(run_dir)
     if rank_zero and run_dir.is_dir():
         _check_unlocked(run_dir)
-    checkpoint = run_dir / LAST_CHECKPOINT
     stored = run_dir / RUN_CONFIG
     if stored.is_file():
         previous = json.loads(stored.read_text())
@@ -225,20 +249,19 @@ def check_run_dir(cfg: DictConfig, run_dir: Path, *, rank_zero: bool = True) -> 
                 f"(checkpoint from an incompatible config): {'; '.join(differences[:5])}"
                 f"{' ...' if len(differences) > 5 else ''}. Use another paths.output_dir or task_name."
             )
-    exists = checkpoint.is_file() or checkpoint.is_symlink()
-    if exists and not cfg.resume:
-        raise ConfigError(f"{checkpoint} exists and resume=false; resume=true continues that run")
-    if exists and not stored.is_file():
+    checkpoints = _checkpoint_files(run_dir)
+    if checkpoints and not cfg.resume:
+        raise ConfigError(f"{checkpoints[0]} exists and resume=false; resume=true continues that run")
+    if checkpoints and not stored.is_file():
         raise ConfigError(
-            f"{checkpoint} has no {RUN_CONFIG} beside it; cannot tell whether it fits this config"
+            f"{checkpoints[0]} has no {RUN_CONFIG} beside it; cannot tell whether it fits this config"
         )
-    if exists:
-        check_checkpoint(checkpoint)
-        return checkpoint
+    if checkpoints:
+        return newest_checkpoint(checkpoints)
     earlier = _trained_here(run_dir)
     if earlier is not None:
         raise ConfigError(
-            f"{run_dir} holds earlier training ({earlier}) but no {LAST_CHECKPOINT} to resume from; "
+            f"{run_dir} holds earlier training ({earlier}) but no checkpoint to resume from; "
             f"starting again would mix a new run into it: {START_OVER}"
         )
     return None

@@ -8,8 +8,9 @@ Everything is validated before any sampling or training: the config is composed 
 key is an error naming it), then the data module, the model and the callbacks are instantiated (their
 constructors check values and name the field), and the run directory is checked
 (:func:`rgnet.runs.identity.check_run_dir`): it must be writable and not held by another rgnet-train, a
-directory of a different config is refused, and so is earlier training without a ``last.ckpt`` that loads
-(missing, dangling, truncated or unsafe) rather than restarted from step 0. Rank zero then holds the
+directory of a different config is refused, and so is earlier training without a checkpoint that loads
+(missing, dangling, truncated or unsafe) rather than restarted from step 0; a ``last.ckpt`` broken by a kill
+between checkpoint writes gives way to the newest checkpoint beside it that loads. Rank zero then holds the
 directory's lock (``.lock``, :func:`rgnet.runs.identity.lock_run_dir`) for the whole run, so a second
 identical command fails at once; checkpoints load with ``weights_only=True`` (no pickled code runs). Each
 run writes ``run_config.json`` (what identifies it) and ``summary.json`` (:mod:`rgnet.runs.summary`)
@@ -42,7 +43,14 @@ from rgnet.runs.config import (
     plain_config,
     to_plain,
 )
-from rgnet.runs.identity import RUN_CONFIG, check_run_dir, config_hash, identity, lock_run_dir
+from rgnet.runs.identity import (
+    LAST_CHECKPOINT,
+    RUN_CONFIG,
+    check_run_dir,
+    config_hash,
+    identity,
+    lock_run_dir,
+)
 from rgnet.runs.report import flatten, is_finite_number
 from rgnet.runs.summary import new_summary, write_summary
 
@@ -235,7 +243,14 @@ def _train(
         plugins=plugins or None,
     )
     model, datamodule = parts["model"], parts["datamodule"]
-    if resume_from is not None:
+    if resume_from is not None and resume_from.name != LAST_CHECKPOINT.name:
+        log.warning(
+            "resuming from %s, the loadable checkpoint with the most steps, not from %s (a kill between "
+            "checkpoint writes left it broken or behind)",
+            resume_from,
+            LAST_CHECKPOINT,
+        )
+    elif resume_from is not None:
         log.info("resuming from %s", resume_from)
     # no pickled code runs from a checkpoint whatever torch's default (check_checkpoint loaded it so too)
     safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}

@@ -1,6 +1,6 @@
-"""rgnet-train run directories lose no work: one run at a time holds a directory (its lock), a broken or
-missing checkpoint beside earlier training is refused instead of restarting from step 0, and a checkpoint
-never runs pickled code."""
+"""rgnet-train run directories lose no work: one run at a time holds a directory (its lock), a run whose
+last.ckpt a kill broke resumes from the newest checkpoint that loads, earlier training without one is
+refused instead of restarting from step 0, and a checkpoint never runs pickled code."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import torch
 
 from rgnet.runs import training
 from rgnet.runs.config import ConfigError
-from rgnet.runs.identity import LAST_CHECKPOINT, LOCK, RunDirBusy, lock_run_dir
+from rgnet.runs.identity import LAST_CHECKPOINT, LOCK, RunDirBusy, lock_run_dir, newest_checkpoint
 
 TOY_CONF = Path(__file__).parent / "toy_conf"
 
@@ -91,16 +91,19 @@ def test_a_good_checkpoint_resumes_and_the_lock_was_released(copy):
     assert again["resumed_from"] == str(run_dir / LAST_CHECKPOINT) and again["global_step"] == 8
 
 
+TOP_K = "epoch=0-step=4.ckpt"  # the one checkpoint the trained run keeps; last.ckpt links to it
+
+
 def _missing(run_dir: Path) -> None:
+    """Killed after Lightning removed last.ckpt and before it linked the new one."""
     (run_dir / LAST_CHECKPOINT).unlink()
 
 
-def _missing_with_all_checkpoints(run_dir: Path) -> None:
-    shutil.rmtree(run_dir / "checkpoints")
-
-
-def _dangling(run_dir: Path) -> None:
-    (run_dir / LAST_CHECKPOINT).resolve().unlink()
+def _dangling_beside_a_newer_one(run_dir: Path) -> None:
+    """Killed after the new top-k file was saved and the old one removed, before last.ckpt was re-linked."""
+    last = run_dir / LAST_CHECKPOINT
+    last.unlink()
+    last.symlink_to("epoch=0-step=2.ckpt")
 
 
 def _zero_length(run_dir: Path) -> None:
@@ -117,21 +120,38 @@ def _write_over(checkpoint: Path, data: bytes) -> None:
     checkpoint.write_bytes(data)
 
 
+@pytest.mark.parametrize("damage", [_missing, _dangling_beside_a_newer_one, _zero_length, _truncated])
+def test_a_broken_last_checkpoint_resumes_from_the_good_one_beside_it(copy, damage):
+    root, run_dir = copy
+    damage(run_dir)
+    again = training.run(toy_cfg(root, "trainer.max_epochs=2"), run_dir)
+    assert again["resumed_from"] == str(run_dir / "checkpoints" / TOP_K) and again["global_step"] == 8
+    assert (run_dir / LAST_CHECKPOINT).resolve().is_file()  # the next save linked last.ckpt again
+
+
+def _dangling(run_dir: Path) -> None:
+    (run_dir / LAST_CHECKPOINT).resolve().unlink()
+
+
+def _missing_all_checkpoints(run_dir: Path) -> None:
+    shutil.rmtree(run_dir / "checkpoints")
+
+
+def _all_truncated(run_dir: Path) -> None:
+    checkpoint = run_dir / "checkpoints" / TOP_K
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+
+
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (_missing, r"holds earlier training .*epoch=0-step=4\.ckpt.* but no checkpoints/last\.ckpt"),
-        (
-            _missing_with_all_checkpoints,
-            r"holds earlier training .*tensorboard.* but no checkpoints/last\.ckpt",
-        ),
-        (_dangling, r"last\.ckpt links to epoch=0-step=4\.ckpt, which does not exist"),
-        (_zero_length, r"last\.ckpt cannot be resumed from"),
-        (_truncated, r"last\.ckpt cannot be resumed from"),
+        (_dangling, rf"no checkpoint can be resumed from: .*last\.ckpt links to {TOP_K}, which does not"),
+        (_missing_all_checkpoints, r"holds earlier training .*tensorboard.* but no checkpoint to resume"),
+        (_all_truncated, rf"last\.ckpt cannot be resumed from .*; .*{TOP_K} cannot be resumed from"),
     ],
-    ids=["missing", "missing_all_checkpoints", "dangling", "zero_length", "truncated"],
+    ids=["dangling", "missing_all_checkpoints", "all_truncated"],
 )
-def test_a_bad_checkpoint_is_refused_before_any_work(copy, damage, message):
+def test_earlier_training_without_a_loadable_checkpoint_is_refused_before_any_work(copy, damage, message):
     root, run_dir = copy
     damage(run_dir)
     before = snapshot(root)
@@ -142,6 +162,17 @@ def test_a_bad_checkpoint_is_refused_before_any_work(copy, damage, message):
     with pytest.raises(ConfigError, match=message):
         training.check(cfg)  # the CLI's check, before Hydra writes anything
     assert snapshot(root) == before
+
+
+def test_the_checkpoint_with_most_steps_wins(tmp_path):
+    """Killed after the new top-k file was saved, before the old one was removed: last.ckpt still links to
+    the old one, and the newer file beside it is the one to resume from; equal steps keep the first."""
+    for name, step in (("old.ckpt", 4), ("new.ckpt", 8), ("same.ckpt", 8)):
+        torch.save({"state_dict": {}, "global_step": step}, tmp_path / name)
+    (tmp_path / "last.ckpt").symlink_to("old.ckpt")
+    paths = [tmp_path / name for name in ("last.ckpt", "new.ckpt", "old.ckpt", "same.ckpt")]
+    assert newest_checkpoint(paths) == tmp_path / "new.ckpt"
+    assert newest_checkpoint([paths[0], paths[2]]) == tmp_path / "last.ckpt"  # both at step 4
 
 
 def test_a_run_without_checkpoints_or_logs_is_run_again(tmp_path):
@@ -165,9 +196,11 @@ class _Planted:
         return exec, (f"open({str(self.marker)!r}, 'w').close()",)
 
 
-def _plant(checkpoint: Path, marker: Path) -> None:
-    checkpoint.unlink()
-    torch.save({"state_dict": {}, "epoch": 0, "global_step": 4, "payload": _Planted(marker)}, checkpoint)
+def _plant(run_dir: Path, marker: Path) -> None:
+    """Every checkpoint of ``run_dir`` replaced by one that runs code when unpickled."""
+    for checkpoint in (run_dir / "checkpoints").iterdir():
+        checkpoint.unlink()
+        torch.save({"state_dict": {}, "epoch": 0, "global_step": 4, "payload": _Planted(marker)}, checkpoint)
 
 
 def test_the_planted_pickle_would_run_code(tmp_path):
@@ -180,7 +213,7 @@ def test_the_planted_pickle_would_run_code(tmp_path):
 def test_a_checkpoint_that_runs_code_is_refused(copy, tmp_path):
     root, run_dir = copy
     marker = tmp_path / "ran"
-    _plant(run_dir / LAST_CHECKPOINT, marker)
+    _plant(run_dir, marker)
     with pytest.raises(ConfigError, match=r"last\.ckpt cannot be resumed from \(UnpicklingError"):
         training.run(toy_cfg(root, "trainer.max_epochs=2"), run_dir)
     assert not marker.exists()
@@ -190,9 +223,9 @@ def test_lightning_loads_the_checkpoint_with_weights_only(copy, tmp_path, monkey
     """Without the pre-check, Lightning's own load refuses the pickle too (weights_only=True is passed)."""
     root, run_dir = copy
     marker = tmp_path / "ran"
-    _plant(run_dir / LAST_CHECKPOINT, marker)
+    _plant(run_dir, marker)
     identity = sys.modules["rgnet.runs.identity"]  # the module (rgnet.runs exports a function of its name)
-    monkeypatch.setattr(identity, "check_checkpoint", lambda checkpoint: None)
+    monkeypatch.setattr(identity, "check_checkpoint", lambda checkpoint: 4)
     with pytest.raises(pickle.UnpicklingError):
         training.run(toy_cfg(root, "trainer.max_epochs=2"), run_dir)
     assert not marker.exists()
