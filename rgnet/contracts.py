@@ -120,8 +120,11 @@ class HasBlockFilters(Protocol):
 class EncodesBlocks(Protocol):
     """An encoder of blocks ``v`` into a code ``mu(v)`` with readable weights (VIBEncoder)."""
 
-    #: whether the code is restricted to Z2-even functions of the block (then it has no linear filter)
-    z2_even: bool
+    #: whether the code is restricted to symmetry-invariant functions of the block (Z2-even for Ising,
+    #: S_q-invariant for Potts; an Ising code then has no linear filter)
+    symmetric: bool
+    #: q of one-hot Potts blocks (colour-major, ``(batch, q*sites)``), None for +-1 Ising blocks
+    colours: int | None
 
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         """Mean code ``mu(v)``, float32 ``(batch, dim_h)``, of blocks ``v``, float32 ``(batch, dim_v)``."""
@@ -168,7 +171,8 @@ class HasReferenceBetaC(Protocol):
     """Pairs whose exact first IB transition is known."""
 
     def reference_beta_c(self) -> dict[str, Any]:
-        """``{"beta_c_exact": float, ...}`` (optionally ``beta_c_exact_even``), or ``{}`` where unknown."""
+        """``{"beta_c_exact": float, ...}`` (optionally ``beta_c_exact_symmetric``: the transition of codes
+        restricted to the symmetric sector), or ``{}`` where unknown."""
         ...
 
 

@@ -3,9 +3,11 @@
 :class:`IBRelevance` records, at every validation epoch end, the information terms ``I(V;H)`` (upper bound)
 and ``I(H;E)`` (lower bound) and what the code has learned, measured on held-out blocks ``v`` by
 :func:`rgnet.ib.code_operator_overlaps` (see :mod:`rgnet.ib.operators`): ``overlap_magnetization``,
-``overlap_energy``, ``z2_odd_fraction`` and, for codes that are not Z2-even, ``filter_sign_purity`` and
-``filter_boundary_ratio``. Z2-even codes (``symmetry="z2_even"``) have no linear filter; their pair weights
-(:meth:`rgnet.models.vib.VIBEncoder.quadratic_kernel`) are logged as images instead of the filters.
+``overlap_energy``, ``z2_odd_fraction`` (``sq_noninvariant_fraction`` for one-hot Potts blocks) and, for
+Ising codes that are not Z2-even, ``filter_sign_purity`` and ``filter_boundary_ratio``. Symmetric codes
+(``symmetry="z2_even"`` or ``"sq_invariant"``) have no linear filter; their pair weights
+(:meth:`rgnet.models.vib.VIBEncoder.quadratic_kernel`) are logged as images instead of the filters (one
+image per code component and, for Potts, per colour).
 
 The module must encode blocks (:class:`rgnet.contracts.EncodesBlocks`) and the data module serve blocks of
 a known shape (:class:`rgnet.contracts.HasBlockPairs`); both are checked when fit starts.
@@ -19,8 +21,9 @@ the current code (:func:`rgnet.ib.gaussian_code_informations`), against which th
 Next to them, :meth:`IBRelevance.summary_metrics` reports the model's ``beta`` and, when the data module knows
 it (``reference_beta_c()``, :class:`rgnet.contracts.HasReferenceBetaC`: the exact value for
 :class:`rgnet.data.ve_pairs.CylinderPairsDataModule`, the matching infinite cylinder for slab cuts of the
-torus), the exact first IB transition ``beta_c_exact`` and ``beta / beta_c_exact``, and for Z2-even codes the
-exact transition of the even sector ``beta_c_exact_even`` and ``beta / beta_c_exact_even``; a sweep over beta
+torus), the exact first IB transition ``beta_c_exact`` and ``beta / beta_c_exact``, and for symmetric codes
+the exact transition of the symmetric sector ``beta_c_exact_symmetric`` and ``beta / beta_c_exact_symmetric``
+(the Z2-even sector of Ising, the S_q-invariant sector of Potts); a sweep over beta
 compares them with where the code switches on (:func:`rgnet.runs.report.ib_relevance_figure`).
 
 Filters are logged to TensorBoard as images (rank zero, TensorBoard logger only); the history survives resume.
@@ -72,9 +75,9 @@ class IBRelevance(lightning.Callback):
             self.reference["beta"] = float(beta)
             if self.reference.get("beta_c_exact"):
                 self.reference["beta_over_beta_c_exact"] = float(beta) / self.reference["beta_c_exact"]
-            if encoder.z2_even and self.reference.get("beta_c_exact_even"):
-                self.reference["beta_over_beta_c_exact_even"] = (
-                    float(beta) / self.reference["beta_c_exact_even"]
+            if encoder.symmetric and self.reference.get("beta_c_exact_symmetric"):
+                self.reference["beta_over_beta_c_exact_symmetric"] = (
+                    float(beta) / self.reference["beta_c_exact_symmetric"]
                 )
 
     def on_validation_epoch_end(
@@ -103,7 +106,7 @@ class IBRelevance(lightning.Callback):
             for key, value in record.items():
                 if key not in ("epoch", "step"):
                     writer.add_scalar(f"ib/{key}", value, trainer.global_step)
-            if encoder.z2_even:  # (dim_h, dim_v, dim_v): weights of v_i v_j
+            if encoder.symmetric:  # (dim_h, sites, sites): weights of the site pairs
                 name, w = "ib/quadratic_kernel", encoder.quadratic_kernel()
                 shape = w.shape[-2:]
             else:

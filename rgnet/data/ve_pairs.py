@@ -1,4 +1,5 @@
-"""(V, E) pairs cut from 2D Ising configurations: the block and its environment for IB / RSMI encoders.
+"""(V, E) pairs cut from 2D Ising or q-state Potts configurations: the block and its environment for IB / RSMI
+encoders.
 
 Geometries on the periodic ``L x L`` lattice (offsets wrap around):
 
@@ -11,7 +12,9 @@ Geometries on the periodic ``L x L`` lattice (offsets wrap around):
   least as far from V across the periodic wrap as on the near side.
 
 Batches: ``(v, e)`` float32 +-1 of shapes ``(batch, dim_v)`` and ``(batch, dim_e)`` (sites in row-major order
-of the lattice, relative to the cut's offset). The configurations come from :class:`IsingDataModule`'s cache
+of the lattice, relative to the cut's offset); for Potts data (``q`` colours) one-hot in colour-major order,
+``(batch, q * sites)`` with ``v.reshape(batch, q, sites)[:, a, i] = delta(s_i, a)``
+(:mod:`rgnet.ib.operators`). The configurations come from :class:`IsingDataModule`'s cache
 (generated in :meth:`prepare_data`); ``pairs_per_config`` cuts at seeded random offsets.
 """
 
@@ -72,17 +75,34 @@ def ve_site_indices(
     return flat[v_mask], flat[e_mask]
 
 
-def _reference(L: int, K: float, separation: int, h: float) -> dict[str, Any]:
-    """Exact first IB transitions of the infinite cylinder (all operators, and the even sector at h = 0)."""
+def _reference(L: int, K: float, separation: int, h: float, q: int | None = None) -> dict[str, Any]:
+    """Exact first IB transitions of the infinite cylinder of circumference ``L``: all operators, and the
+    symmetric sector at h = 0 (Z2-even for Ising, ``q`` None; S_q-invariant for q-state Potts, whose
+    references need h = 0)."""
     from rgnet.ib.cylinder import predicted_beta_c
+    from rgnet.potts.cylinder import potts_predicted_beta_c
 
+    if q is not None:
+        return {
+            "beta_c_exact": potts_predicted_beta_c(L, q, K, separation),
+            "beta_c_exact_symmetric": potts_predicted_beta_c(L, q, K, separation, invariant=True),
+            "beta_c_exact_geometry": "cylinder",
+        }
     out: dict[str, Any] = {
         "beta_c_exact": predicted_beta_c(L, K, separation, h),
         "beta_c_exact_geometry": "cylinder",
     }
     if h == 0.0:
-        out["beta_c_exact_even"] = predicted_beta_c(L, K, separation, z2_even=True)
+        out["beta_c_exact_symmetric"] = predicted_beta_c(L, K, separation, z2_even=True)
     return out
+
+
+def one_hot_blocks(colours: torch.Tensor, q: int) -> torch.Tensor:
+    """Colours ``(n, sites)`` (any integer dtype, values 0..q-1) as one-hot float32 ``(n, q * sites)`` in
+    colour-major order."""
+    return (
+        torch.nn.functional.one_hot(colours.long(), q).permute(0, 2, 1).reshape(colours.shape[0], -1).float()
+    )
 
 
 def check_full_batch(n_train: int, batch_size: int) -> None:
@@ -96,7 +116,7 @@ def check_full_batch(n_train: int, batch_size: int) -> None:
 
 
 class VEPairsDataModule(lightning.LightningDataModule):
-    """(V, E) pairs from one cached 2D Ising dataset.
+    """(V, E) pairs from one cached 2D Ising or q-state Potts dataset (``q`` in the fields: one-hot blocks).
 
     Args:
         cache_dir: dataset cache directory.
@@ -118,8 +138,8 @@ class VEPairsDataModule(lightning.LightningDataModule):
     ) -> None:
         super().__init__()
         self.spins = IsingDataModule.from_fields(cache_dir, **fields)
-        if self.spins.q is not None:
-            raise ValueError(f"q={self.spins.q}: (V, E) pairs are cut from Ising spins; leave data.q unset")
+        #: colours of Potts data (one-hot blocks), None for Ising spins
+        self.q: int | None = self.spins.q
         self.geometry = geometry
         self.buffer = buffer
         self.v_index, self.e_index = ve_site_indices(self.spins.L, geometry, block, buffer, env_width)
@@ -132,11 +152,13 @@ class VEPairsDataModule(lightning.LightningDataModule):
 
     @property
     def dim_v(self) -> int:
-        return int(self.v_index.numel())
+        """Features of V: its sites (Ising) or q per site (one-hot Potts)."""
+        return int(self.v_index.numel()) * (self.q or 1)
 
     @property
     def dim_e(self) -> int:
-        return int(self.e_index.numel())
+        """Features of E: its sites (Ising) or q per site (one-hot Potts)."""
+        return int(self.e_index.numel()) * (self.q or 1)
 
     def prepare_data(self) -> None:
         self.spins.prepare_data()
@@ -145,21 +167,26 @@ class VEPairsDataModule(lightning.LightningDataModule):
         """The exact first IB transition of the matching geometry, where there is one.
 
         Slab geometry: the infinite cylinder of circumference ``L`` at the same separation ``buffer + 1``
-        (``rgnet.ib.predicted_beta_c``; ``L <= 20``), ``{"beta_c_exact": float, "beta_c_exact_geometry":
-        "cylinder"}``, plus ``beta_c_exact_even`` (the Z2-even sector's, for even encoders) at ``h = 0``. It
+        (``rgnet.ib.predicted_beta_c``, ``L <= 20``; Potts: ``rgnet.potts.potts_predicted_beta_c``, ``q**L``
+        within ``MAX_POTTS_CYLINDER_STATES``, h = 0), ``{"beta_c_exact": float, "beta_c_exact_geometry":
+        "cylinder"}``, plus ``beta_c_exact_symmetric`` (the symmetric sector's, for symmetric encoders) at
+        ``h = 0``. It
         is a reference, not the torus value: on the ``L x L`` torus E also sees V across the periodic wrap,
         which adds correlation (lowers beta_c). Shell geometry, or generated data of another kind (a file):
         ``{}``.
         """
         from rgnet.ising.exact import MAX_CYLINDER_CIRCUMFERENCE
+        from rgnet.potts.cylinder import MAX_POTTS_CYLINDER_STATES
 
-        config = self.spins.config
-        if self.geometry != "slab" or config is None or self.spins.L > MAX_CYLINDER_CIRCUMFERENCE:
+        config, L, q = self.spins.config, self.spins.L, self.q
+        fits = L <= MAX_CYLINDER_CIRCUMFERENCE if q is None else q**L <= MAX_POTTS_CYLINDER_STATES
+        if self.geometry != "slab" or config is None or not fits or (q is not None and config.h != 0.0):
             return {}
-        return _reference(self.spins.L, config.K, self.buffer + 1, config.h)
+        return _reference(L, config.K, self.buffer + 1, config.h, q)
 
     def _cut(self, spins: torch.Tensor, generator: torch.Generator) -> TensorDataset:
-        """Pairs from ``spins`` int8 (n, L, L), each configuration rolled to ``pairs_per_config`` offsets."""
+        """Pairs from ``spins`` int8 (n, L, L) (+-1, or colours 0..q-1), each configuration rolled to
+        ``pairs_per_config`` offsets."""
         L = spins.shape[-1]
         configs = spins.repeat_interleave(self.pairs_per_config, dim=0)
         offsets = torch.randint(0, L, (configs.shape[0], 2), generator=generator)
@@ -167,13 +194,14 @@ class VEPairsDataModule(lightning.LightningDataModule):
         rows = (self.v_index.new_tensor(range(L))[None, :, None] + offsets[:, 0, None, None]) % L
         cols = (self.v_index.new_tensor(range(L))[None, None, :] + offsets[:, 1, None, None]) % L
         flat = (rows * L + cols).reshape(configs.shape[0], -1)
-        values = configs.reshape(configs.shape[0], -1).to(torch.float32)
-        return TensorDataset(
-            torch.gather(values, 1, flat[:, self.v_index]), torch.gather(values, 1, flat[:, self.e_index])
-        )
+        values = configs.reshape(configs.shape[0], -1)
+        v, e = (torch.gather(values, 1, flat[:, index]) for index in (self.v_index, self.e_index))
+        if self.q is None:
+            return TensorDataset(v.to(torch.float32), e.to(torch.float32))
+        return TensorDataset(one_hot_blocks(v, self.q), one_hot_blocks(e, self.q))
 
     def setup(self, stage: str | None = None) -> None:
-        """Load the configurations (checked to be +-1, no NaN) and cut the pairs; idempotent."""
+        """Load the configurations (checked to be +-1, or colours 0..q-1) and cut the pairs; idempotent."""
         if self.train_set is not None:
             return
         self.spins.setup(stage)
@@ -181,8 +209,10 @@ class VEPairsDataModule(lightning.LightningDataModule):
         sets = []
         for part in (self.spins.train_set, self.spins.val_set):
             spins = part.spins
-            if not bool(((spins == 1) | (spins == -1)).all()):
+            if self.q is None and not bool(((spins == 1) | (spins == -1)).all()):
                 raise ValueError("dataset configurations must contain only +1 and -1 (found other values)")
+            if self.q is not None and not bool(((spins >= 0) & (spins < self.q)).all()):
+                raise ValueError(f"dataset configurations must hold colours 0..{self.q - 1} (found others)")
             sets.append(self._cut(spins, generator))
         self.train_set, self.val_set = sets
         check_full_batch(len(self.train_set), self.spins.batch_size)
@@ -193,7 +223,7 @@ class VEPairsDataModule(lightning.LightningDataModule):
         return DataLoader(dataset, batch_size=self.spins.batch_size, shuffle=train, drop_last=train)
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled batches ``(v, e)`` float32 +-1, ``(batch, dim_v)`` and ``(batch, dim_e)``."""
+        """Shuffled batches ``(v, e)`` float32 (+-1 or one-hot), ``(batch, dim_v)``, ``(batch, dim_e)``."""
         return self._loader(self.train_set, True)
 
     def val_dataloader(self) -> DataLoader:
@@ -203,12 +233,14 @@ class VEPairsDataModule(lightning.LightningDataModule):
 class CylinderPairsDataModule(lightning.LightningDataModule):
     """Exact (V, E) ring pairs of the infinite cylinder (the geometry of Gordon et al. 2021, no Monte Carlo).
 
-    V is one ring of ``L`` spins, E the ring ``separation`` lattice spacings further along the axis; pairs
-    are i.i.d. draws from :func:`rgnet.ib.cylinder.cylinder_boundary_joint` (thicker slabs add no information,
-    see :mod:`rgnet.ib.cylinder`), so a VIB encoder trained on them can be compared with the exact IB
-    (``rgnet.ib.ising_cylinder_ib``: ``beta_c`` and the encoder). Batches ``(v, e)`` float32 +-1
-    ``(batch, L)``.
-    Drawn in :meth:`setup` (cheap: one categorical draw per pair).
+    V is one ring of ``L`` sites, E the ring ``separation`` lattice spacings further along the axis; pairs
+    are i.i.d. draws from the exact joint law of the two rings
+    (:func:`rgnet.ib.cylinder.cylinder_boundary_joint` for Ising,
+    :func:`rgnet.potts.potts_boundary_joint` for q-state Potts with ``q`` set; thicker slabs add no
+    information, see :mod:`rgnet.ib.cylinder`), so a VIB encoder trained on them can be compared with the
+    exact IB (``rgnet.ib.ising_cylinder_ib``, ``rgnet.potts.potts_cylinder_ib``: ``beta_c`` and the encoder).
+    Batches ``(v, e)`` float32 ``(batch, L)`` of +-1, or one-hot ``(batch, q * L)`` (colour-major). Drawn in
+    :meth:`setup` (cheap: one categorical draw per pair).
     """
 
     def __init__(
@@ -221,10 +253,19 @@ class CylinderPairsDataModule(lightning.LightningDataModule):
         seed: int = 0,
         batch_size: int = 256,
         val_fraction: float = 0.1,
+        q: int | None = None,
     ) -> None:
         super().__init__()
         from rgnet.ib import check_cylinder_geometry
 
+        if q is not None:
+            from rgnet.potts.cylinder import potts_ring_states
+
+            q = check_int(q, "q", minimum=2, maximum=127)
+            potts_ring_states(L, q)  # validates L and the q**L limit (cheap next to the transfer matrix)
+            if h != 0.0:
+                raise ValueError(f"h={h}: the exact Potts ring pairs are drawn at h = 0 (set data.h: 0.0)")
+        self.q = q
         self.L, self.K, self.h, self.separation = check_cylinder_geometry(L, K, h, separation)
         self.n = check_int(n, "n", minimum=2)
         self.seed = check_int(seed, "seed", minimum=0)
@@ -236,37 +277,47 @@ class CylinderPairsDataModule(lightning.LightningDataModule):
                 f"val_fraction must be in (0, 1) and leave both parts non-empty, got {val_fraction}"
             )
         self.block_shape = (1, self.L, True)
-        self.dim_v = self.dim_e = self.L
+        self.dim_v = self.dim_e = self.L * (q or 1)
         self._exact: tuple[torch.Tensor, np.ndarray] | None = None
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
 
     def reference_beta_c(self) -> dict[str, Any]:
         """The exact first IB transition of these pairs, ``(lambda_0/|lambda_1|)^(2 separation)``
-        (``rgnet.ib.predicted_beta_c``, which the exact IB solver reproduces): ``{"beta_c_exact": float,
-        "beta_c_exact_geometry": "cylinder"}``, plus ``beta_c_exact_even`` (the Z2-even sector's, for even
-        encoders) at ``h = 0``."""
-        return _reference(self.L, self.K, self.separation, self.h)
+        (``rgnet.ib.predicted_beta_c``, ``rgnet.potts.potts_predicted_beta_c``, which the exact IB solvers
+        reproduce): ``{"beta_c_exact": float, "beta_c_exact_geometry": "cylinder"}``, plus
+        ``beta_c_exact_symmetric`` (the Z2-even or S_q-invariant sector's, for symmetric encoders) at
+        ``h = 0``."""
+        return _reference(self.L, self.K, self.separation, self.h, self.q)
 
     def exact_joint(self) -> tuple[torch.Tensor, np.ndarray]:
-        """The exact law the pairs are drawn from: every ring state, float32 +-1 ``(2**L, L)``, and
-        ``P(V = state i, E = state j)``, float64 ``(2**L, 2**L)``
-        (:func:`rgnet.ib.cylinder.cylinder_boundary_joint`)."""
-        from rgnet.ib.cylinder import cylinder_boundary_joint
-        from rgnet.ising.exact import cylinder_ring_states
-
+        """The exact law the pairs are drawn from: every ring state, float32 ``(n_states, dim_v)`` (+-1 rows
+        of :func:`rgnet.ising.exact.cylinder_ring_states`, or one-hot rows of
+        :func:`rgnet.potts.potts_ring_states`), and ``P(V = state i, E = state j)``, float64 ``(n_states,
+        n_states)``."""
         if self._exact is None:
-            states = torch.from_numpy(cylinder_ring_states(self.L)).to(torch.float32)
-            self._exact = (states, cylinder_boundary_joint(self.L, self.K, self.separation, self.h))
+            if self.q is None:
+                from rgnet.ib.cylinder import cylinder_boundary_joint
+                from rgnet.ising.exact import cylinder_ring_states
+
+                states = torch.from_numpy(cylinder_ring_states(self.L)).to(torch.float32)
+                joint = cylinder_boundary_joint(self.L, self.K, self.separation, self.h)
+            else:
+                from rgnet.potts.cylinder import potts_boundary_joint, potts_ring_states
+
+                states = one_hot_blocks(torch.from_numpy(potts_ring_states(self.L, self.q)), self.q)
+                joint = potts_boundary_joint(self.L, self.q, self.K, self.separation)
+            self._exact = (states, joint)
         return self._exact
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        from rgnet.ib.cylinder import sample_boundary_pairs
+        from rgnet.ib.cylinder import draw_from_joint
 
-        a, b = sample_boundary_pairs(self.L, self.K, self.separation, self.n, h=self.h, seed=self.seed)
-        v, e = torch.from_numpy(a).to(torch.float32), torch.from_numpy(b).to(torch.float32)
+        states, joint = self.exact_joint()
+        rows, cols = draw_from_joint(joint, self.n, self.seed)
+        v, e = states[torch.from_numpy(rows)], states[torch.from_numpy(cols)]
         self.val_set = TensorDataset(v[: self.n_val], e[: self.n_val])
         self.train_set = TensorDataset(v[self.n_val :], e[self.n_val :])
         check_full_batch(len(self.train_set), self.batch_size)
@@ -282,4 +333,4 @@ class CylinderPairsDataModule(lightning.LightningDataModule):
         return DataLoader(self.val_set, batch_size=self.batch_size)
 
 
-__all__ = ["GEOMETRIES", "CylinderPairsDataModule", "VEPairsDataModule", "ve_site_indices"]
+__all__ = ["GEOMETRIES", "CylinderPairsDataModule", "VEPairsDataModule", "one_hot_blocks", "ve_site_indices"]

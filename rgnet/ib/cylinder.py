@@ -335,9 +335,15 @@ def sample_boundary_pairs(
     """Exact i.i.d. samples of the ring pair ``(a, b)`` of :func:`cylinder_boundary_joint` (the infinite
     cylinder, no Monte Carlo): int8 +-1 arrays ``(n, L)`` each, ring sites in order."""
     joint = cylinder_boundary_joint(circumference, K, separation, h)
+    rows, cols = draw_from_joint(joint, n, seed)
+    states = cylinder_ring_states(circumference)
+    return states[rows], states[cols]
+
+
+def draw_from_joint(joint: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` i.i.d. index pairs ``(a, b)`` from a joint law ``P(a, b)`` float64 ``(A, B)`` (summing to 1),
+    seeded: int64 arrays ``(n,)`` of row and column indices."""
     n = check_int(n, "n", minimum=1)
     rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
     flat = rng.choice(joint.size, size=n, p=joint.reshape(-1))
-    states = cylinder_ring_states(circumference)
-    size = joint.shape[1]
-    return states[flat // size], states[flat % size]
+    return flat // joint.shape[1], flat % joint.shape[1]

@@ -1,30 +1,71 @@
-"""Operators of a block of spins and what a code of the block has in common with them.
+"""Operators of a block of spins or Potts colours and what a code of the block has in common with them.
 
 A block is ``rows x cols`` sites in row-major order, ``block_shape = (rows, cols, periodic)`` with
-``periodic``: its columns wrap around (a ring of the cylinder or torus). Blocks ``v`` are float ``(batch,
-rows*cols)`` of +-1. The templates are the lowest operators of each Z2 sector: the block magnetization
-``sum_i v_i`` (odd) and the nearest-neighbour bond sum ``sum_<ij> v_i v_j`` (even).
-:func:`code_operator_overlaps` measures a code ``mu(v)`` against them:
+``periodic``: its columns wrap around (a ring of the cylinder or torus). Ising blocks ``v`` are float
+``(batch, rows*cols)`` of +-1; q-state Potts blocks (``colours = q``) are one-hot, float ``(batch,
+q*rows*cols)`` in colour-major order (``v.reshape(batch, q, rows*cols)[:, a, i] = delta(s_i, a)``). The
+templates are the lowest operators of each symmetry sector: the order parameter (odd under Z2, the
+(q-1)-dimensional standard irrep of S_q) -- the block magnetization ``sum_i v_i``, or the colour counts
+``n_a = sum_i delta(s_i, a)`` -- and the nearest-neighbour bond sum (invariant: the energy)
+``sum_<ij> v_i v_j`` or ``sum_<ij> delta(s_i, s_j)``. :func:`code_operator_overlaps` measures a code
+``mu(v)`` against them:
 
-* ``overlap_magnetization``: ``|corr(mu(v), sum_i v_i)|`` (max over code components);
-* ``overlap_energy``: ``|corr(mu(v), sum_<ij> v_i v_j)|`` over the block's bonds (:func:`block_bonds`);
-* ``z2_odd_fraction``: share of the code's variance that is odd under ``v -> -v``
-  (``Var(mu(v) - mu(-v)) / (Var(mu(v) - mu(-v)) + Var(mu(v) + mu(-v)))``; 1 = odd, 0 = even); a linear
-  filter is odd by construction (1 always), so this is informative for nonlinear codes;
-* ``filter_sign_purity``: ``|sum_i W_i| / sum_i |W_i|`` of the (first) filter (1 = single-sign filter);
-* ``filter_boundary_ratio``: ``|mean W|`` on the block sites nearest E over ``|mean W|`` on those farthest
-  from it (> 1: boundary-weighted, as RSMI reports at K_c; :func:`filter_boundary_ratio`).
-
-The two filter metrics describe odd codes and are left out for Z2-even codes, whose linear filter vanishes.
+* ``overlap_magnetization``: multiple correlation ``R`` of a code component with the order parameter (max
+  over components): ``|corr(mu, sum_i v_i)|`` for Ising, ``sqrt`` of the share of the component's variance
+  that is linear in the colour counts for Potts;
+* ``overlap_energy``: ``|corr(mu, bond sum)|`` over the block's bonds (:func:`block_bonds`);
+* ``z2_odd_fraction`` (Ising) or ``sq_noninvariant_fraction`` (Potts): share of the code's variance that is
+  not invariant under the symmetry, ``Var(mu - P mu) / (Var(mu - P mu) + Var(P mu))`` with ``P`` the average
+  over the group (the global flip, or the q! colour permutations: :func:`symmetrized_code`); 1 = odd (a
+  linear Ising filter always), 0 = invariant;
+* Ising, codes that are not Z2-even: ``filter_sign_purity``, ``|sum_i W_i| / sum_i |W_i|`` of the (first)
+  filter (1 = single-sign filter), and ``filter_boundary_ratio``, ``|mean W|`` on the block sites nearest E
+  over ``|mean W|`` on those farthest from it (> 1: boundary-weighted, as RSMI reports at K_c;
+  :func:`filter_boundary_ratio`). A one-hot filter is defined only up to a constant per site, so Potts codes
+  have neither.
 """
 
 from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
 
 import torch
 
 from rgnet.contracts import EncodesBlocks, require
 
 BlockShape = tuple[int, int, bool]
+#: Largest q whose q! colour permutations an S_q average enumerates (5! = 120 encoder calls per batch).
+MAX_PERMUTED_COLOURS = 5
+
+
+def colour_permutations(q: int) -> torch.Tensor:
+    """All ``q!`` permutations of the colours 0..q-1, int64 ``(q!, q)``, the identity first."""
+    if not 2 <= q <= MAX_PERMUTED_COLOURS:
+        raise ValueError(
+            f"q={q}: averaging over the q! colour permutations needs 2 <= q <= {MAX_PERMUTED_COLOURS} "
+            f"({MAX_PERMUTED_COLOURS}! = {math.factorial(MAX_PERMUTED_COLOURS)} encoder calls per batch)"
+        )
+    return torch.tensor(list(itertools.permutations(range(q))), dtype=torch.int64)
+
+
+def permute_colours(v: torch.Tensor, q: int, permutation: torch.Tensor) -> torch.Tensor:
+    """One-hot blocks ``v`` ``(batch, q*sites)`` with colour ``a`` renamed ``permutation[a]`` (same shape)."""
+    channels = v.reshape(v.shape[0], q, -1)
+    inverse = torch.argsort(permutation.to(v.device))
+    return channels[:, inverse, :].reshape(v.shape)
+
+
+def symmetrized_code(
+    code: Callable[[torch.Tensor], torch.Tensor], v: torch.Tensor, colours: int | None
+) -> torch.Tensor:
+    """The group average ``P mu`` of a code ``mu = code(v)``, ``(batch, dim_h)``: ``(mu(v) + mu(-v)) / 2``
+    for +-1 blocks (``colours`` None), the mean of ``mu`` over the q! colour permutations of one-hot ones."""
+    if colours is None:
+        return 0.5 * (code(v) + code(-v))
+    permutations = colour_permutations(colours)
+    return torch.stack([code(permute_colours(v, colours, p)) for p in permutations]).mean(dim=0)
 
 
 def block_bonds(block_shape: BlockShape) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,20 +79,33 @@ def block_bonds(block_shape: BlockShape) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat([a.reshape(-1) for a, _ in pairs]), torch.cat([b.reshape(-1) for _, b in pairs])
 
 
-def block_bond_sum(v: torch.Tensor, block_shape: BlockShape) -> torch.Tensor:
-    """Nearest-neighbour bond sum ``(batch,)`` of blocks ``v`` ``(batch, rows*cols)`` of ``block_shape``."""
+def block_bond_sum(v: torch.Tensor, block_shape: BlockShape, colours: int | None = None) -> torch.Tensor:
+    """Nearest-neighbour bond sum ``(batch,)`` of blocks ``v`` of ``block_shape``: ``sum_<ij> v_i v_j`` of
+    +-1 blocks ``(batch, rows*cols)``, or ``sum_<ij> delta(s_i, s_j)`` of one-hot blocks ``(batch,
+    colours*rows*cols)``."""
     i, j = block_bonds(block_shape)
-    return (v[:, i] * v[:, j]).sum(dim=1)
+    channels = v.reshape(v.shape[0], colours or 1, -1)
+    return (channels[:, :, i] * channels[:, :, j]).sum(dim=(1, 2))
 
 
-def abs_correlation(code: torch.Tensor, template: torch.Tensor) -> float:
-    """Largest ``|Pearson correlation|`` of a code component ``code`` ``(batch, dim_h)`` with a template
-    ``(batch,)`` over the batch (0 for a constant code or template)."""
-    code = code - code.mean(dim=0)
-    template = template - template.mean()
-    denom = code.norm(dim=0) * template.norm()
-    corr = (code * template[:, None]).sum(dim=0) / torch.clamp(denom, min=1e-12)
-    return float(corr.abs().max())
+def order_parameter(v: torch.Tensor, colours: int | None = None) -> torch.Tensor:
+    """The block's order parameter, ``(batch, 1)``: the magnetization ``sum_i v_i`` of +-1 blocks, or
+    ``(batch, q)``: the colour counts ``n_a`` of one-hot blocks (they sum to the block size, so their
+    centred span is the (q-1)-dimensional order parameter)."""
+    if colours is None:
+        return v.sum(dim=1, keepdim=True)
+    return v.reshape(v.shape[0], colours, -1).sum(dim=2)
+
+
+def multiple_correlation(code: torch.Tensor, templates: torch.Tensor) -> float:
+    """Largest multiple correlation ``R`` over the components of ``code`` ``(batch, dim_h)`` with the span of
+    ``templates`` ``(batch, k)``: ``R^2`` is the share of the component's variance that a linear function of
+    the templates explains (``|Pearson correlation|`` for one template; 0 for a constant code)."""
+    code = (code - code.mean(dim=0)).double()
+    templates = (templates - templates.mean(dim=0)).double()
+    fitted = templates @ torch.linalg.lstsq(templates, code, driver="gelsd").solution
+    explained = fitted.pow(2).sum(dim=0) / torch.clamp(code.pow(2).sum(dim=0), min=1e-300)
+    return float(torch.clamp(explained, 0.0, 1.0).sqrt().max())
 
 
 def filter_sign_purity(w: torch.Tensor) -> float:
@@ -81,19 +135,24 @@ def code_operator_overlaps(
     encoder: EncodesBlocks, v: torch.Tensor, block_shape: BlockShape
 ) -> dict[str, float]:
     """Overlaps of the code ``mu(v)`` of ``encoder`` (:class:`rgnet.contracts.EncodesBlocks`) on blocks ``v``
-    ``(batch, rows*cols)`` with the operator templates (see the module docstring); the filter metrics only for
-    codes that are not Z2-even."""
+    (+-1 ``(batch, rows*cols)``, or one-hot ``(batch, q*rows*cols)`` when ``encoder.colours = q``) with the
+    operator templates (see the module docstring); the filter metrics only for Ising codes that are not
+    Z2-even."""
     require(encoder, EncodesBlocks, "code_operator_overlaps")
+    colours = encoder.colours
     with torch.no_grad():
-        mu, mu_flip = encoder(v), encoder(-v)
-    odd = (mu - mu_flip).var(dim=0).sum()
-    even = (mu + mu_flip).var(dim=0).sum()
+        mu = encoder(v)
+        invariant = symmetrized_code(encoder, v, colours)
+    broken = (mu - invariant).var(dim=0).sum()
+    kept = invariant.var(dim=0).sum()
     out = {
-        "overlap_magnetization": abs_correlation(mu, v.sum(dim=1)),
-        "overlap_energy": abs_correlation(mu, block_bond_sum(v, block_shape)),
-        "z2_odd_fraction": float(odd / torch.clamp(odd + even, min=1e-30)),
+        "overlap_magnetization": multiple_correlation(mu, order_parameter(v, colours)),
+        "overlap_energy": multiple_correlation(mu, block_bond_sum(v, block_shape, colours)[:, None]),
+        "z2_odd_fraction" if colours is None else "sq_noninvariant_fraction": float(
+            broken / torch.clamp(broken + kept, min=1e-30)
+        ),
     }
-    if encoder.z2_even:
+    if encoder.symmetric or colours is not None:
         return out
     w = encoder.filters()[0].cpu()
     out["filter_sign_purity"] = filter_sign_purity(w)
@@ -104,11 +163,16 @@ def code_operator_overlaps(
 
 
 __all__ = [
+    "MAX_PERMUTED_COLOURS",
     "BlockShape",
-    "abs_correlation",
     "block_bond_sum",
     "block_bonds",
     "code_operator_overlaps",
+    "colour_permutations",
     "filter_boundary_ratio",
     "filter_sign_purity",
+    "multiple_correlation",
+    "order_parameter",
+    "permute_colours",
+    "symmetrized_code",
 ]

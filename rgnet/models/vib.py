@@ -1,11 +1,14 @@
 """Variational information bottleneck (VIB) encoder of a block V against its environment E.
 
 Code: ``H = mu(V) + xi`` with ``xi ~ N(0, I_{dim_h})`` (fixed unit noise, the Gaussian-IB normal form of
-Chechik et al. 2005) and ``mu`` a linear filter or a small MLP. With ``symmetry="z2_even"`` the code is
-restricted to Z2-even functions of the block, ``mu(v) = (g(v) + g(-v)) / 2`` with ``g`` the MLP, so the
-Z2-odd operators (the spin) cannot be picked and the first IB transition moves to the leading even one (the
-energy; exact reference: ``rgnet.ib.ising_cylinder_ib(..., z2_even=True)``). Bounds, per batch of pairs
-``(v, e)``:
+Chechik et al. 2005) and ``mu`` a linear filter or a small MLP. Blocks are +-1 Ising spins, or q-state Potts
+colours one-hot (``q`` set; colour-major ``(B, q*sites)``, :mod:`rgnet.ib.operators`). With
+``symmetry="z2_even"`` (Ising) the code is restricted to Z2-even functions of the block, ``mu(v) = (g(v) +
+g(-v)) / 2`` with ``g`` the MLP, so the Z2-odd operators (the spin) cannot be picked and the first IB
+transition moves to the leading even one (the energy; exact reference: ``rgnet.ib.ising_cylinder_ib(...,
+z2_even=True)``); ``symmetry="sq_invariant"`` (Potts) averages ``g`` over the q! colour permutations, so the
+spin (the standard irrep of S_q) cannot be picked and the transition moves to the energy (exact reference:
+``rgnet.potts.potts_cylinder_ib(..., invariant=True)``). Bounds, per batch of pairs ``(v, e)``:
 
 * ``I(V;H) <= 1/2 ln det(Cov_batch(mu(V)) + I)``: with unit noise ``I(V;H) = h(H) - h(xi)`` and the
   Gaussian of the same covariance maximises ``h(H)``; exact for Gaussian V and a linear filter;
@@ -17,7 +20,8 @@ to 1 over the first ``warmup_steps`` optimizer steps (then the IB objective prop
 the critic needs time to find the relevant features of E: for a Z2-even code (products of spins) the
 compression term otherwise shuts the code before the critic sees any signal, and the encoder collapses to the
 trivial one at every beta (measured on the L = 6 cylinder at 1.5-6x the exact even beta_c). Batches:
-``(v, e)`` float32 ``(B, dim_v)``, ``(B, dim_e)`` (e.g. :class:`rgnet.data.ve_pairs.VEPairsDataModule`).
+``(v, e)`` float32 ``(B, dim_v)``, ``(B, dim_e)`` (e.g. :class:`rgnet.data.ve_pairs.VEPairsDataModule`);
+for Potts blocks ``dim_v = q * sites``, and ``E`` is one-hot too.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ import torch
 from torch import nn
 
 from rgnet._checks import check_choice, check_int, check_real
+from rgnet.contracts import HasBlockPairs, require
 from rgnet.ib.estimators import BOUNDS, SeparableCritic, mi_lower_bound
+from rgnet.ib.operators import MAX_PERMUTED_COLOURS, colour_permutations, permute_colours
 from rgnet.models.critic_training import check_learning_rates, encoder_critic_adam
 
 ENCODERS = ("linear", "mlp")
-SYMMETRIES = ("none", "z2_even")
+SYMMETRIES = ("none", "z2_even", "sq_invariant")
 
 
 def gaussian_code_information(mu: torch.Tensor) -> torch.Tensor:
@@ -53,8 +59,11 @@ class VIBEncoder(lightning.LightningModule):
         dim_h: code dimension.
         beta: IB trade-off, ``>= 0``.
         encoder: ``"linear"`` (filter ``W (dim_h, dim_v)`` + bias) or ``"mlp"`` (one hidden tanh layer).
-        symmetry: ``"none"`` or ``"z2_even"`` (the code is the flip-symmetrized MLP; needs ``encoder="mlp"``:
-            the even part of a linear filter is a constant).
+        symmetry: ``"none"``, ``"z2_even"`` (Ising: the code is the flip-symmetrized MLP) or
+            ``"sq_invariant"`` (Potts: the MLP averaged over colour permutations); both need
+            ``encoder="mlp"`` (the symmetric part of a linear filter is a constant).
+        q: colours of one-hot Potts blocks (``2 <= q <= 127``; ``sq_invariant`` needs ``q <= 5``), None for
+            +-1 Ising blocks; ``dim_v`` and ``dim_e`` are then ``q`` times the number of sites.
         hidden: width of the MLP encoder.
         bound: ``"infonce"`` or ``"nwj"`` lower bound on I(H;E).
         critic_hidden, critic_embed: separable critic MLP width and embedding size.
@@ -83,6 +92,7 @@ class VIBEncoder(lightning.LightningModule):
         init_std: float = 1.0,
         symmetry: str = "none",
         warmup_steps: int = 0,
+        q: int | None = None,
     ) -> None:
         super().__init__()
         dim_v = check_int(dim_v, "dim_v", minimum=1)
@@ -94,10 +104,24 @@ class VIBEncoder(lightning.LightningModule):
         bound = check_choice(bound, "bound", tuple(BOUNDS))
         symmetry = check_choice(symmetry, "symmetry", SYMMETRIES)
         warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=0)
-        if symmetry == "z2_even" and encoder != "mlp":
+        if q is not None:
+            q = check_int(q, "q", minimum=2, maximum=127)
+            for name, size in (("dim_v", dim_v), ("dim_e", dim_e)):
+                if size % q:
+                    raise ValueError(f"{name}={size} is not a multiple of q={q} (one-hot blocks: q per site)")
+        if symmetry != "none" and encoder != "mlp":
             raise ValueError(
-                f"symmetry='z2_even' needs encoder='mlp', got encoder={encoder!r} (a linear filter is odd "
-                "under v -> -v, so its even part is a constant)"
+                f"symmetry={symmetry!r} needs encoder='mlp', got encoder={encoder!r} (the symmetric part of "
+                "a linear filter is a constant)"
+            )
+        if symmetry == "z2_even" and q is not None:
+            raise ValueError(
+                f"symmetry='z2_even' is for +-1 Ising blocks; q={q} Potts blocks: 'sq_invariant'"
+            )
+        if symmetry == "sq_invariant" and (q is None or q > MAX_PERMUTED_COLOURS):
+            raise ValueError(
+                f"symmetry='sq_invariant' needs one-hot Potts blocks with 2 <= q <= {MAX_PERMUTED_COLOURS} "
+                f"(the code averages over the q! colour permutations), got q={q}"
             )
         check_learning_rates(lr, critic_lr)
         self.save_hyperparameters()
@@ -107,7 +131,7 @@ class VIBEncoder(lightning.LightningModule):
             self.encoder = nn.Sequential(nn.Linear(dim_v, hidden), nn.Tanh(), nn.Linear(hidden, dim_h))
         init_std = check_real(init_std, "init_std", minimum=0.0)
         nn.init.normal_(self.encoder[-1].weight if encoder == "mlp" else self.encoder.weight, std=init_std)
-        if symmetry == "z2_even":
+        if symmetry != "none":
             # the even part of tanh(w.v + b) grows with |b| (it vanishes at b = 0): with the default small
             # biases the initial even code is nearly constant and the encoder collapses before the critic
             # finds the even features of E in 2 of 4 seeds (measured at L = 8, 1.5 beta_c_even); N(0, 1) in
@@ -116,23 +140,62 @@ class VIBEncoder(lightning.LightningModule):
         self.critic = SeparableCritic(
             dim_h, dim_e, hidden=critic_hidden, embed=critic_embed, even_y=symmetry == "z2_even"
         )
+        if symmetry == "sq_invariant":
+            self.register_buffer("permutations", colour_permutations(q), persistent=False)
         self._last: dict[str, float] = {}
 
     @property
-    def z2_even(self) -> bool:
-        """Whether the code is restricted to Z2-even functions of the block."""
-        return self.hparams.get("symmetry", "none") == "z2_even"
+    def symmetric(self) -> bool:
+        """Whether the code is restricted to symmetry-invariant functions of the block (Z2-even or
+        S_q-invariant)."""
+        return self.hparams.get("symmetry", "none") != "none"
+
+    @property
+    def colours(self) -> int | None:
+        """q of one-hot Potts blocks, None for +-1 Ising blocks."""
+        return self.hparams.get("q")
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         """Mean code ``mu(v)``, (B, dim_h)."""
-        if self.z2_even:
+        symmetry = self.hparams.get("symmetry", "none")
+        if symmetry == "z2_even":
             return 0.5 * (self.encoder(v) + self.encoder(-v))
+        if symmetry == "sq_invariant":
+            q = self.hparams.q
+            return torch.stack([self.encoder(permute_colours(v, q, p)) for p in self.permutations]).mean(0)
         return self.encoder(v)
+
+    def check_datamodule(self, datamodule: object) -> None:
+        """Raise ``ValueError`` naming the field when the (V, E) pairs of ``datamodule`` do not fit the model:
+        ``dim_v``, ``dim_e`` or the colours ``q`` (``TypeError`` when it serves no block pairs). rgnet-train
+        calls this before any data is made."""
+        dm = require(datamodule, HasBlockPairs, "VIBEncoder")
+        data_q = getattr(dm, "q", None)
+        if data_q != self.colours:
+            raise ValueError(
+                f"the data's blocks have q={data_q} ({'+-1 spins' if data_q is None else 'one-hot'}) but "
+                f"the model has q={self.colours}: set model.q: ${{data.q}}"
+            )
+        for name in ("dim_v", "dim_e"):
+            size = getattr(dm, name, None)
+            if size is not None and int(size) != self.hparams[name]:
+                raise ValueError(
+                    f"the data's blocks have {name}={int(size)} but the model has {name}={self.hparams[name]}"
+                )
+
+    def _check_batch(self, v: torch.Tensor, e: torch.Tensor) -> None:
+        if not (torch.isfinite(v).all() and torch.isfinite(e).all()):
+            raise ValueError("batch contains NaN or infinite values")
+        q = self.colours
+        for name, x in (("v", v), ("e", e)):
+            if q is not None and not (
+                ((x == 0) | (x == 1)).all() and (x.reshape(x.shape[0], q, -1).sum(dim=1) == 1).all()
+            ):
+                raise ValueError(f"{name} is not one-hot over q={q} colours at every site (colour-major)")
 
     def information_terms(self, v: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(I(V;H) upper bound, I(H;E) lower bound)`` in nats on one batch (differentiable)."""
-        if not (torch.isfinite(v).all() and torch.isfinite(e).all()):
-            raise ValueError("batch contains NaN or infinite values")
+        self._check_batch(v, e)
         mu = self(v)
         h = mu + torch.randn_like(mu)
         return gaussian_code_information(mu), mi_lower_bound(self.hparams.bound, self.critic(h, e))
@@ -176,24 +239,30 @@ class VIBEncoder(lightning.LightningModule):
 
     @torch.no_grad()
     def quadratic_kernel(self, n_samples: int = 8192, seed: int = 0) -> torch.Tensor:
-        """Walsh-Fourier coefficients of the code on pairs of sites, ``Q_ij = E[mu(v) v_i v_j]`` over uniform
-        +-1 blocks ``v`` (``i != j``; the diagonal is 0): the code's weight on each product ``v_i v_j``, its
-        leading Z2-even content (an energy-like code has its weight on the block's nearest-neighbour pairs).
-        Exact by enumeration for ``dim_v <= 16``, else from ``n_samples`` seeded uniform draws. Float32
-        ``(dim_h, dim_v, dim_v)``."""
-        from rgnet.ising.exact import enumerate_configurations
-
-        n = self.hparams.dim_v
-        if n <= 16:
-            v = enumerate_configurations((n,)).to(self.device, torch.float32)
+        """The code's weight on each pair of sites, ``Q_ij = E[mu(v) v_i v_j]`` over uniform +-1 blocks
+        (Ising; Walsh-Fourier coefficients) or ``E[mu(v) delta(s_i, s_j)]`` over uniform colourings
+        (Potts), ``mu`` centred, ``i != j`` (the diagonal is 0): the leading symmetric content of the code
+        (an energy-like code has its weight on the block's nearest-neighbour pairs). Exact by enumeration up
+        to 65536 block states, else from ``n_samples`` seeded uniform draws. Float32 ``(dim_h, sites,
+        sites)``."""
+        q = self.colours
+        levels, sites = q or 2, self.hparams.dim_v // (q or 1)
+        if levels**sites <= 65536:
+            index = torch.arange(levels**sites)[:, None]
+            states = index // levels ** torch.arange(sites) % levels
         else:
             n_samples = check_int(n_samples, "n_samples", minimum=1)
-            bits = torch.randint(0, 2, (n_samples, n), generator=torch.Generator().manual_seed(seed))
-            v = (2.0 * bits - 1.0).to(self.device)
-        mu = self(v)
+            generator = torch.Generator().manual_seed(seed)
+            states = torch.randint(0, levels, (n_samples, sites), generator=generator)
+        if q is None:  # one channel of +-1 spins: the pair feature is v_i v_j
+            channels = (2.0 * states - 1.0)[:, None, :]
+        else:  # one-hot: sum_a x_ai x_aj = delta(s_i, s_j)
+            channels = torch.nn.functional.one_hot(states, q).permute(0, 2, 1).to(torch.float32)
+        channels = channels.to(self.device)
+        mu = self(channels.reshape(channels.shape[0], -1))
         mu = mu - mu.mean(dim=0)
-        kernel = torch.einsum("bk,bi,bj->kij", mu, v, v) / v.shape[0]
-        return (kernel * (1.0 - torch.eye(n, device=self.device))).cpu()
+        kernel = torch.einsum("bk,bai,baj->kij", mu, channels, channels) / channels.shape[0]
+        return (kernel * (1.0 - torch.eye(sites, device=self.device))).cpu()
 
     def summary_metrics(self) -> dict[str, Any]:
         """beta, last informations (nats) and the filters (lists), JSON-serialisable."""

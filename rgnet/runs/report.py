@@ -309,10 +309,10 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     values, nats; with hollow markers the exact informations of the learned code where the data's law is
     known) against beta, and the code's overlaps with the block magnetization and bond energy against
     beta; one colour per combination of the other varying settings. The exact ``beta_c_exact`` of the runs'
-    geometry is a solid vertical line where known (for Z2-even codes, the even sector's
-    ``beta_c_exact_even``); the VIB's own transition (midpoint between the largest beta whose code stayed
-    off, I(V;H) < ``IB_CODE_ON_NATS``, and the smallest beta above it whose code is on)
-    a dotted one."""
+    geometry is a solid vertical line where known (for symmetric codes, the symmetric sector's
+    ``beta_c_exact_symmetric``: Z2-even for Ising, S_q-invariant for Potts); the VIB's own transition
+    (midpoint between the largest beta whose code stayed off, I(V;H) < ``IB_CODE_ON_NATS``, and the smallest
+    beta above it whose code is on) a dotted one."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -327,10 +327,10 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
         if not is_finite_number(beta) or not is_finite_number(last.get("i_vh")):
             continue
         point = {"beta": float(beta), **{k: float(v) for k, v in last.items() if is_finite_number(v)}}
-        exact_key = "beta_c_exact_even" if "beta_over_beta_c_exact_even" in ib else "beta_c_exact"
+        exact_key = "beta_c_exact_symmetric" if "beta_over_beta_c_exact_symmetric" in ib else "beta_c_exact"
         if is_finite_number(ib.get(exact_key)):
             point["beta_c_exact"] = float(ib[exact_key])
-            point["even"] = float(exact_key == "beta_c_exact_even")
+            point["symmetric"] = float(exact_key == "beta_c_exact_symmetric")
         label = ", ".join(f"{k}={run.settings.get(k)}" for k in others)
         groups.setdefault(label, []).append(point)
     if not groups:
@@ -361,9 +361,9 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
                 overlap_axes.plot(
                     betas, [p[key] for p in points], marker, color=colour, label=f"{prefix}{name}"
                 )
-        exact = {(p["beta_c_exact"], p["even"]) for p in points if "beta_c_exact" in p}
-        for value, even in sorted(exact):
-            sector = " (Z2-even sector)" if even else ""
+        exact = {(p["beta_c_exact"], p["symmetric"]) for p in points if "beta_c_exact" in p}
+        for value, symmetric in sorted(exact):
+            sector = " (symmetric sector)" if symmetric else ""
             info_axes.axvline(value, color=colour, lw=1.5, label=f"exact beta_c{sector} = {value:.4g}")
             overlap_axes.axvline(value, color=colour, lw=1.5)
         on = [p["i_vh"] >= IB_CODE_ON_NATS for p in points]

@@ -46,7 +46,8 @@ def test_a_data_module_without_blocks_is_named_before_training() -> None:
 
 def test_a_module_that_is_not_a_block_encoder_is_named() -> None:
     trainer = SimpleNamespace(datamodule=None)
-    with pytest.raises(TypeError, match=r"IBRelevance needs EncodesBlocks.*LightningModule has no filters"):
+    missing = r"IBRelevance needs EncodesBlocks.*LightningModule has no colours, filters"
+    with pytest.raises(TypeError, match=missing):
         IBRelevance().on_fit_start(trainer, lightning.LightningModule())
 
 

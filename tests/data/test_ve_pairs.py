@@ -141,3 +141,33 @@ def test_training_set_smaller_than_a_batch_is_an_error():
     dm = CylinderPairsDataModule(L=3, K=0.3, n=40, batch_size=64)
     with pytest.raises(ValueError, match="fewer than batch_size=64"):
         dm.setup()
+
+
+def test_potts_pairs_are_one_hot_cuts_of_the_colours(tmp_path) -> None:
+    """q = 3 Potts data: V and E are the one-hot (colour-major) colours of the cut's sites; the reference is
+    the q = 3 cylinder's (all operators and the S_3-invariant sector); a VIB for Ising blocks is refused."""
+    from rgnet.data.ve_pairs import one_hot_blocks
+    from rgnet.models.vib import VIBEncoder
+    from rgnet.potts import potts_critical_coupling, potts_predicted_beta_c
+
+    K = potts_critical_coupling(3)
+    fields = dict(L=6, K=K, n=40, method="swendsen_wang", q=3, storage="int8", batch_size=16, progress=False)
+    dm = VEPairsDataModule(tmp_path, geometry="slab", block=1, buffer=1, env_width=2, **fields)
+    assert (dm.dim_v, dm.dim_e) == (18, 36)
+    reference = dm.reference_beta_c()
+    assert reference["beta_c_exact"] == pytest.approx(potts_predicted_beta_c(6, 3, K, 2), rel=1e-12)
+    assert reference["beta_c_exact_symmetric"] == pytest.approx(
+        potts_predicted_beta_c(6, 3, K, 2, invariant=True), rel=1e-12
+    )
+    with pytest.raises(ValueError, match=r"data's blocks have q=3 \(one-hot\) but the model has q=None"):
+        VIBEncoder(18, 36).check_datamodule(dm)
+    VIBEncoder(18, 36, q=3).check_datamodule(dm)
+    dm.prepare_data()
+    dm.setup()
+    v, e = dm.train_set.tensors
+    assert v.shape[1] == 18 and e.shape[1] == 36
+    assert torch.equal(v.reshape(-1, 3, 6).sum(dim=1), torch.ones(v.shape[0], 6))
+    # a cut's V is a full row of the lattice: some row of its configuration, one-hot
+    colours = dm.spins.train_set.spins.reshape(-1, 6, 6)[0]
+    rows = {tuple(r.tolist()) for c in range(6) for r in one_hot_blocks(colours.roll(c, 1), 3)}
+    assert any(tuple(row.tolist()) in rows for row in v[: dm.pairs_per_config])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rgnet.ib import block_bond_sum, code_operator_overlaps, filter_boundary_ratio
+from rgnet.data.ve_pairs import one_hot_blocks
+from rgnet.ib import block_bond_sum, code_operator_overlaps, filter_boundary_ratio, permute_colours
 from rgnet.models.vib import VIBEncoder
 
 
@@ -43,6 +44,46 @@ def test_filter_boundary_ratio() -> None:
 
 
 def test_overlaps_need_a_block_encoder() -> None:
-    """A plain callable has no filters and no Z2 flag: the error names what it lacks."""
-    with pytest.raises(TypeError, match=r"EncodesBlocks.*Linear has no filters, quadratic_kernel, z2_even"):
+    """A plain callable has no filters and no symmetry flag: the error names what it lacks."""
+    missing = r"EncodesBlocks.*Linear has no colours, filters, quadratic_kernel, symmetric"
+    with pytest.raises(TypeError, match=missing):
         code_operator_overlaps(torch.nn.Linear(4, 1), torch.ones(3, 4), (2, 2, False))
+
+
+def _potts_blocks(n: int, q: int, sites: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    colours = torch.randint(0, q, (n, sites), generator=torch.Generator().manual_seed(seed))
+    return colours, one_hot_blocks(colours, q)
+
+
+def test_potts_bond_sum_counts_equal_neighbours() -> None:
+    colours, v = _potts_blocks(200, 3, 6)
+    grid = colours.reshape(-1, 2, 3)
+    expected = (grid[:, 1:] == grid[:, :-1]).sum((1, 2)) + (grid[:, :, 1:] == grid[:, :, :-1]).sum((1, 2))
+    assert torch.equal(block_bond_sum(v, (2, 3, False), colours=3), expected.float())
+
+
+def test_permuting_colours_renames_them() -> None:
+    colours, v = _potts_blocks(50, 3, 4)
+    permutation = torch.tensor([2, 0, 1])
+    assert torch.equal(permute_colours(v, 3, permutation), one_hot_blocks(permutation[colours], 3))
+
+
+def test_potts_overlaps_of_hand_set_codes() -> None:
+    """A linear code on one colour count is all order parameter (R = 1) and not S_q invariant; an invariant
+    code (the bond count) is all energy and invariant; a power check: the order-parameter code has no energy
+    overlap, the energy code no order-parameter overlap."""
+    _, v = _potts_blocks(2000, 3, 4)
+    counts = VIBEncoder(12, 12, q=3)
+    with torch.no_grad():
+        counts.encoder.weight.copy_(torch.tensor([[1.0] * 4 + [0.0] * 8]))  # n_0
+    odd = code_operator_overlaps(counts, v, (2, 2, False))
+    assert odd["overlap_magnetization"] == pytest.approx(1.0) and odd["overlap_energy"] < 0.1
+    assert odd["sq_noninvariant_fraction"] == pytest.approx(1.0) and "filter_sign_purity" not in odd
+
+    class BondCount(VIBEncoder):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return block_bond_sum(x, (2, 2, False), colours=3)[:, None]
+
+    energy = code_operator_overlaps(BondCount(12, 12, q=3), v, (2, 2, False))
+    assert energy["overlap_energy"] == pytest.approx(1.0) and energy["overlap_magnetization"] < 0.1
+    assert energy["sq_noninvariant_fraction"] == pytest.approx(0.0, abs=1e-12)

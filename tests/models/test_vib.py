@@ -267,3 +267,45 @@ def test_vib_on_monte_carlo_torus_learns_boundary_weighted_magnetization(tmp_pat
     assert variance_off < 0.05 * variance_on
     w_off = below.filters()[0]
     assert float(w_off.sum().abs() / w_off.abs().sum()) < 0.8
+
+
+def test_vib_on_exact_potts_cylinder_pairs_switches_on_at_the_exact_beta_c() -> None:
+    """q = 3 rings of 4 sites at K_c, one-hot: above the exact beta_c the code is on and lies in the order
+    parameter's span (the spin, the standard irrep of S_3); below it, off (the power check)."""
+    from rgnet.data.ve_pairs import CylinderPairsDataModule
+    from rgnet.ib import code_operator_overlaps
+    from rgnet.potts import potts_critical_coupling, potts_predicted_beta_c
+
+    K = potts_critical_coupling(3)
+    dm = CylinderPairsDataModule(L=4, K=K, separation=1, n=20000, q=3)
+    dm.setup()
+    beta_c = potts_predicted_beta_c(4, 3, K, 1)
+    assert dm.reference_beta_c()["beta_c_exact"] == pytest.approx(beta_c)
+    a, b = dm.train_set.tensors
+    above = _train_on_pairs(1.5 * beta_c, a, b, q=3)
+    overlaps = code_operator_overlaps(above, dm.val_set.tensors[0], dm.block_shape)
+    assert overlaps["overlap_magnetization"] > 0.95 and overlaps["overlap_energy"] < 0.2
+    below = _train_on_pairs(0.7 * beta_c, a, b, q=3)
+    v = dm.val_set.tensors[0]
+    with torch.no_grad():  # the code's variance: a one-hot filter is defined up to a constant per site
+        assert float(below(v).var()) < 0.01 * float(above(v).var())
+
+
+def test_sq_invariant_code_is_invariant_and_bad_potts_input_is_refused() -> None:
+    from rgnet.data.ve_pairs import one_hot_blocks
+    from rgnet.ib import colour_permutations, permute_colours
+
+    model = VIBEncoder(12, 12, encoder="mlp", symmetry="sq_invariant", q=3)
+    v = one_hot_blocks(torch.randint(0, 3, (64, 4), generator=torch.Generator().manual_seed(0)), 3)
+    with torch.no_grad():
+        codes = [model(permute_colours(v, 3, p)) for p in colour_permutations(3)]
+    for code in codes[1:]:
+        assert torch.allclose(code, codes[0], atol=1e-6)
+    with pytest.raises(ValueError, match="not one-hot over q=3"):
+        model.information_terms(v * 2.0, v)
+    with pytest.raises(ValueError, match="dim_v=10 is not a multiple of q=3"):
+        VIBEncoder(10, 12, q=3)
+    with pytest.raises(ValueError, match="'sq_invariant' needs one-hot Potts blocks"):
+        VIBEncoder(12, 12, encoder="mlp", symmetry="sq_invariant")
+    with pytest.raises(ValueError, match="z2_even' is for .*Ising blocks; q=3 Potts blocks: 'sq_invariant'"):
+        VIBEncoder(12, 12, encoder="mlp", symmetry="z2_even", q=3)

@@ -37,6 +37,7 @@ SMOKE: dict[str, list[str]] = {
     "ib_relevance": ["data.L=8", "data.n=64", "data.batch_size=32", "data.progress=false"],
     "ib_relevance_cylinder": ["data.L=4", "data.n=600", "data.batch_size=64"],
     "ib_relevance_cylinder_even": ["data.L=4", "data.n=600", "data.batch_size=64"],
+    "ib_relevance_potts": ["data.L=3", "data.n=600", "data.batch_size=64"],
 }
 
 
