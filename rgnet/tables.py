@@ -37,7 +37,7 @@ def format_table(
         and all(isinstance(row[i], (int, float)) and not isinstance(row[i], bool) for row in rows)
         for i in range(shown)
     ]
-    widths = [max(len(header[i]), *(len(row[i]) for row in cells)) for i in range(shown)]
+    widths = [max([len(header[i]), *(len(row[i]) for row in cells)]) for i in range(shown)]
 
     def line(texts: Sequence[str]) -> str:
         padded = [

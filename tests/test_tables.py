@@ -26,3 +26,7 @@ def test_max_columns_says_how_many_were_left_out():
 def test_records_missing_keys_are_empty():
     lines = format_records([{"method": "wolff", "ratio": 2.0}, {"method": "heatbath"}], ["method", "ratio"])
     assert lines.splitlines()[3].split() == ["heatbath"]
+
+
+def test_no_rows_give_the_header_and_rule():
+    assert format_records([], ["method", "ratio"]).splitlines()[0].split() == ["method", "ratio"]

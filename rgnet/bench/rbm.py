@@ -11,15 +11,12 @@ bookkeeping must be cheap next to the products).
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from rgnet._checks import check_device, check_int
-from rgnet.bench.samplers import _synchronize
+from rgnet.bench.samplers import interleaved_seconds
 from rgnet.models.rbm import RBM
 
 #: (n_visible, n_hidden) of Mehta & Schwab's stack 1600-400-100-25.
@@ -61,39 +58,6 @@ def cd_step(n_visible: int, n_hidden: int, batch: int, k: int, persistent: bool,
             optimizer.step()
 
     return run
-
-
-def interleaved_seconds(
-    a: Callable[[int], None],
-    b: Callable[[int], None],
-    device: torch.device,
-    min_seconds: float,
-    repeats: int = 5,
-) -> tuple[float, float]:
-    """Median seconds per call of ``a(n)`` and ``b(n)``, timed alternately so that load drifts hit both alike.
-
-    Each callable gets a warm-up call, then its own ``n``, doubled until one run lasts ``min_seconds``.
-    """
-
-    def timed(run: Callable[[int], None], n: int) -> float:
-        _synchronize(device)
-        start = time.perf_counter()
-        run(n)
-        _synchronize(device)
-        return time.perf_counter() - start
-
-    counts = []
-    for run in (a, b):
-        timed(run, 1)
-        n = 1
-        while timed(run, n) < min_seconds and n < 1 << 20:
-            n *= 2
-        counts.append(n)
-    samples: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for run, n, out in zip((a, b), counts, samples, strict=True):
-            out.append(timed(run, n) / n)
-    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def cd_throughput_table(

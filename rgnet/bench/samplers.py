@@ -52,24 +52,51 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _timed(run: Callable[[int], None], n: int, device: torch.device) -> float:
+    """Wall seconds of ``run(n)``, the device synchronized before and after."""
+    _synchronize(device)
+    start = time.perf_counter()
+    run(n)
+    _synchronize(device)
+    return time.perf_counter() - start
+
+
+def _calls_to_time(run: Callable[[int], None], device: torch.device, min_seconds: float) -> int:
+    """After a warm-up ``run(1)`` (compilation, caches), the ``n`` doubled from 1 until ``run(n)`` lasts
+    ``min_seconds``."""
+    _timed(run, 1, device)
+    n = 1
+    while _timed(run, n, device) < min_seconds and n < 1 << 20:
+        n *= 2
+    return n
+
+
 def seconds_per_sweep(
     step: Callable[[int], None], device: torch.device, min_seconds: float = 0.3, repeats: int = 3
 ) -> float:
     """Median wall time of one sweep of ``step(n)``: warm-up excluded, n doubled until a run lasts
     ``min_seconds``."""
+    n = _calls_to_time(step, device, min_seconds)
+    return statistics.median(_timed(step, n, device) for _ in range(repeats)) / n
 
-    def timed(n: int) -> float:
-        _synchronize(device)
-        start = time.perf_counter()
-        step(n)
-        _synchronize(device)
-        return time.perf_counter() - start
 
-    timed(1)  # warm-up: compilation, caches
-    n = 1
-    while timed(n) < min_seconds and n < 1 << 20:
-        n *= 2
-    return statistics.median(timed(n) for _ in range(repeats)) / n
+def interleaved_seconds(
+    a: Callable[[int], None],
+    b: Callable[[int], None],
+    device: torch.device,
+    min_seconds: float,
+    repeats: int = 5,
+) -> tuple[float, float]:
+    """Median seconds per call of ``a(n)`` and ``b(n)``, timed alternately so that load drifts hit both alike.
+
+    Each callable gets a warm-up call, then its own ``n``, doubled until one run lasts ``min_seconds``.
+    """
+    counts = [_calls_to_time(run, device, min_seconds) for run in (a, b)]
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for run, n, out in zip((a, b), counts, samples, strict=True):
+            out.append(_timed(run, n, device) / n)
+    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def throughput_table(

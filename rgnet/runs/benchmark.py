@@ -1,5 +1,6 @@
 """One benchmark run (``rgnet-bench``): sampler throughput and independent samples per second as ratios to a
-naive baseline run in the same process, contrastive-divergence throughput, and on CUDA the fused kernels
+naive baseline run in the same process, contrastive-divergence throughput, Monte Carlo RG, the q-state Potts
+samplers against the Ising kernels and the exact Potts cylinder IB, and on CUDA the fused kernels
 next to NVIDIA's ising-gpu. Prints the tables and writes them to ``summary.json``."""
 
 from __future__ import annotations
@@ -13,12 +14,20 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rgnet._checks import check_choice, check_device, check_int, check_real
+from rgnet.bench.potts import (
+    CYLINDER_COLUMNS,
+    SAMPLER_COLUMNS,
+    check_circumference,
+    potts_cylinder_table,
+    potts_throughput_table,
+)
 from rgnet.bench.rbm import COLUMNS as RBM_COLUMNS
 from rgnet.bench.rbm import cd_throughput_table
 from rgnet.bench.rg import COLUMNS as MCRG_COLUMNS
 from rgnet.bench.rg import check_mcrg_size, mcrg_table
 from rgnet.bench.samplers import independent_samples_table, throughput_table
 from rgnet.ising import METHODS
+from rgnet.potts import POTTS_METHODS
 from rgnet.runs.config import ConfigError, compose
 from rgnet.runs.summary import device_name, new_summary, write_summary
 from rgnet.tables import format_records
@@ -30,6 +39,29 @@ COMMAND = "rgnet-bench"
 def compose_bench(overrides: list[str] | tuple[str, ...] = (), output_dir: str | None = None) -> DictConfig:
     """``conf/bench.yaml`` composed with ``overrides`` (see :func:`rgnet.runs.config.compose`)."""
     return compose("bench", overrides, output_dir)
+
+
+def _potts_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The checked ``potts`` section: keyword arguments of the sampler and cylinder tables."""
+    methods = tuple(check_choice(m, "potts.methods", POTTS_METHODS) for m in cfg.methods)
+    L = check_int(cfg.L, "potts.L", minimum=2, maximum=1 << 15)
+    if "heatbath" in methods and L % 2:
+        raise ValueError(f"potts.L must be even for heatbath (the Ising checkerboard), got {L}")
+    return {
+        "sampler": {
+            "qs": tuple(check_int(q, "potts.q", minimum=2, maximum=127) for q in cfg.q),
+            "L": L,
+            "chains": check_int(cfg.chains, "potts.chains", minimum=1),
+            "methods": methods,
+        },
+        "cylinder": {
+            "circumferences": tuple(
+                check_circumference(c, f"potts.cylinder_circumferences[{i}]")
+                for i, c in enumerate(cfg.cylinder_circumferences)
+            ),
+            "separation": check_int(cfg.cylinder_separation, "potts.cylinder_separation", minimum=1),
+        },
+    }
 
 
 def _settings(cfg: DictConfig) -> dict[str, Any]:
@@ -58,6 +90,7 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
     mcrg_n = check_int(cfg.mcrg.n, "mcrg.n", minimum=0)
     if mcrg_n:
         check_mcrg_size(cfg.mcrg.L, cfg.mcrg.levels)
+    potts = _potts_settings(cfg.potts)
     if bool(cfg.gpu_kernels) and device.type != "cuda":
         raise ValueError("gpu_kernels=true needs device=cuda")
     return {
@@ -72,6 +105,7 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
         "independent_chains": check_int(cfg.independent.chains, "independent.chains", minimum=1),
         "min_seconds": check_real(cfg.min_seconds, "min_seconds", minimum=0.0),
         "mcrg": {"L": int(cfg.mcrg.L), "n": mcrg_n, "levels": int(cfg.mcrg.levels)},
+        "potts": potts,
         "gpu_kernels": bool(cfg.gpu_kernels),
         "anchor_dir": None if cfg.anchor_dir is None else Path(cfg.anchor_dir),
     }
@@ -142,6 +176,20 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         )
         print(format_records(mcrg, MCRG_COLUMNS, float_format=".4g"))
 
+    potts_sampler: list[dict[str, Any]] = []
+    sampler_settings = settings["potts"]["sampler"]
+    if sampler_settings["qs"] and sampler_settings["methods"]:
+        potts_sampler = potts_throughput_table(**sampler_settings, min_seconds=settings["min_seconds"])
+        print("\nq-state Potts at K_c(q) (CPU), site updates per ns; ratio: Potts time per site over that of")
+        print("the Ising kernel of the same method at the Ising K_c, same L and chains, timed alternately")
+        print(format_records(potts_sampler, SAMPLER_COLUMNS, float_format=".4g"))
+
+    potts_cylinder: list[dict[str, Any]] = []
+    if settings["potts"]["cylinder"]["circumferences"]:
+        potts_cylinder = potts_cylinder_table(**settings["potts"]["cylinder"])
+        print("\nexact q = 3 Potts cylinder IB at K_c (potts_cylinder_ib), wall seconds per circumference")
+        print(format_records(potts_cylinder, CYLINDER_COLUMNS, float_format=".4g"))
+
     gpu: dict[str, Any] | None = None
     if settings["gpu_kernels"]:
         from rgnet.bench.gpu_kernels import format_gpu_table, run_gpu_benchmark
@@ -160,6 +208,8 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         independent_samples=independent,
         rbm_cd=rbm,
         mcrg=mcrg,
+        potts_sampler=potts_sampler,
+        potts_cylinder=potts_cylinder,
         gpu_kernels=gpu,
     )
     write_summary(run_dir, summary)

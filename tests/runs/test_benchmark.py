@@ -25,6 +25,11 @@ TINY = [
     "mcrg.L=16",
     "mcrg.n=200",
     "mcrg.levels=2",
+    "potts.q=[3]",
+    "potts.L=8",
+    "potts.chains=2",
+    "potts.methods=[swendsen_wang]",
+    "potts.cylinder_circumferences=[3]",
 ]
 
 
@@ -64,6 +69,9 @@ def test_bench_writes_summary_with_ratios(tmp_path):
         all(r["seconds"] > 0 and r["ratio"] > 0 for r in summary["mcrg"])
         and "Monte Carlo RG" in result.stdout
     )
+    assert [(r["method"], r["q"]) for r in summary["potts_sampler"]] == [("swendsen_wang", 3)]
+    assert [r["circumference"] for r in summary["potts_cylinder"]] == [3]
+    assert "q-state Potts" in result.stdout and "cylinder IB" in result.stdout
 
 
 @pytest.mark.parametrize(
