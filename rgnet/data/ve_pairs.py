@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rgnet._checks import check_choice, check_int, check_real
 from rgnet.data.datamodule import IsingDataModule
+from rgnet.ib.operators import one_hot_blocks
 
 GEOMETRIES = ("shell", "slab")
 
@@ -95,14 +96,6 @@ def _reference(L: int, K: float, separation: int, h: float, q: int | None = None
     if h == 0.0:
         out["beta_c_exact_symmetric"] = predicted_beta_c(L, K, separation, z2_even=True)
     return out
-
-
-def one_hot_blocks(colours: torch.Tensor, q: int) -> torch.Tensor:
-    """Colours ``(n, sites)`` (any integer dtype, values 0..q-1) as one-hot float32 ``(n, q * sites)`` in
-    colour-major order."""
-    return (
-        torch.nn.functional.one_hot(colours.long(), q).permute(0, 2, 1).reshape(colours.shape[0], -1).float()
-    )
 
 
 def check_full_batch(n_train: int, batch_size: int) -> None:
@@ -333,4 +326,4 @@ class CylinderPairsDataModule(lightning.LightningDataModule):
         return DataLoader(self.val_set, batch_size=self.batch_size)
 
 
-__all__ = ["GEOMETRIES", "CylinderPairsDataModule", "VEPairsDataModule", "one_hot_blocks", "ve_site_indices"]
+__all__ = ["GEOMETRIES", "CylinderPairsDataModule", "VEPairsDataModule", "ve_site_indices"]

@@ -27,6 +27,7 @@ templates are the lowest operators of each symmetry sector: the order parameter 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -40,14 +41,24 @@ BlockShape = tuple[int, int, bool]
 MAX_PERMUTED_COLOURS = 5
 
 
+@functools.cache
 def colour_permutations(q: int) -> torch.Tensor:
-    """All ``q!`` permutations of the colours 0..q-1, int64 ``(q!, q)``, the identity first."""
+    """All ``q!`` permutations of the colours 0..q-1, int64 ``(q!, q)`` on the CPU, the identity first (made
+    once per q: the S_q-invariant encoder averages over them in every forward pass; do not modify)."""
     if not 2 <= q <= MAX_PERMUTED_COLOURS:
         raise ValueError(
             f"q={q}: averaging over the q! colour permutations needs 2 <= q <= {MAX_PERMUTED_COLOURS} "
             f"({MAX_PERMUTED_COLOURS}! = {math.factorial(MAX_PERMUTED_COLOURS)} encoder calls per batch)"
         )
     return torch.tensor(list(itertools.permutations(range(q))), dtype=torch.int64)
+
+
+def one_hot_blocks(colours: torch.Tensor, q: int) -> torch.Tensor:
+    """Colours ``(n, sites)`` (any integer dtype, values 0..q-1) as one-hot float32 ``(n, q * sites)`` in
+    colour-major order."""
+    return (
+        torch.nn.functional.one_hot(colours.long(), q).permute(0, 2, 1).reshape(colours.shape[0], -1).float()
+    )
 
 
 def permute_colours(v: torch.Tensor, q: int, permutation: torch.Tensor) -> torch.Tensor:
@@ -169,6 +180,7 @@ __all__ = [
     "block_bonds",
     "code_operator_overlaps",
     "colour_permutations",
+    "one_hot_blocks",
     "filter_boundary_ratio",
     "filter_sign_purity",
     "multiple_correlation",

@@ -36,7 +36,7 @@ from torch import nn
 from rgnet._checks import check_choice, check_int, check_real
 from rgnet.contracts import HasBlockPairs, require
 from rgnet.ib.estimators import BOUNDS, SeparableCritic, mi_lower_bound
-from rgnet.ib.operators import MAX_PERMUTED_COLOURS, colour_permutations, permute_colours
+from rgnet.ib.operators import MAX_PERMUTED_COLOURS, one_hot_blocks, symmetrized_code
 from rgnet.models.critic_training import check_learning_rates, encoder_critic_adam
 
 ENCODERS = ("linear", "mlp")
@@ -140,8 +140,6 @@ class VIBEncoder(lightning.LightningModule):
         self.critic = SeparableCritic(
             dim_h, dim_e, hidden=critic_hidden, embed=critic_embed, even_y=symmetry == "z2_even"
         )
-        if symmetry == "sq_invariant":
-            self.register_buffer("permutations", colour_permutations(q), persistent=False)
         self._last: dict[str, float] = {}
 
     @property
@@ -157,12 +155,8 @@ class VIBEncoder(lightning.LightningModule):
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         """Mean code ``mu(v)``, (B, dim_h)."""
-        symmetry = self.hparams.get("symmetry", "none")
-        if symmetry == "z2_even":
-            return 0.5 * (self.encoder(v) + self.encoder(-v))
-        if symmetry == "sq_invariant":
-            q = self.hparams.q
-            return torch.stack([self.encoder(permute_colours(v, q, p)) for p in self.permutations]).mean(0)
+        if self.symmetric:  # the group average of the MLP: flip (Ising) or colour permutations (Potts)
+            return symmetrized_code(self.encoder, v, self.colours)
         return self.encoder(v)
 
     def check_datamodule(self, datamodule: object) -> None:
@@ -187,10 +181,10 @@ class VIBEncoder(lightning.LightningModule):
         if not (torch.isfinite(v).all() and torch.isfinite(e).all()):
             raise ValueError("batch contains NaN or infinite values")
         q = self.colours
+        if q is None:
+            return
         for name, x in (("v", v), ("e", e)):
-            if q is not None and not (
-                ((x == 0) | (x == 1)).all() and (x.reshape(x.shape[0], q, -1).sum(dim=1) == 1).all()
-            ):
+            if not (((x == 0) | (x == 1)).all() and (x.reshape(x.shape[0], q, -1).sum(dim=1) == 1).all()):
                 raise ValueError(f"{name} is not one-hot over q={q} colours at every site (colour-major)")
 
     def information_terms(self, v: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -254,12 +248,10 @@ class VIBEncoder(lightning.LightningModule):
             n_samples = check_int(n_samples, "n_samples", minimum=1)
             generator = torch.Generator().manual_seed(seed)
             states = torch.randint(0, levels, (n_samples, sites), generator=generator)
-        if q is None:  # one channel of +-1 spins: the pair feature is v_i v_j
-            channels = (2.0 * states - 1.0)[:, None, :]
-        else:  # one-hot: sum_a x_ai x_aj = delta(s_i, s_j)
-            channels = torch.nn.functional.one_hot(states, q).permute(0, 2, 1).to(torch.float32)
-        channels = channels.to(self.device)
-        mu = self(channels.reshape(channels.shape[0], -1))
+        # channels (B, 1 or q, sites): +-1 spins (pair feature v_i v_j) or one-hot (sum_a x_ai x_aj = delta)
+        v = (2.0 * states - 1.0) if q is None else one_hot_blocks(states, q)
+        channels = v.reshape(v.shape[0], q or 1, sites).to(self.device)
+        mu = self(channels.reshape(v.shape[0], -1))
         mu = mu - mu.mean(dim=0)
         kernel = torch.einsum("bk,bai,baj->kij", mu, channels, channels) / channels.shape[0]
         return (kernel * (1.0 - torch.eye(sites, device=self.device))).cpu()

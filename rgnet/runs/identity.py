@@ -209,11 +209,19 @@ def newest_checkpoint(candidates: Sequence[Path]) -> Path:
     and a kill during a write leaves a truncated file beside the previous one: neither loses the run.
     :class:`ConfigError` listing why each failed when none loads."""
     loadable, problems = [], []
+    checked: dict[Path, int | str] = {}  # by resolved path: last.ckpt and the file it links to load once
     for candidate in candidates:
-        try:
-            loadable.append((check_checkpoint(candidate), candidate))
-        except ConfigError as err:
-            problems.append(str(err))
+        target = candidate.resolve()
+        if target not in checked:
+            try:
+                checked[target] = check_checkpoint(candidate)
+            except ConfigError as err:
+                checked[target] = str(err).removeprefix(str(candidate))
+        outcome = checked[target]
+        if isinstance(outcome, int):
+            loadable.append((outcome, candidate))
+        else:
+            problems.append(f"{candidate}{outcome}")
     if not loadable:
         raise ConfigError(f"no checkpoint can be resumed from: {'; '.join(problems)}; {START_OVER}")
     return max(loadable, key=lambda step_path: step_path[0])[1]  # max keeps the first of equal steps

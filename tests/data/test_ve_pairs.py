@@ -146,7 +146,7 @@ def test_training_set_smaller_than_a_batch_is_an_error():
 def test_potts_pairs_are_one_hot_cuts_of_the_colours(tmp_path) -> None:
     """q = 3 Potts data: V and E are the one-hot (colour-major) colours of the cut's sites; the reference is
     the q = 3 cylinder's (all operators and the S_3-invariant sector); a VIB for Ising blocks is refused."""
-    from rgnet.data.ve_pairs import one_hot_blocks
+    from rgnet.ib.operators import one_hot_blocks
     from rgnet.models.vib import VIBEncoder
     from rgnet.potts import potts_critical_coupling, potts_predicted_beta_c
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rgnet.data.ve_pairs import one_hot_blocks
 from rgnet.ib import block_bond_sum, code_operator_overlaps, filter_boundary_ratio, permute_colours
+from rgnet.ib.operators import one_hot_blocks
 from rgnet.models.vib import VIBEncoder
 
 

@@ -292,8 +292,8 @@ def test_vib_on_exact_potts_cylinder_pairs_switches_on_at_the_exact_beta_c() -> 
 
 
 def test_sq_invariant_code_is_invariant_and_bad_potts_input_is_refused() -> None:
-    from rgnet.data.ve_pairs import one_hot_blocks
     from rgnet.ib import colour_permutations, permute_colours
+    from rgnet.ib.operators import one_hot_blocks
 
     model = VIBEncoder(12, 12, encoder="mlp", symmetry="sq_invariant", q=3)
     v = one_hot_blocks(torch.randint(0, 3, (64, 4), generator=torch.Generator().manual_seed(0)), 3)

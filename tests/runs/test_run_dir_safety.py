@@ -85,10 +85,12 @@ def test_the_lock_is_exclusive_and_released(tmp_path):
         pass
 
 
-def test_a_good_checkpoint_resumes_and_the_lock_was_released(copy):
+def test_a_good_checkpoint_resumes_and_the_lock_was_released(copy, count_calls):
     root, run_dir = copy
+    loads = count_calls(sys.modules["rgnet.runs.identity"], "check_checkpoint")
     again = training.run(toy_cfg(root, "trainer.max_epochs=2"), run_dir)
     assert again["resumed_from"] == str(run_dir / LAST_CHECKPOINT) and again["global_step"] == 8
+    assert len(loads) == 1  # last.ckpt only: the file it links to is the same checkpoint
 
 
 TOP_K = "epoch=0-step=4.ckpt"  # the one checkpoint the trained run keeps; last.ckpt links to it
