@@ -89,12 +89,13 @@ BLOCK_SPIN_MODES = ("sample", "mean_sign")
 
 @runtime_checkable
 class HasBlockSpinMap(Protocol):
-    """A model that defines a block-spin transform (RSMICoarseGrainer, RBMStack)."""
+    """A model that defines a block-spin transform (RSMICoarseGrainer, RBMStack). A model whose map acts on
+    q-state Potts colours says so with an attribute ``colours = q`` (absent or None: +-1 spins)."""
 
     def block_spin_map(
         self, mode: str = "sample", generator: torch.Generator | None = None
     ) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The map ``(batch, m, m) -> (batch, m / b, m / b)`` of +-1 spins (``mode`` in
+        """The map ``(batch, m, m) -> (batch, m / b, m / b)`` of +-1 spins or colours (``mode`` in
         :data:`BLOCK_SPIN_MODES`, random draws from ``generator``) for :func:`rgnet.rg.mcrg_exponents`."""
         ...
 

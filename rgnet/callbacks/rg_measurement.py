@@ -19,12 +19,19 @@ error bars, and in TensorBoard (scalars ``rg/<map>/y_t_level<n>``..., figures ``
 ``rg/flow``). Matching and the scaling dimension need a map that applies at every lattice side (the RSMI
 filter); a map tied to one input side (the RBM stack) is measured by MCRG and the flow only
 (``matching=false``, ``scaling_dimension=false``).
+
+A model whose map acts on q-state Potts colours (``colours = q``: the RSMI filter on one-hot blocks) is
+measured on Potts datasets at its ``K_c = ln(1 + sqrt q)`` next to the plurality rule
+(:func:`rgnet.rg.plurality_2d`, ``reference="plurality"``) by MCRG and the scaling dimension of the coarse
+colour (exact ``y_t``, ``y_h``, ``Delta`` for q = 2, 3, 4: :func:`exact_values`); matching and the flow
+are Ising-only and must be switched off.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import lightning
@@ -36,7 +43,9 @@ from rgnet.contracts import BLOCK_SPIN_MODES, HasBlockSpinMap, TiedToSides, requ
 from rgnet.data.dataset import get_or_create_dataset
 from rgnet.ising.exact import K_CRITICAL
 from rgnet.ising.samplers import METHODS
-from rgnet.rg.blocking import majority_2d
+from rgnet.potts.exact import potts_critical_coupling
+from rgnet.potts.sampling import POTTS_METHODS
+from rgnet.rg.blocking import majority_2d, plurality_2d
 from rgnet.rg.couplings import fit_couplings
 from rgnet.rg.critical import (
     DEFAULT_FRACTIONS,
@@ -53,6 +62,12 @@ if TYPE_CHECKING:
 
 #: Exact 2D Ising values (Onsager; Y_H = 15/8 from eta = 1/4).
 EXACT = {"K_c": K_CRITICAL, "y_t": 1.0, "nu": 1.0, "y_h": 15.0 / 8.0, "Delta": 1.0 / 8.0}
+#: Exact (y_t, Delta of the spin) of the critical q-state Potts model, q = 2, 3, 4 (den Nijs 1979, Nienhuis
+#: 1984: x_epsilon = 1/2, 4/5, 1/2 and x_sigma = 1/8, 2/15, 1/8; y_t = 2 - x_epsilon, y_h = 2 - x_sigma;
+#: q = 4 with logarithmic corrections). For q > 4 the transition is first order.
+POTTS_EXACT = {2: (1.0, 1.0 / 8.0), 3: (6.0 / 5.0, 2.0 / 15.0), 4: (3.0 / 2.0, 1.0 / 8.0)}
+#: The maps a measurement can hold: the model's, and the reference rules (Ising: majority; Potts: plurality).
+MAPS = ("learned", "majority", "plurality")
 #: Couplings fitted to every level for the flow.
 FLOW_TERMS = ("K", "K2", "Kp")
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -70,6 +85,19 @@ def _offsets(values: Sequence[float], name: str) -> tuple[float, ...]:
     return offsets
 
 
+def exact_values(q: int | None = None) -> dict[str, float]:
+    """The exact critical numbers a map is measured against: :data:`EXACT` for Ising (``q`` None); for
+    q-state Potts ``K_c = ln(1 + sqrt q)`` (Potts units, ``H = -K sum delta``) and, for q <= 4,
+    ``y_t``, ``nu``, ``y_h`` and ``Delta`` (:data:`POTTS_EXACT`)."""
+    if q is None:
+        return dict(EXACT)
+    out = {"K_c": potts_critical_coupling(q)}
+    if q in POTTS_EXACT:
+        y_t, delta = POTTS_EXACT[q]
+        out |= {"y_t": y_t, "nu": 1.0 / y_t, "y_h": 2.0 - delta, "Delta": delta}
+    return out
+
+
 def _finite(value: float) -> float | None:
     """JSON-friendly float: None for NaN/inf."""
     return float(value) if math.isfinite(value) else None
@@ -84,10 +112,11 @@ class RGMeasurement(lightning.Callback):
             last side >= 4.
         n: configurations per dataset.
         levels: blockings measured (MCRG and matching levels ``1..levels``).
-        K: reference coupling (K = J/kT; default the exact K_c); MCRG, the scaling dimension and the flow's
-            first start are measured there.
+        K: reference coupling (K = J/kT; default the exact K_c of the model's lattice, Ising or q-state
+            Potts); MCRG, the scaling dimension and the flow's first start are measured there.
         starts: starting couplings of the matching, as relative offsets from ``K`` (must include 0).
-        method: sampler of the datasets (:data:`rgnet.data.dataset.METHODS`).
+        method: sampler of the datasets (:data:`rgnet.ising.samplers.METHODS`, or for a Potts model
+            :data:`rgnet.potts.POTTS_METHODS`).
         seed: seed of the first dataset (each dataset gets its own) and of the maps' random draws.
         mode: ``"sample"`` (the coarse variable drawn from the model's P(h | v)) or ``"mean_sign"``.
         matching, scaling_dimension: measure them (need a map that applies at any side).
@@ -96,8 +125,8 @@ class RGMeasurement(lightning.Callback):
         flow_starts: couplings of the flow's datasets, relative offsets from ``K``; wider than the matching's
             starts so that the flow visibly leaves the fixed point within ``levels`` blockings.
         flow_samples: configurations per coupling fit (at most ``n``).
-        reference: ``"majority"`` (majority rule with the model's block factor, measured the same way) or
-            ``"none"``.
+        reference: ``"majority"`` (majority rule with the model's block factor, measured the same way; Ising),
+            ``"plurality"`` (the plurality rule, for a Potts model) or ``"none"``.
     """
 
     def __init__(
@@ -124,10 +153,13 @@ class RGMeasurement(lightning.Callback):
         self.L = check_int(L, "L", minimum=2 * MIN_LAST_SIDE)
         self.n = check_int(n, "n", minimum=200)
         self.levels = check_int(levels, "levels", minimum=1)
-        self.K = K_CRITICAL if K is None else check_real(K, "K", minimum=0.0)
+        self.K_setting = None if K is None else check_real(K, "K", minimum=0.0)
+        #: colours of the model's lattice (None: Ising) and the reference coupling, set by check_model
+        self.q: int | None = None
+        self.K = K_CRITICAL if self.K_setting is None else self.K_setting
         self.starts = _offsets(starts, "starts")
         self.flow_starts = _offsets(flow_starts, "flow_starts")
-        self.method = check_choice(method, "method", METHODS)
+        self.method = check_choice(method, "method", tuple(dict.fromkeys(METHODS + POTTS_METHODS)))
         self.seed = check_int(seed, "seed", minimum=0)
         self.mode = check_choice(mode, "mode", BLOCK_SPIN_MODES)
         self.matching = check_bool(matching, "matching")
@@ -135,13 +167,17 @@ class RGMeasurement(lightning.Callback):
         self.fractions = check_fractions(fractions)
         self.flow = check_bool(flow, "flow")
         self.flow_samples = check_int(flow_samples, "flow_samples", minimum=100)
-        self.reference = check_choice(reference, "reference", ("majority", "none"))
+        self.reference = check_choice(reference, "reference", ("majority", "plurality", "none"))
         self.results: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ checks
     def _block_factor(self, transform: Transform, side: int, what: str) -> int:
         """Apply ``transform`` to two random configurations of ``side``; its block factor (clear errors)."""
-        probe = 2 * torch.randint(0, 2, (2, side, side), generator=torch.Generator().manual_seed(0)) - 1
+        generator = torch.Generator().manual_seed(0)
+        if self.q is None:
+            probe = 2 * torch.randint(0, 2, (2, side, side), generator=generator) - 1
+        else:
+            probe = torch.randint(0, self.q, (2, side, side), generator=generator)
         try:
             out = transform(probe.to(torch.int8))
         except (ValueError, TypeError, RuntimeError) as err:
@@ -158,9 +194,12 @@ class RGMeasurement(lightning.Callback):
         """Fail before training when the measurement cannot run: no block-spin map, a map that does not apply
         to the large (and, for matching or the scaling dimension, the small) lattice, ``L`` not divisible
         by ``b**levels`` with a last side >= 4, or scaling-dimension fractions that are not whole distances on
-        the last small lattice. Returns the block factor ``b``. (``rgnet-train`` calls it before any data is
-        made, :class:`rgnet.contracts.ChecksModel`; ``on_fit_start`` again.)"""
+        the last small lattice; for a Potts map (``colours``) a method, reference or measurement that does
+        not apply to Potts. Sets :attr:`q` and :attr:`K` (the model's lattice) and returns the block factor
+        ``b``. (``rgnet-train`` calls it before any data is made, :class:`rgnet.contracts.ChecksModel`;
+        ``on_fit_start`` again.)"""
         model = require(pl_module, HasBlockSpinMap, "RGMeasurement")
+        self._set_lattice(getattr(model, "colours", None))
         transform = model.block_spin_map(mode=self.mode, generator=torch.Generator().manual_seed(self.seed))
         if isinstance(transform, TiedToSides):
             sides = list(transform.sides)
@@ -185,12 +224,38 @@ class RGMeasurement(lightning.Callback):
             )  # the small lattice after every blocking
         return b
 
+    def _set_lattice(self, q: int | None) -> None:
+        """Take the lattice of a map on ``q`` colours (None: +-1 spins) and check the settings against it."""
+        self.q = q
+        if q is None:
+            self.K = K_CRITICAL if self.K_setting is None else self.K_setting
+            allowed, rule, other = METHODS, "majority", "Ising"
+        else:
+            self.K = potts_critical_coupling(q) if self.K_setting is None else self.K_setting
+            allowed, rule, other = POTTS_METHODS, "plurality", f"q={q} Potts"
+        if self.method not in allowed:
+            raise ValueError(
+                f"RGMeasurement: method must be one of {list(allowed)} for {other} maps, got {self.method!r}"
+            )
+        if self.reference not in (rule, "none"):
+            raise ValueError(
+                f"RGMeasurement: reference must be {rule!r} or 'none' for {other} maps, "
+                f"got {self.reference!r}"
+            )
+        if q is not None and (self.matching or self.flow):
+            raise ValueError(
+                f"RGMeasurement: a map of q={q} Potts colours is measured by MCRG and the scaling dimension; "
+                "two-lattice matching and the coupling flow are Ising-only: set matching=false and flow=false"
+            )
+
     def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
         self.check_model(pl_module)
 
     # ------------------------------------------------------------------ measurement
     def _dataset(self, L: int, K: float, index: int, device: torch.device) -> tuple[torch.Tensor, str]:
         config = {"L": L, "K": K, "n": self.n, "method": self.method, "seed": self.seed + index}
+        if self.q is not None:
+            config |= {"q": self.q, "storage": "int8"}
         spins, metadata = get_or_create_dataset(config, self.cache_dir)
         return spins.to(device), str(metadata["sha256"])
 
@@ -202,7 +267,7 @@ class RGMeasurement(lightning.Callback):
         """All measurements of one map on the datasets ``samples[start] = (large, small)``."""
         large0, small0 = samples[0.0]
         out: dict[str, Any] = {}
-        mcrg = mcrg_exponents(large0, transform, self.levels)
+        mcrg = mcrg_exponents(large0, transform, self.levels, q=self.q)
         k_even, k_odd = len(mcrg.even_operators), len(mcrg.odd_operators)
         out["mcrg"] = {
             "levels": [
@@ -239,7 +304,9 @@ class RGMeasurement(lightning.Callback):
                 "starts": [r.K0 for r in results],
             }
         if self.measure_dimension:
-            dims = scaling_dimension(large0, small0, transform, self.levels - 1, fractions=self.fractions)
+            dims = scaling_dimension(
+                large0, small0, transform, self.levels - 1, fractions=self.fractions, q=self.q
+            )
             out["scaling_dimension"] = [
                 {
                     "level": n,
@@ -294,16 +361,19 @@ class RGMeasurement(lightning.Callback):
                     mode=self.mode, generator=torch.Generator(device=device).manual_seed(self.seed)
                 )
                 results: dict[str, Any] = {"learned": self._measure_map(learned, samples)}
-                if self.reference == "majority":
-                    coins = torch.Generator(device=device).manual_seed(self.seed)
-                    results["majority"] = self._measure_map(
-                        lambda s: majority_2d(s, b, generator=coins), samples
-                    )
+                coins = torch.Generator(device=device).manual_seed(self.seed)
+                rules: dict[str, Transform] = {
+                    "majority": lambda s: majority_2d(s, b, generator=coins),
+                    "plurality": lambda s: plurality_2d(s, b, int(self.q or 2), generator=coins),
+                }
+                if self.reference in rules:
+                    results[self.reference] = self._measure_map(rules[self.reference], samples)
         finally:
             pl_module.train(was_training)
-        results["exact"] = dict(EXACT)
+        results["exact"] = exact_values(self.q)
         results["setup"] = {
             "b": b,
+            "q": self.q,
             "L": self.L,
             "L_small": self.L // b,
             "n": self.n,
@@ -321,9 +391,7 @@ class RGMeasurement(lightning.Callback):
         if writer is None:
             return
         step = trainer.global_step
-        for name in ("learned", "majority"):
-            if name not in self.results:
-                continue
+        for name in (name for name in MAPS if name in self.results):
             for row in self.results[name]["mcrg"]["levels"]:
                 for key in ("y_t", "y_h"):
                     if row[key] is not None:
@@ -349,13 +417,16 @@ class RGMeasurement(lightning.Callback):
 
 
 def exponents_figure(results: dict[str, Any]) -> Figure:
-    """y_t and y_h per level (MCRG: filled; matching: hollow) for every measured map, exact values dashed."""
+    """y_t and y_h per level (MCRG: filled; matching: hollow) for every measured map, the exact values of
+    ``results["exact"]`` (Ising's without it) dashed."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(10, 4))
     axes = fig.subplots(1, 2)
-    for index, name in enumerate(name for name in ("learned", "majority") if name in results):
+    names = [name for name in MAPS if name in results]
+    exact = results.get("exact") or EXACT
+    for index, name in enumerate(names):
         colour = f"C{index}"
         mcrg = results[name]["mcrg"]["levels"]
         matching = [r for r in results[name].get("matching", {}).get("levels", []) if r["operator"] == "nn"]
@@ -375,15 +446,20 @@ def exponents_figure(results: dict[str, Any]) -> Figure:
                     capsize=3,
                     label=f"{name}: {method}",
                 )
-    for ax, key, label in zip(axes, ("y_t", "y_h"), ("y_t = 1", "y_h = 15/8"), strict=True):
-        ax.axhline(EXACT[key], color="k", ls="--", lw=1, label=f"exact {label}")
+    for ax, key in zip(axes, ("y_t", "y_h"), strict=True):
+        if exact.get(key) is not None:
+            value = Fraction(exact[key]).limit_denominator(60)
+            ax.axhline(exact[key], color="k", ls="--", lw=1, label=f"exact {key} = {value}")
         ax.set_xlabel("level n")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(key)
         ax.legend(fontsize=7)
-    fig.suptitle("RG exponents of the learned map and of majority rule")
+    fig.suptitle(f"RG exponents of the {' and '.join(_TITLES[name] for name in names) or 'maps'}")
     fig.tight_layout()
     return fig
+
+
+_TITLES = {"learned": "learned map", "majority": "majority rule", "plurality": "plurality rule"}
 
 
 def flow_figure(runs: Sequence[dict[str, Any]]) -> Figure:
@@ -410,4 +486,13 @@ def flow_figure(runs: Sequence[dict[str, Any]]) -> Figure:
     return fig
 
 
-__all__ = ["EXACT", "FLOW_TERMS", "RGMeasurement", "exponents_figure", "flow_figure"]
+__all__ = [
+    "EXACT",
+    "FLOW_TERMS",
+    "MAPS",
+    "POTTS_EXACT",
+    "RGMeasurement",
+    "exact_values",
+    "exponents_figure",
+    "flow_figure",
+]

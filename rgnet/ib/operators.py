@@ -61,6 +61,15 @@ def one_hot_blocks(colours: torch.Tensor, q: int) -> torch.Tensor:
     )
 
 
+def check_one_hot(x: torch.Tensor, q: int, name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``x`` (batch, q*sites) is one-hot over ``q`` colours at
+    every site in colour-major order (entries 0 or 1, one 1 per site)."""
+    if x.shape[-1] % q:
+        raise ValueError(f"{name} has {x.shape[-1]} features, not a multiple of q={q} (one-hot: q per site)")
+    if not (((x == 0) | (x == 1)).all() and (x.reshape(x.shape[0], q, -1).sum(dim=1) == 1).all()):
+        raise ValueError(f"{name} is not one-hot over q={q} colours at every site (colour-major)")
+
+
 def permute_colours(v: torch.Tensor, q: int, permutation: torch.Tensor) -> torch.Tensor:
     """One-hot blocks ``v`` ``(batch, q*sites)`` with colour ``a`` renamed ``permutation[a]`` (same shape)."""
     channels = v.reshape(v.shape[0], q, -1)
@@ -179,6 +188,7 @@ __all__ = [
     "block_bond_sum",
     "block_bonds",
     "code_operator_overlaps",
+    "check_one_hot",
     "colour_permutations",
     "one_hot_blocks",
     "filter_boundary_ratio",

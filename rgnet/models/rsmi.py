@@ -25,6 +25,16 @@ environment, measured at dim_e = 160 with 900 training configurations) while the
 summary keeps the peak as ``val_mi_bound_max``. The filter's norm keeps growing (a sharper
 ``P(h | v)`` carries more information); its direction converges. MI is invariant under ``Lambda -> -Lambda``,
 so :meth:`RSMICoarseGrainer.filters` orients each filter by a convention (non-negative sum).
+
+q-state Potts blocks (``q`` set) are one-hot, ``v`` float ``(B, q*b^2)`` in colour-major order
+(:mod:`rgnet.ib.operators`), and each coarse variable is a colour ``h_k in 0..q-1`` with
+``P(h_k = c | v) = softmax_c(2 a_kc)``, ``a_kc = sum_i Lambda_ki delta(v_i, c)``: one weight per site, the
+same for every colour, so the map commutes with every permutation of the colours (S_q, as the Potts model
+does) and a uniform filter is the plurality rule. For ``q = 2`` with colour ``0 <-> +1`` this is the Ising
+map above (``2 (a_k0 - a_k1) = 2 Lambda_k . s``). Training relaxes ``h`` by the Gumbel-softmax
+(``"concrete"``, ``softmax((2 a + g) / tau)``, ``g`` Gumbel, the binary Concrete above for ``q = 2``) or its
+straight-through estimator; the critic sees the code one-hot, ``(B, n_hidden*q)``. Here ``Lambda -> -Lambda``
+is no symmetry (a negative uniform filter is a minority rule), so Potts filters are not re-oriented.
 """
 
 from __future__ import annotations
@@ -41,7 +51,9 @@ from torch import nn
 from rgnet._checks import check_choice, check_int, check_real
 from rgnet.contracts import BLOCK_SPIN_MODES, HasBlockPairs, require
 from rgnet.ib.estimators import BOUNDS, SeparableCritic, mi_lower_bound
+from rgnet.ib.operators import check_one_hot
 from rgnet.models.critic_training import check_learning_rates, encoder_critic_adam
+from rgnet.potts.observables import check_potts_spins
 from rgnet.rg.blocking import _check_spins, sign_with_coin
 
 RELAXATIONS = ("concrete", "straight_through")
@@ -63,7 +75,8 @@ class RSMICoarseGrainer(lightning.LightningModule):
 
     Args:
         dim_e: size of the flattened environment (shell geometry: ``(block + 2 buffer + 2 env_width)^2 -
-            (block + 2 buffer)^2``); checked against the data module before training.
+            (block + 2 buffer)^2`` sites, times ``q`` for one-hot Potts); checked against the data module
+            before training.
         block: side ``b`` of the block V; the filter acts on ``b^2`` spins.
         n_hidden: coarse variables per block.
         relaxation: ``"concrete"`` or ``"straight_through"``.
@@ -76,6 +89,8 @@ class RSMICoarseGrainer(lightning.LightningModule):
             than 3e-3 overshoots on the weak signal of a random initial filter and collapses to a constant
             (zero bound, no gradient for the filter; measured at K_c with critic_lr = 0.15).
         init_std: initial filter entries ~ N(0, init_std^2).
+        q: colours of one-hot q-state Potts blocks (``2 <= q <= 127``; coarse variables are colours), None
+            for +-1 Ising blocks.
     """
 
     def __init__(
@@ -93,6 +108,7 @@ class RSMICoarseGrainer(lightning.LightningModule):
         lr: float = 0.02,
         critic_lr: float | None = 0.003,
         init_std: float = 0.1,
+        q: int | None = None,
     ) -> None:
         super().__init__()
         self.dim_e = check_int(dim_e, "dim_e", minimum=1)
@@ -105,20 +121,44 @@ class RSMICoarseGrainer(lightning.LightningModule):
         self.bound = check_choice(bound, "bound", tuple(BOUNDS))
         check_learning_rates(lr, critic_lr)
         init_std = check_real(init_std, "init_std", minimum=0.0)
+        if q is not None:
+            q = check_int(q, "q", minimum=2, maximum=127)
+            if self.dim_e % q:
+                raise ValueError(
+                    f"dim_e={dim_e} is not a multiple of q={q} (one-hot environment: q per site)"
+                )
         self.save_hyperparameters()
         #: the filter Lambda, (n_hidden, block^2), row-major sites of the block
         self.weight = nn.Parameter(init_std * torch.randn(self.n_hidden, self.block**2))
         self.critic = SeparableCritic(
-            self.n_hidden, self.dim_e, hidden=critic_hidden, embed=critic_embed, layers=critic_layers
+            self.n_hidden * (q or 1),
+            self.dim_e,
+            hidden=critic_hidden,
+            embed=critic_embed,
+            layers=critic_layers,
         )
         self._last: dict[str, float] = {}
         self._epoch_sums: dict[str, tuple[float, int]] = {}
 
+    @property
+    def colours(self) -> int | None:
+        """q of one-hot Potts blocks (coarse variables are colours), None for +-1 Ising blocks."""
+        return self.hparams.get("q")
+
+    @property
+    def dim_v(self) -> int:
+        """Features of a block V: ``block^2`` spins, or ``q * block^2`` one-hot entries."""
+        return self.block**2 * (self.colours or 1)
+
     # ------------------------------------------------------------------ the coarse variable
     def forward(self, v: torch.Tensor) -> torch.Tensor:
-        """Fields ``a = Lambda v``, float (B, n_hidden), of blocks ``v`` float32 (B, block^2) of +-1:
-        ``P(h = +1 | v) = sigmoid(2 a)``."""
-        return v @ self.weight.T
+        """Fields of blocks ``v`` float32 (B, dim_v): Ising, ``a = Lambda v`` (B, n_hidden) with
+        ``P(h = +1 | v) = sigmoid(2 a)``; Potts, ``a`` (B, n_hidden, q) with
+        ``P(h = c | v) = softmax_c(2 a)``."""
+        q = self.colours
+        if q is None:
+            return v @ self.weight.T
+        return torch.einsum("bcs,ks->bkc", v.reshape(v.shape[0], q, -1), self.weight)
 
     def temperature(self) -> float:
         """The relaxation temperature of the current epoch (``tau``, or the geometric schedule to
@@ -131,28 +171,40 @@ class RSMICoarseGrainer(lightning.LightningModule):
         return float(tau * (tau_final / tau) ** fraction)
 
     def sample_codes(self, v: torch.Tensor, hard: bool = False) -> torch.Tensor:
-        """Coarse variables of blocks ``v`` (B, block^2): float (B, n_hidden), relaxed as ``relaxation`` says
-        (differentiable), or with ``hard=True`` the exact Boltzmann samples ``+-1``."""
+        """Coarse variables of blocks ``v`` (B, dim_v), relaxed as ``relaxation`` says (differentiable), or
+        with ``hard=True`` the exact Boltzmann samples: float (B, n_hidden) of ``+-1`` (Ising), or one-hot
+        (B, n_hidden * q), variable-major (Potts)."""
         a = self(v)
         u = torch.rand_like(a).clamp(1e-7, 1.0 - 1e-7)
-        logits = 2.0 * a + torch.log(u) - torch.log1p(-u)  # l ~ Logistic(0, 1)
-        sample = torch.where(logits > 0, 1.0, -1.0).to(a.dtype)
+        if self.colours is None:
+            logits = 2.0 * a + torch.log(u) - torch.log1p(-u)  # l ~ Logistic(0, 1)
+            sample = torch.where(logits > 0, 1.0, -1.0).to(a.dtype)
+            soft = torch.tanh(logits / (2.0 * self.temperature()))
+        else:
+            logits = 2.0 * a - torch.log(-torch.log(u))  # Gumbel-max: argmax is a draw of softmax(2 a)
+            sample = torch.nn.functional.one_hot(logits.argmax(dim=-1), self.colours).to(a.dtype)
+            soft = torch.softmax(logits / self.temperature(), dim=-1)
+            sample, soft = sample.flatten(1), soft.flatten(1)
         if hard:
             return sample.detach()
-        soft = torch.tanh(logits / (2.0 * self.temperature()))
         if self.relaxation == "concrete":
             return soft
         return sample + soft - soft.detach()
 
     def information_bound(self, v: torch.Tensor, e: torch.Tensor, hard: bool = False) -> torch.Tensor:
-        """Lower bound on I(H; E) (nats, scalar, differentiable) on one batch ``v`` (B, block^2), ``e``
-        (B, dim_e), float32 +-1; ``hard``: of the exact samples instead of the relaxed ones."""
-        if v.dim() != 2 or v.shape[1] != self.block**2:
-            raise ValueError(f"v must have shape (batch, block^2 = {self.block**2}), got {tuple(v.shape)}")
+        """Lower bound on I(H; E) (nats, scalar, differentiable) on one batch ``v`` (B, dim_v), ``e``
+        (B, dim_e), float32 +-1 (Ising) or one-hot (Potts); ``hard``: of the exact samples instead of the
+        relaxed ones."""
+        if v.dim() != 2 or v.shape[1] != self.dim_v:
+            what = "block^2" if self.colours is None else "q * block^2"
+            raise ValueError(f"v must have shape (batch, {what} = {self.dim_v}), got {tuple(v.shape)}")
         if e.dim() != 2 or e.shape[1] != self.dim_e:
             raise ValueError(f"e must have shape (batch, dim_e = {self.dim_e}), got {tuple(e.shape)}")
         if not (torch.isfinite(v).all() and torch.isfinite(e).all()):
             raise ValueError("batch contains NaN or infinite values")
+        if self.colours is not None:
+            check_one_hot(v, self.colours, "v")
+            check_one_hot(e, self.colours, "e")
         return mi_lower_bound(self.bound, self.critic(self.sample_codes(v, hard=hard), e))
 
     # ------------------------------------------------------------------ training
@@ -211,6 +263,12 @@ class RSMICoarseGrainer(lightning.LightningModule):
         when its geometry, block or ``dim_e`` do not fit the model (rgnet-train calls this before any data is
         made; :meth:`on_fit_start` repeats it for plain Lightning use)."""
         dm = require(datamodule, HasBlockPairs, "RSMICoarseGrainer")
+        data_q = getattr(dm, "q", None)
+        if data_q != self.colours:
+            raise ValueError(
+                f"the data's blocks have q={data_q} ({'+-1 spins' if data_q is None else 'one-hot'}) but "
+                f"the model has q={self.colours}: set model.q: ${{data.q}}"
+            )
         b = self.block
         if dm.block_shape != (b, b, False):
             rows, cols, periodic = dm.block_shape
@@ -222,8 +280,9 @@ class RSMICoarseGrainer(lightning.LightningModule):
         dim_e = getattr(dm, "dim_e", None)
         if dim_e is not None and int(dim_e) != self.dim_e:
             raise ValueError(
-                f"the data's environment E has dim_e={int(dim_e)} sites but the model has dim_e={self.dim_e} "
-                "(shell: (block + 2 buffer + 2 env_width)^2 - (block + 2 buffer)^2)"
+                f"the data's environment E has dim_e={int(dim_e)} features but the model has "
+                f"dim_e={self.dim_e} (shell: (block + 2 buffer + 2 env_width)^2 - (block + 2 buffer)^2 "
+                "sites, times q for one-hot Potts)"
             )
 
     def on_fit_start(self) -> None:
@@ -234,11 +293,13 @@ class RSMICoarseGrainer(lightning.LightningModule):
     # ------------------------------------------------------------------ the learned map
     @torch.no_grad()
     def filters(self) -> torch.Tensor:
-        """The filters, float32 ``(n_hidden, block, block)`` on the model's device, each multiplied by the
-        sign of its sum (+1 for a zero sum), so that every filter's sum is >= 0."""
+        """The filters, float32 ``(n_hidden, block, block)`` on the model's device; Ising filters each
+        multiplied by the sign of its sum (+1 for a zero sum), so that every filter's sum is >= 0 (Potts
+        filters as they are: their sign matters)."""
         w = self.weight.detach().to(torch.float32)
-        signs = torch.where(w.sum(dim=1, keepdim=True) < 0, -1.0, 1.0)
-        return (w * signs).reshape(self.n_hidden, self.block, self.block).clone()
+        if self.colours is None:
+            w = w * torch.where(w.sum(dim=1, keepdim=True) < 0, -1.0, 1.0)
+        return w.reshape(self.n_hidden, self.block, self.block).clone()
 
     @torch.no_grad()
     def coarse_grain(
@@ -256,11 +317,19 @@ class RSMICoarseGrainer(lightning.LightningModule):
         RNG) or ``"mean_sign"`` (``sign(a)``, exact ties by a fair coin per block from ``generator`` via
         :func:`rgnet.rg.sign_with_coin`, None: a generator seeded 0, as :func:`rgnet.rg.majority_2d`; a
         uniform filter makes this the majority rule). Returns +-1
-        ``(batch, L / b, L / b)`` of the dtype and device of ``spins``."""
+        ``(batch, L / b, L / b)`` of the dtype and device of ``spins``.
+
+        Potts (``q`` set): ``spins`` are colours 0..q-1 and so is the result; ``"sample"`` draws
+        ``P(h = c | v) = softmax_c(2 a_c)`` (Gumbel-max, one uniform per block and colour), ``"mean_sign"``
+        takes the colour of largest field, exact ties to one of the tied colours uniformly at random. Both
+        draw the uniforms as :func:`rgnet.rg.plurality_2d` does, so a uniform filter in ``"mean_sign"`` gives
+        its very blocks from the same generator."""
         mode = check_choice(mode, "mode", BLOCK_SPIN_MODES)
         variable = check_int(variable, "variable", minimum=0, maximum=self.n_hidden - 1)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        if self.colours is not None:
+            return self._coarse_grain_colours(spins, mode, generator, variable)
         spins, b = _check_spins(spins, 3, self.block)
         n, m = spins.shape[0], spins.shape[1] // b
         w = self.filters()[variable].reshape(-1)
@@ -274,12 +343,38 @@ class RSMICoarseGrainer(lightning.LightningModule):
             out = torch.where(u < torch.sigmoid(2.0 * a), 1, -1)
         return out.to(device=spins.device, dtype=spins.dtype)
 
+    def _coarse_grain_colours(
+        self, colours: object, mode: str, generator: torch.Generator | None, variable: int
+    ) -> torch.Tensor:
+        """:meth:`coarse_grain` of Potts colours ``(batch, L, L)`` (checked) to ``(batch, L / b, L / b)``."""
+        q, b = int(self.colours), self.block
+        colours = check_potts_spins(colours, q, "spins")
+        if colours.ndim != 3 or colours.shape[1] != colours.shape[2] or colours.shape[1] % b:
+            raise ValueError(
+                f"spins must be square lattices (batch, L, L) with block={b} dividing L, "
+                f"got {tuple(colours.shape)}"
+            )
+        n, m = colours.shape[0], colours.shape[1] // b
+        w = self.filters()[variable].reshape(-1)
+        one_hot = torch.nn.functional.one_hot(colours.to(w.device).long(), q).to(torch.float32)
+        blocks = one_hot.reshape(n, m, b, m, b, q).permute(0, 1, 3, 2, 4, 5).reshape(n, m, m, b * b, q)
+        a = torch.einsum("nijsc,s->nijc", blocks, w)  # (n, m, m, q)
+        if generator is None and mode == "mean_sign":
+            generator = torch.Generator().manual_seed(0)
+        device = generator.device if generator is not None else a.device
+        u = torch.rand(a.shape, generator=generator, device=device).to(a.device)
+        if mode == "mean_sign":
+            keys = torch.where(a == a.amax(dim=-1, keepdim=True), u, -1.0)  # uniform among the tied
+        else:
+            keys = 2.0 * a - torch.log(-torch.log(u.clamp(1e-12, 1.0 - 1e-7)))
+        return keys.argmax(dim=-1).to(device=colours.device, dtype=colours.dtype)
+
     def block_spin_map(
         self, mode: str = "sample", generator: torch.Generator | None = None
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         """The filter of variable 0 as a block-spin transform for :func:`rgnet.rg.mcrg_exponents`: a callable
-        ``(batch, m, m) -> (batch, m / b, m / b)`` of +-1 (:meth:`coarse_grain` with ``mode`` and
-        ``generator``; the parameters at call time). ``mode``: one of ``BLOCK_SPIN_MODES``."""
+        ``(batch, m, m) -> (batch, m / b, m / b)`` of +-1, or of colours (:meth:`coarse_grain` with ``mode``
+        and ``generator``; the parameters at call time). ``mode``: one of ``BLOCK_SPIN_MODES``."""
         mode = check_choice(mode, "mode", BLOCK_SPIN_MODES)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")

@@ -36,7 +36,7 @@ from torch import nn
 from rgnet._checks import check_choice, check_int, check_real
 from rgnet.contracts import HasBlockPairs, require
 from rgnet.ib.estimators import BOUNDS, SeparableCritic, mi_lower_bound
-from rgnet.ib.operators import MAX_PERMUTED_COLOURS, one_hot_blocks, symmetrized_code
+from rgnet.ib.operators import MAX_PERMUTED_COLOURS, check_one_hot, one_hot_blocks, symmetrized_code
 from rgnet.models.critic_training import check_learning_rates, encoder_critic_adam
 
 ENCODERS = ("linear", "mlp")
@@ -184,8 +184,7 @@ class VIBEncoder(lightning.LightningModule):
         if q is None:
             return
         for name, x in (("v", v), ("e", e)):
-            if not (((x == 0) | (x == 1)).all() and (x.reshape(x.shape[0], q, -1).sum(dim=1) == 1).all()):
-                raise ValueError(f"{name} is not one-hot over q={q} colours at every site (colour-major)")
+            check_one_hot(x, q, name)
 
     def information_terms(self, v: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(I(V;H) upper bound, I(H;E) lower bound)`` in nats on one batch (differentiable)."""

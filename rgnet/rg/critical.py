@@ -27,7 +27,9 @@ turn, added in quadrature (the two samples are independent).
 correlation at a fixed fraction ``x`` of the side scales as ``C_L(x L) ~ L^(-2 Delta)``, so two sides ``L``
 and ``L_s`` give ``Delta = -ln(C_L(x L) / C_s(x L_s)) / (2 ln(L / L_s))`` at every level of coarse-graining
 (the map keeps the ratio of sides); ``Delta -> 1/8`` for the 2D Ising spin and for any coarse variable that
-carries it.
+carries it. For q-state Potts colours the correlation is that of the order parameter,
+``sum_c <(delta(s_i, c) - 1/q) (delta(s_j, c) - 1/q)> = <delta(s_i, s_j)> - 1/q`` (half the Ising one for
+q = 2, which leaves ``Delta`` unchanged); ``Delta -> 2/15`` for q = 3.
 
 Spins are +-1 tensors ``(batch, L, L)`` (square lattice, periodic) in sampling order; operators are computed
 in torch on the spins' device (:func:`rgnet.rg.mcrg.operator_sums`), the statistics in float64 numpy."""
@@ -45,7 +47,9 @@ from rgnet._checks import check_int, check_real
 from rgnet.rg.mcrg import (
     SQUARE_EVEN,
     SQUARE_ODD,
+    _check_configurations,
     _check_pm1,
+    _check_q,
     _check_transform_output,
     _select,
     operator_sums,
@@ -385,23 +389,32 @@ def combine_matchings(results: Sequence[MatchingResult]) -> CriticalPointEstimat
     return estimate
 
 
-def correlation_function(spins: torch.Tensor) -> torch.Tensor:
+def correlation_function(spins: torch.Tensor, *, q: int | None = None) -> torch.Tensor:
     """Spin-spin correlation ``s_i s_{i + r}`` along the two axes, averaged over sites and both axes, per
     configuration: float64 ``(batch, L // 2 + 1)`` for ``r = 0..L // 2`` of +-1 ``(batch, L, L)`` spins
-    (periodic autocorrelation of every row and column by FFT, on the spins' device)."""
-    spins = _check_pm1(spins, "spins")
+    (periodic autocorrelation of every row and column by FFT, on the spins' device). With ``q``: of Potts
+    colours ``0..q-1``, the order-parameter correlation ``delta(s_i, s_{i + r}) - 1/q`` (module docstring)."""
+    q = _check_q(q)
+    spins = _check_configurations(spins, "spins", q)
     if spins.ndim != 3:
         raise ValueError(f"spins must be square lattices (batch, L, L), got {tuple(spins.shape)}")
     side = spins.shape[1]
     out = torch.zeros(spins.shape[0], side // 2 + 1, dtype=torch.float64, device=spins.device)
-    chunk = max(1, (1 << 22) // (side * side))
+    chunk = max(1, (1 << 22) // (side * side * (q or 1)))
     for start in range(0, spins.shape[0], chunk):
-        s = spins[start : start + chunk].to(torch.float64)
-        for dim in (1, 2):
-            power = torch.fft.rfft(s, dim=dim).abs().square()
-            auto = torch.fft.irfft(power, n=side, dim=dim)  # sum over the axis of s_i s_{i + r}
-            out[start : start + chunk] += 0.5 * auto.narrow(dim, 0, side // 2 + 1).mean(dim=3 - dim) / side
-    return out
+        part = spins[start : start + chunk]
+        # channels (batch, channels, L, L): the spins, or one-hot colours whose autocorrelations add up to
+        # the count of equal pairs
+        if q is None:
+            channels = part.to(torch.float64)[:, None]
+        else:
+            channels = torch.nn.functional.one_hot(part.long(), q).permute(0, 3, 1, 2).to(torch.float64)
+        for dim in (2, 3):
+            power = torch.fft.rfft(channels, dim=dim).abs().square()
+            auto = torch.fft.irfft(power, n=side, dim=dim).sum(dim=1)  # sum over the axis of s_i s_{i + r}
+            axis = dim - 1
+            out[start : start + chunk] += 0.5 * auto.narrow(axis, 0, side // 2 + 1).mean(dim=3 - axis) / side
+    return out if q is None else out - 1.0 / q
 
 
 def _fss_dimension(large: np.ndarray, small: np.ndarray, log_sides: float) -> float:
@@ -446,6 +459,7 @@ def scaling_dimension(
     *,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     n_blocks: int = 20,
+    q: int | None = None,
 ) -> ScalingDimensionResult:
     """Scaling dimension of the coarse variable of ``transform`` at every level ``0..levels``, by finite-size
     scaling of its correlation function between two sizes at the critical point (module docstring).
@@ -457,8 +471,11 @@ def scaling_dimension(
         fractions: distances as fractions of the side, in ``(0, 1/2]``; each must land on a whole number of
             lattice spacings at the last level of the small lattice.
         n_blocks: jackknife blocks per sample (errors of the two samples added in quadrature).
+        q: None for +-1 spins; the colours of q-state Potts configurations ``0..q-1`` (``transform``
+            returning colours), whose order-parameter correlation is used (module docstring).
     """
-    large, small = _check_pm1(large, "large"), _check_pm1(small, "small")
+    q = _check_q(q)
+    large, small = _check_configurations(large, "large", q), _check_configurations(small, "small", q)
     levels = check_int(levels, "levels", minimum=0)
     n_blocks = check_int(n_blocks, "n_blocks", minimum=2)
     if large.ndim != 3 or small.ndim != 3 or large.shape[1] <= small.shape[1]:
@@ -468,8 +485,8 @@ def scaling_dimension(
         )
     fractions = check_fractions(fractions)
     if levels:
-        b = probe_block_factor(small, transform, levels, "the side of small")
-        probe_block_factor(large, transform, levels, "the side of large")
+        b = probe_block_factor(small, transform, levels, "the side of small", q=q)
+        probe_block_factor(large, transform, levels, "the side of large", q=q)
     else:
         b = 1
     check_fractions(fractions, small.shape[1] // b**levels)
@@ -480,7 +497,7 @@ def scaling_dimension(
             current = {k: transform(v) for k, v in current.items()}
         side_l, side_s = current["large"].shape[1], current["small"].shape[1]
         result.sides.append((int(side_l), int(side_s)))
-        corr = {k: correlation_function(v).cpu().numpy() for k, v in current.items()}
+        corr = {k: correlation_function(v, q=q).cpu().numpy() for k, v in current.items()}
         log_sides = math.log(side_l / side_s)
         for x in fractions:
             c_l = corr["large"][:, round(x * side_l)]

@@ -10,8 +10,9 @@ import lightning
 import pytest
 import torch
 
-from rgnet.callbacks.rg_measurement import EXACT, RGMeasurement
-from rgnet.rg import majority_2d
+from rgnet.callbacks.rg_measurement import EXACT, RGMeasurement, exponents_figure
+from rgnet.potts import potts_critical_coupling
+from rgnet.rg import majority_2d, plurality_2d
 
 
 class MajorityModel(lightning.LightningModule):
@@ -29,6 +30,15 @@ class MajorityModel(lightning.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class PluralityModel(MajorityModel):
+    """Its block-spin map is the plurality rule of q = 3 colours (b = 2)."""
+
+    colours = 3
+
+    def block_spin_map(self, mode: str = "sample", generator: torch.Generator | None = None):
+        return lambda colours: plurality_2d(colours, 2, 3, generator=generator)
 
 
 class TiedMap:
@@ -137,4 +147,44 @@ def test_bad_setups_fail_clearly(tmp_path):
         small_measurement(tmp_path, L=24, levels=3).check_model(MajorityModel())
     with pytest.raises(TypeError, match="block_spin_map"):
         small_measurement(tmp_path).check_model(lightning.LightningModule())
+    assert not (tmp_path / "cache").exists()  # nothing sampled
+
+
+POTTS_ONLY = {"matching": False, "flow": False, "reference": "plurality"}
+
+
+def test_a_potts_map_is_measured_on_potts_data_next_to_the_plurality_rule(tmp_path):
+    """A map of q = 3 colours: Potts datasets at K_c = ln(1 + sqrt 3), MCRG and the scaling dimension next to
+    the plurality rule (identical here: the same map and random stream), the q = 3 exact values; y_h of
+    2000 configurations of 32 x 32 is near 28/15 and excludes Ising's 15/8 (the power check)."""
+    out = small_measurement(tmp_path, **POTTS_ONLY).measure(PluralityModel())
+    assert out["learned"] == out["plurality"] and "majority" not in out
+    assert out["exact"]["y_t"] == pytest.approx(1.2) and out["exact"]["Delta"] == pytest.approx(2 / 15)
+    assert out["setup"]["q"] == 3 and out["setup"]["K"] == pytest.approx(potts_critical_coupling(3))
+    assert sorted(p.name[:6] for p in (tmp_path / "cache").glob("*.npz")) == ["potts3", "potts3"]
+    last = out["learned"]["mcrg"]["levels"][-1]
+    assert abs(last["y_h"] - 28 / 15) < 4 * last["y_h_err"] < 15 / 8 - 28 / 15
+    assert abs(last["y_h"] - 15 / 8) > 4 * last["y_h_err"]
+    dims = {(r["level"], r["fraction"]): r for r in out["learned"]["scaling_dimension"]}
+    assert abs(dims[(1, 0.25)]["Delta"] - 2 / 15) < 5 * dims[(1, 0.25)]["Delta_err"]
+    figure = exponents_figure(out)
+    labels = [t.get_text() for t in figure.axes[1].get_legend().get_texts()]
+    assert "exact y_h = 28/15" in labels and "plurality: MCRG at K" in labels
+    assert "plurality rule" in figure.get_suptitle()
+
+
+def test_settings_that_do_not_apply_to_the_lattice_of_the_map_are_refused(tmp_path):
+    for changes, match in (
+        ({"flow": False, "reference": "plurality"}, r"matching and the coupling flow are Ising-only"),
+        ({"matching": False, "reference": "plurality"}, r"set matching=false and flow=false"),
+        ({**POTTS_ONLY, "reference": "majority"}, r"reference must be 'plurality' or 'none' for q=3 Potts"),
+        (
+            {**POTTS_ONLY, "method": "checkerboard"},
+            r"method must be one of \['swendsen_wang', 'wolff', 'heat",
+        ),
+    ):
+        with pytest.raises(ValueError, match=match):
+            small_measurement(tmp_path, **changes).check_model(PluralityModel())
+    with pytest.raises(ValueError, match=r"reference must be 'majority' or 'none' for Ising maps"):
+        small_measurement(tmp_path, reference="plurality").check_model(MajorityModel())
     assert not (tmp_path / "cache").exists()  # nothing sampled

@@ -184,7 +184,7 @@ def test_data_that_does_not_fit_the_model_is_refused(tmp_path) -> None:
     RSMICoarseGrainer(DIM_E).check_datamodule(dm)
     with pytest.raises(ValueError, match=r"block=3.*data.block=3"):
         RSMICoarseGrainer(DIM_E, block=3).check_datamodule(dm)
-    with pytest.raises(ValueError, match=r"dim_e=48 sites but the model has dim_e=40"):
+    with pytest.raises(ValueError, match=r"dim_e=48 features but the model has dim_e=40"):
         RSMICoarseGrainer(40).check_datamodule(dm)
     slab = _pairs(tmp_path, K_CRITICAL, geometry="slab", block=2)
     with pytest.raises(ValueError, match=r"geometry='slab'.*geometry='shell'"):

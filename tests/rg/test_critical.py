@@ -92,6 +92,39 @@ def test_correlation_function_is_the_site_average_of_shifted_products():
     assert torch.allclose(correlation_function(spins), ref, atol=1e-12)
 
 
+def test_potts_correlation_is_that_of_the_order_parameter_and_half_the_ising_one_for_two_colours():
+    """Colours: the site average of delta(s_i, s_{i+r}) - 1/q (r = 0: 1 - 1/q); q = 2: half the Ising
+    correlation of s = 1 - 2 colour, so the scaling dimension of the same configurations is the Ising one."""
+    colours = torch.randint(0, 3, (7, 10, 10), generator=torch.Generator().manual_seed(1)).to(torch.int8)
+    same = [
+        0.5
+        * (
+            (colours == colours.roll(r, 1)).double().mean((1, 2))
+            + (colours == colours.roll(r, 2)).double().mean((1, 2))
+        )
+        for r in range(6)
+    ]
+    expected = torch.stack(same, 1) - 1.0 / 3.0
+    assert torch.allclose(correlation_function(colours, q=3), expected, atol=1e-12)
+    assert torch.allclose(
+        correlation_function(colours, q=3)[:, 0], torch.full((7,), 2.0 / 3.0, dtype=torch.float64)
+    )
+    two = (colours % 2).to(torch.int8)
+    spins = (1 - 2 * two).to(torch.int8)
+    assert torch.allclose(2.0 * correlation_function(two, q=2), correlation_function(spins), atol=1e-12)
+    large = ising.sample_2d(L=16, K=K_C, n=60, method="swendsen_wang", seed=2)
+    small = ising.sample_2d(L=8, K=K_C, n=60, method="swendsen_wang", seed=3)
+    decimate = lambda s: s[:, ::2, ::2]  # noqa: E731 (a map of +-1 spins and of colours alike)
+    spin_result = scaling_dimension(large, small, decimate, levels=1, n_blocks=4)
+    colour_result = scaling_dimension((1 - large) // 2, (1 - small) // 2, decimate, levels=1, n_blocks=4, q=2)
+    assert all(math.isfinite(value) for value in spin_result.Delta.values())
+    for key, value in spin_result.Delta.items():
+        assert colour_result.Delta[key] == pytest.approx(value, rel=1e-9)
+        assert colour_result.Delta_err[key] == pytest.approx(spin_result.Delta_err[key], rel=1e-9)
+    with pytest.raises(ValueError, match="colours 0..2|values"):
+        correlation_function(torch.full((2, 4, 4), 3, dtype=torch.int8), q=3)
+
+
 @pytest.fixture(scope="module")
 def majority_matching(critical_pair):
     large, small = critical_pair

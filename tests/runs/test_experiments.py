@@ -34,6 +34,15 @@ SMOKE: dict[str, list[str]] = {
         "callbacks.rg_measurement.levels=1",
         "callbacks.rg_measurement.starts=[0.0]",
     ],
+    "rsmi_potts": [
+        "data.L=16",
+        "data.n=200",
+        "data.progress=false",
+        "callbacks.rg_measurement.L=16",
+        "callbacks.rg_measurement.n=400",
+        "callbacks.rg_measurement.levels=1",
+        "callbacks.rg_measurement.fractions=[0.5]",
+    ],
     "ib_relevance": ["data.L=8", "data.n=64", "data.batch_size=32", "data.progress=false"],
     "ib_relevance_cylinder": ["data.L=4", "data.n=600", "data.batch_size=64"],
     "ib_relevance_cylinder_even": ["data.L=4", "data.n=600", "data.batch_size=64"],
@@ -139,3 +148,19 @@ def test_a_measurement_that_cannot_run_is_refused_before_any_data(override, mess
     with pytest.raises(ConfigError, match=f"^callbacks.rg_measurement: .*{message}"):
         training.run(cfg, cfg.output_dir)
     assert not (tmp_path / "outputs").exists() and not (tmp_path / ".rgnet_cache").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("callbacks.rg_measurement.matching=true", "matching and the coupling flow are Ising-only"),
+        ("callbacks.rg_measurement.reference=majority", "reference must be 'plurality' or 'none' for q=3"),
+        ("callbacks.rg_measurement.method=checkerboard", "method must be one of"),
+        ("model.q=null", "data's blocks have q=3"),
+    ],
+)
+def test_a_potts_measurement_that_cannot_run_is_refused_before_any_data(override, message, tmp_path):
+    cfg = training.compose_train(["experiment=rsmi_potts", f"paths.root_dir={tmp_path}", override])
+    with pytest.raises(ConfigError, match=message):
+        training.run(cfg, cfg.output_dir)
+    assert not (tmp_path / ".rgnet_cache").exists()
