@@ -452,8 +452,10 @@ def _seed_mean(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[float | Non
 def _seed_averaged(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """RGMeasurement results of several runs (seeds) as one results dict: per map, level (and matched
     operator), the mean and standard error over the runs of each exponent."""
-    averaged: dict[str, Any] = {}
-    for name in ("learned", "majority"):
+    from rgnet.callbacks.rg_measurement import MAPS
+
+    averaged: dict[str, Any] = {"exact": results[0].get("exact")} if results else {}
+    for name in MAPS:
         per_run = [r[name] for r in results if name in r]
         if not per_run:
             continue
@@ -482,8 +484,9 @@ def _seed_averaged(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def rg_measurement_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     """Any experiment with ``callbacks.rg_measurement``: y_t and y_h per level for the learned map and
-    majority rule (MCRG and matching; mean +- standard error over the finished runs, e.g. seeds; one run: its
-    jackknife errors), exact values marked; and every run's coupling flow in the (K, K2) plane."""
+    majority (Ising) or plurality (Potts) rule (MCRG and matching; mean +- standard error over the finished
+    runs, e.g. seeds; one run: its jackknife errors), exact values marked; and every run's coupling flow in
+    the (K, K2) plane."""
     import matplotlib
 
     matplotlib.use("Agg")
