@@ -1,9 +1,12 @@
-"""``rgnet-report <sweep dir>``: one table (printed and ``report.csv``) and the standard figures of a sweep.
+"""``rgnet-report <sweep dir>``: the tables and the standard figures of a sweep, seeds averaged.
 
-    rgnet-train -m experiment=mehta_schwab data.K=0.3,0.408,0.4407,0.6
+    rgnet-train -m experiment=mehta_schwab data.K=0.3,0.408,0.4407,0.6 seed=0,1,2
     rgnet-report outputs/mehta_schwab            # writes outputs/mehta_schwab/report/
 
-Failed runs are listed with their errors; the exit status is 1 when any run failed, so scripts notice.
+Runs that differ only in their seeds are one row (mean ± standard error, count; ``replicates.csv`` and
+``report.md``), every run one row of ``report.csv`` (see :mod:`rgnet.runs.report`). The table is printed
+once, on stdout. Failed runs are listed with their errors and never averaged in; the exit status is 1 when
+any run failed, so scripts notice.
 """
 
 from __future__ import annotations

@@ -1,11 +1,18 @@
-"""Aggregate the ``summary.json`` files of a sweep into a table and the standard figures.
+"""Aggregate the ``summary.json`` files of a sweep into tables and the standard figures.
 
 A sweep directory holds one run directory per job (``rgnet-train -m ...``), each with a ``summary.json``
 (see :mod:`rgnet.runs.summary`). :func:`make_report` reads them all, finds the settings that vary between
-runs, and writes ``report/report.csv`` (one row per run: status, varying settings, scalar metrics) and PNG
-figures: every scalar metric against each varying numeric setting (e.g. locality per layer against
-``data.K``), plus the figures an experiment registers in :data:`FIGURES` (e.g. coupling flows in the
-(K, h) plane).
+runs, and groups the runs that differ only in their seeds (:data:`REPLICATE_SETTINGS`): replicates. It writes
+into ``<sweep>/report/``
+
+- ``report.csv``: one row per run (status, varying settings, scalar metrics), as before replicates;
+- ``replicates.csv``: one row per group: its settings, how many runs it has and how many finished (only
+  those are averaged), their seeds, and per numeric metric the mean, standard error and count, per boolean
+  metric (a verdict) the fraction true and count;
+- ``report.md``: the printed table of the groups (mean ± standard error) as markdown, with the runs left out;
+- PNG figures: every numeric metric against each varying numeric setting (e.g. locality per layer against
+  ``data.K``; the mean over the seeds with its standard error as error bar), plus the figures an experiment
+  registers in :data:`FIGURES` (e.g. coupling flows in the (K, h) plane).
 """
 
 from __future__ import annotations
@@ -162,22 +169,218 @@ def is_finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+#: Settings that name a replicate (a seed) rather than another experiment: runs that differ only in these
+#: are one group, averaged in the report (``seed``, ``data.seed``, ``data.split_seed``, ...).
+REPLICATE_SETTINGS = re.compile(r"(^|[._])seed$")
+
+
+def is_replicate_setting(key: str) -> bool:
+    """Whether the config key ``key`` names a replicate (a seed) rather than a setting of the experiment."""
+    return REPLICATE_SETTINGS.search(key) is not None
+
+
+@dataclass(frozen=True)
+class Stat:
+    """One metric over the finished runs of a replicate group: ``mean`` and its standard error ``sem``
+    (sample standard deviation / sqrt(count); None for a single value) of ``count`` finite values. For a
+    boolean metric (a verdict) ``mean`` is the fraction of runs where it is true and ``sem`` is None."""
+
+    mean: float
+    sem: float | None
+    count: int
+    boolean: bool = False
+
+
+def mean_sem(values: Sequence[float]) -> Stat:
+    """Mean, standard error of the mean (None for one value) and count of ``values`` (not empty)."""
+    if not values:
+        raise ValueError("mean_sem: values must not be empty")
+    count = len(values)
+    mean = math.fsum(values) / count
+    if count == 1:
+        return Stat(mean, None, 1)
+    variance = math.fsum((value - mean) ** 2 for value in values) / (count - 1)
+    return Stat(mean, math.sqrt(variance / count), count)
+
+
+@dataclass
+class Group:
+    """Runs that differ only in their replicate settings (seeds): ``settings`` are the values of the sweep's
+    other varying settings, ``stats`` every metric over the finished runs (failed or unfinished runs are
+    counted in ``runs`` but never averaged in)."""
+
+    settings: dict[str, Any]
+    runs: list[Run]
+    stats: dict[str, Stat] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> list[Run]:
+        return [run for run in self.runs if run.status == "finished"]
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{key}={value}" for key, value in self.settings.items()) or "all runs"
+
+    def replicates(self, keys: Sequence[str]) -> str:
+        """The replicate values of the finished runs, e.g. ``seed=0,1,2`` (empty without ``keys``)."""
+        return "; ".join(
+            f"{key}=" + ",".join(str(run.settings.get(key)) for run in self.finished) for key in keys
+        )
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    """Numbers by value before everything else by its JSON text."""
+    if is_finite_number(value):
+        return (0, float(value))
+    return (1, json.dumps(value, sort_keys=True, default=str))
+
+
+def group_replicates(runs: Sequence[Run]) -> tuple[list[Group], list[str], list[str]]:
+    """The runs with a readable summary, grouped by every varying setting except the replicate ones.
+
+    Returns ``(groups, settings, replicate_keys)``: the groups sorted by their settings, the varying
+    settings that tell groups apart and the varying replicate settings (seeds) averaged over. Every numeric
+    metric of a group is the :func:`mean_sem` of its finite values in the group's finished runs, every
+    boolean metric the fraction true (:class:`Stat`). Unreadable summaries belong to no group.
+    """
+    readable = [run for run in runs if run.status != "unreadable"]
+    varying = varying_settings(readable)
+    settings = [key for key in varying if not is_replicate_setting(key)]
+    replicate_keys = [key for key in varying if is_replicate_setting(key)]
+    by_key: dict[str, Group] = {}
+    for run in readable:
+        values = {key: run.settings.get(key) for key in settings}
+        key = json.dumps(values, sort_keys=True, default=str)
+        by_key.setdefault(key, Group(values, [])).runs.append(run)
+    groups = sorted(by_key.values(), key=lambda group: [_sort_key(v) for v in group.settings.values()])
+    kinds: dict[str, set[type]] = {}  # {bool}: a verdict; with float: a number (its booleans left out)
+    for run in (run for group in groups for run in group.finished):
+        for name, value in run.metrics.items():
+            if isinstance(value, bool) or is_finite_number(value):
+                kinds.setdefault(name, set()).add(bool if isinstance(value, bool) else float)
+    for group in groups:
+        values_of: dict[str, list[float]] = {}
+        for run in group.finished:
+            for name, value in run.metrics.items():
+                verdict = kinds.get(name) == {bool}
+                if (verdict and isinstance(value, bool)) or (not verdict and is_finite_number(value)):
+                    values_of.setdefault(name, []).append(float(value))
+        for name, values in values_of.items():
+            if kinds[name] == {bool}:
+                group.stats[name] = Stat(sum(values) / len(values), None, len(values), boolean=True)
+            else:
+                group.stats[name] = mean_sem(values)
+    return groups, settings, replicate_keys
+
+
+def format_stat(stat: Stat | None, finished: int) -> str:
+    """A table cell: ``mean ± sem`` (the error to two significant digits, the mean to the same decimal),
+    a single run's value alone, a verdict as ``true/count true``; `` (n=count)`` where fewer than the
+    group's ``finished`` runs had the metric. Empty for no value."""
+    if stat is None:
+        return ""
+    if stat.boolean:
+        return f"{round(stat.mean * stat.count)}/{stat.count} true"
+    if stat.sem is None or not math.isfinite(stat.sem):
+        text = f"{stat.mean:.6g}"
+    elif stat.sem == 0:  # identical replicates
+        text = f"{stat.mean:.6g} ± 0"
+    else:
+        decimals = min(12, max(0, 1 - math.floor(math.log10(stat.sem))))
+        text = f"{stat.mean:.{decimals}f} ± {stat.sem:.{decimals}f}"
+    return text if stat.count == finished else f"{text} (n={stat.count})"
+
+
+def group_metrics(groups: Sequence[Group]) -> list[str]:
+    """Every metric name with a value in some group (sorted)."""
+    return sorted({name for group in groups for name in group.stats})
+
+
+def replicates_table(
+    groups: Sequence[Group], settings: Sequence[str], replicate_keys: Sequence[str]
+) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of ``replicates.csv``: the group's settings, ``runs`` (all), ``finished`` (averaged),
+    ``replicates`` (the finished runs' seeds), then per numeric metric ``<metric>.mean``, ``.sem`` (blank for
+    one run) and ``.count``, per boolean metric ``<metric>.fraction_true`` and ``.count``."""
+    metrics = group_metrics(groups)
+    boolean = {name for group in groups for name, stat in group.stats.items() if stat.boolean}
+    header = [*settings, "runs", "finished", "replicates"]
+    for name in metrics:
+        suffixes = ("fraction_true", "count") if name in boolean else ("mean", "sem", "count")
+        header += [f"{name}.{suffix}" for suffix in suffixes]
+    rows = []
+    for group in groups:
+        row = [*(group.settings[key] for key in settings), len(group.runs), len(group.finished)]
+        row.append(group.replicates(replicate_keys))
+        for name in metrics:
+            stat = group.stats.get(name)
+            if stat is None:
+                row += [""] * (2 if name in boolean else 3)
+            elif stat.boolean:
+                row += [stat.mean, stat.count]
+            else:
+                row += [stat.mean, "" if stat.sem is None else stat.sem, stat.count]
+        rows.append(row)
+    return header, rows
+
+
+def summary_table(groups: Sequence[Group], settings: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the printed and markdown table: settings, ``finished`` (``k of n``), then one
+    :func:`format_stat` cell per metric."""
+    metrics = group_metrics(groups)
+    header = [*settings, "finished", *metrics]
+    rows = []
+    for group in groups:
+        done = len(group.finished)
+        rows.append(
+            [
+                *(str(group.settings[key]) for key in settings),
+                f"{done} of {len(group.runs)}",
+                *(format_stat(group.stats.get(name), done) for name in metrics),
+            ]
+        )
+    return header, rows
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub markdown table (``|`` in cells escaped)."""
+
+    def line(cells: Sequence[Any]) -> str:
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    return "\n".join([line(header), line(["---"] * len(header)), *(line(row) for row in rows)])
+
+
+def unfinished_notes(groups: Sequence[Group], replicate_keys: Sequence[str]) -> list[str]:
+    """One line per group of several runs some of which did not finish: how many finished and which were
+    left out (a group of one run is in the FAILED lines)."""
+    noun = "seeds" if replicate_keys else "runs"
+    notes = []
+    for group in groups:
+        left_out = [run for run in group.runs if run.status != "finished"]
+        if left_out and len(group.runs) > 1:
+            names = ", ".join(f"{run.name} ({run.status})" for run in left_out)
+            notes.append(
+                f"{group.label}: {len(group.finished)} of {len(group.runs)} {noun} finished; "
+                f"not averaged: {names}"
+            )
+    return notes
+
+
 def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
-    """One PNG per (scalar metric, varying numeric setting): the metric against the setting, one line per
-    combination of the other varying settings. Metrics equal in every run (exact values, the setup) and the
-    ``seed`` as an axis (replicates: the experiment figures average over them) are left to the CSV."""
+    """One PNG per (numeric metric, varying numeric setting): the metric against the setting, one line per
+    combination of the other varying settings. Runs that differ only in their seeds (:func:`group_replicates`)
+    are one point: the mean over the finished runs with its standard error as error bar (none for a single
+    run). Metrics equal in every run (exact values, the setup), boolean verdicts and the seeds as an axis
+    are left to the tables."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     finished = [run for run in runs if run.status == "finished"]
-    settings = varying_settings(finished)
-    numeric = [
-        key
-        for key in settings
-        if key != "seed" and all(is_finite_number(run.settings.get(key)) for run in finished)
-    ]
+    groups, settings, replicate_keys = group_replicates(finished)
+    numeric = [key for key in settings if all(is_finite_number(group.settings[key]) for group in groups)]
     metrics = sorted(
         key
         for key in {key for run in finished for key in run.scalar_metrics()}
@@ -190,22 +393,31 @@ def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
             if len(written) >= MAX_GENERIC_FIGURES:
                 log.info("more than %d metric figures; the rest are in the CSV", MAX_GENERIC_FIGURES)
                 return written
-            groups: dict[str, list[tuple[float, float]]] = {}
-            for run in finished:
-                value = run.scalar_metrics().get(metric)
-                if value is None or not math.isfinite(value):
+            lines: dict[str, list[tuple[float, Stat]]] = {}
+            for group in groups:
+                stat = group.stats.get(metric)
+                if stat is None:
                     continue
-                label = ", ".join(f"{k}={run.settings.get(k)}" for k in others) or metric
-                groups.setdefault(label, []).append((float(run.settings[x_key]), value))
-            if not any(len(points) > 1 for points in groups.values()):
+                label = ", ".join(f"{k}={group.settings[k]}" for k in others) or metric
+                lines.setdefault(label, []).append((float(group.settings[x_key]), stat))
+            if not any(len(points) > 1 for points in lines.values()):
                 continue
             figure, axes = plt.subplots(figsize=(5, 3.5))
-            for label, points in sorted(groups.items()):
-                xs, ys = zip(*sorted(points), strict=True)
-                axes.plot(xs, ys, "o-", label=label)
+            counts = sorted({stat.count for points in lines.values() for _, stat in points})
+            for label, points in lines.items():  # in the groups' (numeric) order
+                points.sort(key=lambda point: point[0])
+                xs = [x for x, _ in points]
+                means = [stat.mean for _, stat in points]
+                errors = [math.nan if stat.sem is None else stat.sem for _, stat in points]
+                yerr = None if all(math.isnan(e) for e in errors) else errors
+                axes.errorbar(xs, means, yerr=yerr, fmt="o-", capsize=3, label=label)
             axes.set_xlabel(x_key)
             axes.set_ylabel(metric)
-            if len(groups) > 1:
+            if counts[-1] > 1:
+                n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+                over = "/".join(replicate_keys) or "runs"
+                axes.set_title(f"mean ± standard error over {over} (n = {n} per point)", fontsize="small")
+            if len(lines) > 1:
                 axes.legend(fontsize="small")
             safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{metric}__vs__{x_key}")
             written.append(save_figure(figure, out_dir / f"{safe}.png"))
@@ -232,30 +444,74 @@ def export_tensorboard_images(log_dir: str | os.PathLike[str], out_dir: str | os
     return written
 
 
+def replicates_caption(groups: Sequence[Group], replicate_keys: Sequence[str]) -> str:
+    """What the cells of the groups' table are: how many groups, over which seeds they average."""
+    plural = "s" if len(groups) != 1 else ""
+    if not any(len(group.finished) > 1 for group in groups):
+        return f"{len(groups)} setting{plural}, at most one finished run each: its values"
+    over = f" over {'/'.join(replicate_keys)}" if replicate_keys else " over the runs"
+    return (
+        f"{len(groups)} setting{plural}; mean ± standard error{over}, finished runs only (a single run: its "
+        "value; (n=k): only k runs have the metric; verdicts: runs true/runs)"
+    )
+
+
 def make_report(
     sweep_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None
 ) -> dict[str, Any]:
-    """Write ``report.csv`` and the figures for the sweep in ``sweep_dir`` (default ``<sweep_dir>/report``).
+    """Write the tables and figures of the sweep in ``sweep_dir`` to ``out_dir`` (default
+    ``<sweep_dir>/report``): ``report.csv`` (one row per run, :func:`table`), ``replicates.csv`` (one row
+    per group of runs that differ only in their seeds, :func:`replicates_table`), ``report.md`` (the printed
+    table of the groups as markdown, with the runs left out) and the PNG figures.
 
-    Returns ``{"runs", "failed", "csv", "figures", "text"}`` (``text`` is the printed table).
+    Returns ``{"runs", "failed", "groups", "csv", "replicates_csv", "markdown", "figures", "text"}``
+    (``text`` is the printed report: the table of the groups, mean ± standard error, and the failures).
     """
     runs = load_runs(sweep_dir)
     out = Path(out_dir) if out_dir is not None else Path(sweep_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     header, rows = table(runs)
     csv_path = _write_csv(out / "report.csv", header, rows)
+    groups, settings, replicate_keys = group_replicates(runs)
+    replicates_path = _write_csv(out / "replicates.csv", *replicates_table(groups, settings, replicate_keys))
     figures = metric_figures(runs, out)
     for task in sorted({str(run.summary.get("task_name")) for run in runs}):
         if task in FIGURES:
             figures += FIGURES[task]([run for run in runs if run.summary.get("task_name") == task], out)
     figures += rg_measurement_figures(runs, out)
     failed = [run for run in runs if run.status != "finished"]
-    lines = [format_table(header, rows, max_columns=8, numbers_right=False)]
-    lines += [f"FAILED {run.name}: {run.error}" for run in failed]
-    lines.append(
-        f"{len(runs) - len(failed)} of {len(runs)} runs finished; wrote {csv_path} and {len(figures)} figures"
+    summary_header, summary_rows = summary_table(groups, settings)
+    caption = replicates_caption(groups, replicate_keys)
+    notes = unfinished_notes(groups, replicate_keys)
+    notes += [f"FAILED {run.name}: {run.error}" for run in failed]
+    finished_line = f"{len(runs) - len(failed)} of {len(runs)} runs finished"
+    markdown = "\n\n".join(
+        [
+            f"# Report of {sweep_dir}",
+            f"{finished_line}. {caption}.",
+            markdown_table(summary_header, summary_rows),
+            *(["\n".join(f"- {note}" for note in notes)] if notes else []),
+        ]
     )
-    return {"runs": runs, "failed": failed, "csv": csv_path, "figures": figures, "text": "\n".join(lines)}
+    markdown_path = atomic_write_bytes(
+        out / "report.md", lambda handle: handle.write(f"{markdown}\n".encode())
+    )
+    lines = [caption, format_table(summary_header, summary_rows, max_columns=8, numbers_right=False)]
+    lines += notes
+    lines.append(
+        f"{finished_line}; wrote {csv_path} (per run), {replicates_path.name}, {markdown_path.name} and "
+        f"{len(figures)} figures"
+    )
+    return {
+        "runs": runs,
+        "failed": failed,
+        "groups": groups,
+        "csv": csv_path,
+        "replicates_csv": replicates_path,
+        "markdown": markdown_path,
+        "figures": figures,
+        "text": "\n".join(lines),
+    }
 
 
 def coupling_flow_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
@@ -304,6 +560,25 @@ def coupling_flow_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
 IB_CODE_ON_NATS = 0.02
 
 
+def _average_points(points: Sequence[Mapping[str, float]], x: str) -> list[dict[str, float]]:
+    """Points (dicts of numbers) with the same ``x`` (replicates) as one, sorted by ``x``: every key that all
+    of them have is their mean, ``<key>_err`` its standard error where there are several."""
+    by_x: dict[float, list[Mapping[str, float]]] = {}
+    for point in points:
+        by_x.setdefault(point[x], []).append(point)
+    averaged = []
+    for value in sorted(by_x):
+        same = by_x[value]
+        point: dict[str, float] = {x: value}
+        for key in sorted(set.intersection(*(set(p) for p in same)) - {x}):
+            stat = mean_sem([p[key] for p in same])
+            point[key] = stat.mean
+            if stat.sem is not None:
+                point[f"{key}_err"] = stat.sem
+        averaged.append(point)
+    return averaged
+
+
 def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     """ib_relevance(_cylinder): over the finished runs of a beta sweep, I(H;V) and I(H;E) (last validation
     values, nats; with hollow markers the exact informations of the learned code where the data's law is
@@ -312,14 +587,17 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     geometry is a solid vertical line where known (for symmetric codes, the symmetric sector's
     ``beta_c_exact_symmetric``: Z2-even for Ising, S_q-invariant for Potts); the VIB's own transition
     (midpoint between the largest beta whose code stayed off, I(V;H) < ``IB_CODE_ON_NATS``, and the smallest
-    beta above it whose code is on) a dotted one."""
+    beta above it whose code is on) a dotted one. Runs that differ only in their seeds are one point per beta:
+    the mean with its standard error as error bar (the transition from the mean I(V;H))."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     finished = [run for run in runs if run.status == "finished"]
-    others = [key for key in varying_settings(finished) if key != "model.beta"]
+    others = [
+        key for key in varying_settings(finished) if key != "model.beta" and not is_replicate_setting(key)
+    ]
     groups: dict[str, list[dict[str, float]]] = {}
     for run in finished:
         ib = (run.summary.get("metrics") or {}).get("ib_relevance") or {}
@@ -336,14 +614,37 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     if not groups:
         return []
     figure, (info_axes, overlap_axes) = plt.subplots(1, 2, figsize=(11, 4))
-    for index, (label, points) in enumerate(sorted(groups.items())):
-        points.sort(key=lambda point: point["beta"])
+    replicated = False
+    for index, (label, seeds) in enumerate(sorted(groups.items())):
+        points = _average_points(seeds, "beta")
+        replicated = replicated or len(points) < len(seeds)
         colour = f"C{index % 10}"
         betas = [point["beta"] for point in points]
         prefix = f"{label}: " if label else ""
-        info_axes.plot(betas, [p["i_vh"] for p in points], "o-", color=colour, label=f"{prefix}I(H;V)")
+
+        def errors(key: str, points: list[dict[str, float]] = points) -> list[float] | None:
+            values = [p.get(f"{key}_err", math.nan) for p in points]
+            return None if all(math.isnan(v) for v in values) else values
+
+        info_axes.errorbar(
+            betas,
+            [p["i_vh"] for p in points],
+            yerr=errors("i_vh"),
+            fmt="o-",
+            color=colour,
+            capsize=3,
+            label=f"{prefix}I(H;V)",
+        )
         if all("i_he" in p for p in points):
-            info_axes.plot(betas, [p["i_he"] for p in points], "s--", color=colour, label=f"{prefix}I(H;E)")
+            info_axes.errorbar(
+                betas,
+                [p["i_he"] for p in points],
+                yerr=errors("i_he"),
+                fmt="s--",
+                color=colour,
+                capsize=3,
+                label=f"{prefix}I(H;E)",
+            )
         for key, marker, name in (("i_vh_exact", "o", "I(H;V)"), ("i_he_exact", "s", "I(H;E)")):
             if all(key in p for p in points):
                 info_axes.plot(
@@ -358,8 +659,14 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
         for key, marker in (("overlap_magnetization", "o-"), ("overlap_energy", "x:")):
             if all(key in p for p in points):
                 name = key.removeprefix("overlap_")
-                overlap_axes.plot(
-                    betas, [p[key] for p in points], marker, color=colour, label=f"{prefix}{name}"
+                overlap_axes.errorbar(
+                    betas,
+                    [p[key] for p in points],
+                    yerr=errors(key),
+                    fmt=marker,
+                    color=colour,
+                    capsize=3,
+                    label=f"{prefix}{name}",
                 )
         exact = {(p["beta_c_exact"], p["symmetric"]) for p in points if "beta_c_exact" in p}
         for value, symmetric in sorted(exact):
@@ -373,7 +680,7 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
             info_axes.axvline(vib_beta_c, color=colour, ls=":", label=f"VIB switches on ~ {vib_beta_c:.3g}")
     info_axes.set_xlabel("beta")
     info_axes.set_ylabel("nats (validation bounds)")
-    info_axes.set_title("information curve")
+    info_axes.set_title("information curve" + (" (mean ± standard error over seeds)" if replicated else ""))
     overlap_axes.set_xlabel("beta")
     overlap_axes.set_ylabel("|corr(code, operator)|")
     overlap_axes.set_ylim(-0.02, 1.02)
@@ -388,7 +695,8 @@ def mehta_schwab_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     """mehta_schwab: over the finished runs of a temperature sweep, locality per layer (trained: solid, the
     block-spin control on structureless data: dashed) and block radius per layer (rms radius of the effective
     fields, lattice spacings; control dashed) against ``data.K``, one colour per layer, K_c marked. Runs that
-    differ in other settings are averaged per K (the CSV keeps them apart)."""
+    differ in other settings (seeds) are averaged per K: mean with its standard error as error bar (the CSVs
+    keep them apart)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -422,10 +730,19 @@ def mehta_schwab_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     for (quantity, kind, layer), points in sorted(series.items()):
         axes = panels[0] if quantity == "locality" else panels[1]
         Ks = sorted(points)
-        values = [sum(points[K]) / len(points[K]) for K in Ks]
+        stats = [mean_sem(points[K]) for K in Ks]
+        errors = [math.nan if stat.sem is None else stat.sem for stat in stats]
         colour = f"C{layers.index(layer) % 10}"
         style = "o-" if kind == "trained" else "x--"
-        axes.plot(Ks, values, style, color=colour, label=f"{layer} ({kind})")
+        axes.errorbar(
+            Ks,
+            [stat.mean for stat in stats],
+            yerr=None if all(math.isnan(e) for e in errors) else errors,
+            fmt=style,
+            color=colour,
+            capsize=3,
+            label=f"{layer} ({kind})",
+        )
     ylabels = ("locality (share of w^2 in window)", "block radius (lattice spacings)")
     for axes, ylabel in zip(panels, ylabels, strict=True):
         axes.axvline(K_CRITICAL, color="k", lw=1, ls=":", label=f"K_c = {K_CRITICAL:.4f}")
@@ -444,9 +761,8 @@ def _seed_mean(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[float | Non
         return None, None
     if len(values) == 1:
         return values[0], next((r.get(f"{key}_err") for r in rows if is_finite_number(r.get(key))), None)
-    mean = sum(values) / len(values)
-    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return mean, spread / math.sqrt(len(values))
+    stat = mean_sem(values)
+    return stat.mean, stat.sem
 
 
 def _seed_averaged(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

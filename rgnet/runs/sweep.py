@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -16,12 +15,10 @@ from rgnet.runs.cluster import check_slurm_sweep
 from rgnet.runs.config import ConfigError
 from rgnet.runs.summary import SUMMARY
 
-log = logging.getLogger(__name__)
-
 
 class SweepReport(HydraCallback):
-    """Hydra callback: after a multirun, print each job's status and list the failed
-    jobs with their errors."""
+    """Hydra callback: after a multirun, print how many jobs finished and list the failed jobs with their
+    errors, once (on stderr when any failed, else on stdout)."""
 
     def __init__(self) -> None:
         self.started = time.time()
@@ -50,6 +47,5 @@ class SweepReport(HydraCallback):
         failed = [row for row in rows if row[1] != "finished"]
         lines = [f"sweep {sweep_dir}: {len(rows) - len(failed)} of {len(rows)} jobs finished"]
         lines += [f"  FAILED {name}: {error}" for name, _, error in failed]
-        message = "\n".join(lines)
-        print(message, file=sys.stderr if failed else sys.stdout)
-        (log.error if failed else log.info)("%s", message)
+        # printed once: Hydra's console handler would show a logged copy a second time (on stdout)
+        print("\n".join(lines), file=sys.stderr if failed else sys.stdout)

@@ -162,3 +162,182 @@ def test_rg_measurement_report_averages_exponents_over_seeds(tmp_path):
     assert level["y_t"] == pytest.approx(1.0) and level["y_t_err"] == pytest.approx(0.1)  # std 0.141 / sqrt 2
     single = _seed_averaged([report["runs"][0].summary["metrics"]["rg_measurement"]])
     assert single["learned"]["matching"]["levels"][0]["y_t_err"] == 0.02  # one run: its own error
+
+
+def replicate_sweep(root):
+    """data.K = 0.5, 1.0 x seeds 0-2 (data.seed follows the seed), a K = 2.0 run with one seed and a failed
+    K = 1.0 seed: x, a verdict ``on`` and ``y`` (missing in one K = 0.5 run) with known values."""
+    x = {
+        (0.5, 0): 1.0,
+        (0.5, 1): 2.0,
+        (0.5, 2): 4.0,
+        (1.0, 0): 3.0,
+        (1.0, 1): 3.0,
+        (1.0, 2): 6.0,
+        (2.0, 0): 5.0,
+    }
+    on = {(0.5, 0): True, (0.5, 1): False, (0.5, 2): True}
+    for (K, seed), value in x.items():
+        metrics = {"fit": {"x": value, "on": on.get((K, seed), True)}, "same": 0.25}
+        if (K, seed) != (0.5, 2):
+            metrics["y"] = 10.0 * K + seed
+        config = {"data": {"K": K, "seed": seed, "progress": False}, "seed": seed, "paths": {"log_dir": "x"}}
+        write_summary(root / f"data.K={K},seed={seed}", "toy", config, metrics)
+    config = {"data": {"K": 1.0, "seed": 3, "progress": False}, "seed": 3}
+    write_summary(root / "data.K=1.0,seed=3", "toy", config, {}, status="failed")
+
+
+def test_replicate_groups_mean_standard_error_and_count(tmp_path):
+    import math
+
+    from rgnet.runs.report import group_replicates
+
+    replicate_sweep(tmp_path)
+    groups, settings, replicate_keys = group_replicates(load_runs(tmp_path))
+    assert settings == ["data.K"] and replicate_keys == ["data.seed", "seed"]
+    assert [group.settings for group in groups] == [{"data.K": 0.5}, {"data.K": 1.0}, {"data.K": 2.0}]
+    low, high, single = groups
+    assert [len(g.runs) for g in groups] == [3, 4, 1] and [len(g.finished) for g in groups] == [3, 3, 1]
+    x = low.stats["fit.x"]  # 1, 2, 4: sample variance 7/3
+    assert x.mean == pytest.approx(7 / 3) and x.sem == pytest.approx(math.sqrt(7 / 9)) and x.count == 3
+    x = high.stats["fit.x"]  # 3, 3, 6 (the failed seed 3 is not averaged in): variance 3
+    assert (x.mean, x.count) == (4.0, 3) and x.sem == pytest.approx(1.0)
+    assert (single.stats["fit.x"].mean, single.stats["fit.x"].sem, single.stats["fit.x"].count) == (
+        5.0,
+        None,
+        1,
+    )
+    on = low.stats["fit.on"]
+    assert on.boolean and on.mean == pytest.approx(2 / 3) and on.count == 3 and on.sem is None
+    assert high.stats["fit.on"].mean == 1.0
+    assert low.stats["y"].count == 2 and low.stats["y"].mean == pytest.approx(5.5)  # seeds 0, 1 only
+    assert low.replicates(replicate_keys) == "data.seed=0,1,2; seed=0,1,2"
+
+
+def test_replicates_in_the_csv_markdown_and_printed_table(tmp_path, capsys):
+    import csv
+    import math
+
+    from rgnet.cli.report import main
+
+    replicate_sweep(tmp_path)
+    assert main([str(tmp_path)]) == 1  # a run failed
+    out = capsys.readouterr().out
+    report = tmp_path / "report"
+    with open(report / "replicates.csv", newline="") as handle:
+        rows = {row["data.K"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == {"0.5", "1.0", "2.0"}
+    low, high, single = rows["0.5"], rows["1.0"], rows["2.0"]
+    assert float(low["fit.x.mean"]) == pytest.approx(7 / 3)
+    assert float(low["fit.x.sem"]) == pytest.approx(math.sqrt(7 / 9)) and low["fit.x.count"] == "3"
+    assert (high["runs"], high["finished"], high["replicates"]) == ("4", "3", "data.seed=0,1,2; seed=0,1,2")
+    assert float(high["fit.x.sem"]) == pytest.approx(1.0)
+    assert (single["fit.x.mean"], single["fit.x.sem"], single["fit.x.count"]) == ("5.0", "", "1")
+    assert float(low["fit.on.fraction_true"]) == pytest.approx(2 / 3) and low["fit.on.count"] == "3"
+    assert "fit.on.mean" not in low and "fit.x.fraction_true" not in low
+    with open(report / "report.csv", newline="") as handle:  # one row per run, as before replicates
+        per_run = list(csv.DictReader(handle))
+    assert len(per_run) == 8 and {row["status"] for row in per_run} == {"finished", "failed"}
+    # printed once (not also logged), and the same table in report.md
+    assert out.count("data.K=1.0: 3 of 4 seeds finished; not averaged: data.K=1.0,seed=3 (failed)") == 1
+    assert out.count("FAILED data.K=1.0,seed=3") == 1 and out.count("7 of 8 runs finished") == 1
+    table = out.splitlines()
+    header = next(line for line in table if line.startswith("data.K"))
+    assert out.count(header) == 1 and header.split()[:2] == ["data.K", "finished"]
+    line = {row.split()[0]: row for row in table if row[:3] in ("0.5", "1.0", "2.0")}
+    assert "3 of 3" in line["0.5"] and "2.33 ± 0.88" in line["0.5"] and "2/3 true" in line["0.5"]
+    assert "5.50 ± 0.50 (n=2)" in line["0.5"]  # y: only two runs have it
+    assert "3 of 4" in line["1.0"] and "4.0 ± 1.0" in line["1.0"] and "3/3 true" in line["1.0"]
+    assert line["2.0"].split() == ["2.0", "1", "of", "1", "1/1", "true", "5", "0.25", "20"]  # one run: values
+    markdown = (report / "report.md").read_text()
+    assert "| 0.5 | 3 of 3 |" in markdown and "2.33 ± 0.88" in markdown
+    assert "- data.K=1.0: 3 of 4 seeds finished" in markdown and "- FAILED data.K=1.0,seed=3" in markdown
+
+
+def test_replicate_figures_plot_group_means_with_error_bars(tmp_path, monkeypatch):
+    import math
+
+    from matplotlib.container import ErrorbarContainer
+
+    import rgnet.runs.report as report_module
+
+    replicate_sweep(tmp_path)
+    shown = {}
+    save = report_module.save_figure
+
+    def keep_axes(figure, path):
+        shown[path.name] = figure.axes
+        return save(figure, path)
+
+    monkeypatch.setattr(report_module, "save_figure", keep_axes)
+    report = make_report(tmp_path)
+    names = {path.name for path in report["figures"]}
+    assert "fit.x__vs__data.K.png" in names
+    assert not any("seed" in name.split("__vs__")[1] for name in names)  # seeds are replicates, not an axis
+    assert not any(name.startswith(("same", "fit.on")) for name in names)  # constant; a verdict
+    (axes,) = shown["fit.x__vs__data.K.png"]
+    (container,) = axes.containers  # one curve: the seeds are averaged
+    assert isinstance(container, ErrorbarContainer) and container.has_yerr
+    line, _, (bars,) = container.lines
+    assert list(line.get_xdata()) == [0.5, 1.0, 2.0]
+    assert line.get_ydata() == pytest.approx([7 / 3, 4.0, 5.0])
+    segments = bars.get_segments()  # one bar per point with a standard error; none for the single run
+    half = [(segment[1][1] - segment[0][1]) / 2 for segment in segments if len(segment)]
+    assert half == pytest.approx([math.sqrt(7 / 9), 1.0])
+    assert "n = 1-3" in axes.get_title()
+
+
+def test_experiment_figures_average_seeds_with_error_bars(tmp_path, monkeypatch):
+    import rgnet.runs.report as report_module
+
+    for K in (0.3, 0.6):
+        for seed in (0, 1):
+            layers = {"layer1": 0.1 + K + 0.1 * seed}
+            metrics = {"locality": layers, "block_radius": {"layer1": 1.0 + K}}
+            write_summary(
+                tmp_path / "ms" / f"K={K},s={seed}", "mehta_schwab", {"data": {"K": K}, "seed": seed}, metrics
+            )
+    for beta in (1.0, 2.0):
+        for seed in (0, 1, 2):
+            config = {"model": {"beta": beta}, "seed": seed}
+            metrics = ib_metrics(beta, 1.485, beta > 1.6)
+            metrics["ib_relevance"]["last"]["i_vh"] += 0.01 * seed
+            write_summary(tmp_path / "ib" / f"b={beta},s={seed}", "ib_relevance", config, metrics)
+    shown = {}
+    save = report_module.save_figure
+
+    def keep_axes(figure, path):
+        shown[path.name] = figure.axes
+        return save(figure, path)
+
+    monkeypatch.setattr(report_module, "save_figure", keep_axes)
+    make_report(tmp_path / "ms")
+    locality = shown["mehta_schwab_locality_block_size_vs_K.png"][0]
+    (container,) = locality.containers
+    assert container.has_yerr and container.lines[0].get_ydata() == pytest.approx([0.45, 0.75])
+    make_report(tmp_path / "ib")
+    info = shown["ib_relevance_information_curve.png"][0]
+    assert len(info.containers) == 2  # I(H;V) and I(H;E): one curve each over the three seeds
+    i_vh = info.containers[0]
+    assert i_vh.has_yerr and i_vh.lines[0].get_ydata() == pytest.approx([0.01, 0.41])
+    assert "over seeds" in info.get_title()
+
+
+def test_mean_sem():
+    from rgnet.runs.report import mean_sem
+
+    assert mean_sem([2.0]).sem is None and mean_sem([2.0]).count == 1
+    assert mean_sem([1.0, 3.0]).sem == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="values"):
+        mean_sem([])
+
+
+def test_format_stat():
+    from rgnet.runs.report import Stat, format_stat
+
+    assert format_stat(Stat(12345.4, 67.0, 3), 3) == "12345 ± 67"
+    assert format_stat(Stat(0.51234, 0.0123, 3), 3) == "0.512 ± 0.012"
+    assert format_stat(Stat(1.0, 0.0, 2), 2) == "1 ± 0"  # identical replicates
+    assert format_stat(Stat(0.25, None, 1), 3) == "0.25 (n=1)"
+    assert format_stat(Stat(0.5, None, 4, boolean=True), 4) == "2/4 true"
+    assert format_stat(None, 3) == ""
