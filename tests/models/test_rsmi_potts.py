@@ -30,9 +30,12 @@ def _pairs(cache, K: float, q: int = 3, **changes) -> VEPairsDataModule:
     return VEPairsDataModule(cache, batch_size=256, progress=False, **fields)
 
 
-def _fit(dm: VEPairsDataModule, epochs: int, **model_args) -> RSMICoarseGrainer:
+def _fit(
+    dm: VEPairsDataModule, epochs: int, model: RSMICoarseGrainer | None = None, **model_args
+) -> RSMICoarseGrainer:
+    """Train ``model`` (default: a new one of ``model_args``) on ``dm``, seeded 0."""
     lightning.seed_everything(0, verbose=False)
-    model = RSMICoarseGrainer(dm.dim_e, q=dm.q, **model_args)
+    model = model or RSMICoarseGrainer(dm.dim_e, q=dm.q, **model_args)
     trainer = lightning.Trainer(
         max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0,
@@ -65,10 +68,27 @@ def test_learns_the_plurality_rule_at_the_critical_point_and_nothing_at_infinite
     model = _fit(_pairs(tmp_path, potts_critical_coupling(3)), epochs=4, relaxation=relaxation)
     summary = model.summary_metrics()
     assert summary["uniformity"] > 0.95 and summary["same_sign"]
-    assert bool((model.filters() > 0).all())
+    assert bool((model.filters() > 0).all()) and summary["rule"] == "plurality"
+    assert summary["ln_q"] == pytest.approx(math.log(3.0))
     assert 0.3 < summary["val_mi_bound"] <= summary["val_mi_bound_max"] < math.log(3.0)
     control = _fit(_pairs(tmp_path, 0.0), epochs=4, relaxation=relaxation)
     assert abs(control.summary_metrics()["val_mi_bound"]) < 0.03
+
+
+def test_the_minority_rule_is_a_worse_optimum_than_the_plurality_rule(tmp_path) -> None:
+    """Frozen uniform filters of either sign, only the critic trained: the plurality rule's colour carries
+    far more about the environment than the minority rule's (the second optimum random starts can reach),
+    and the summary names each."""
+    dm = _pairs(tmp_path, potts_critical_coupling(3))
+    bounds = {}
+    for sign in (1.0, -1.0):
+        frozen = _with_filter([2.0 * sign] * 4)
+        frozen.weight.requires_grad_(False)
+        summary = _fit(dm, epochs=4, model=frozen).summary_metrics()
+        bounds[summary["rule"]] = summary["val_mi_bound_max"]
+    assert set(bounds) == {"plurality", "minority"}
+    assert bounds["plurality"] > 1.5 * bounds["minority"] > 0.1, bounds
+    assert _with_filter([1.0, -1.0, 1.0, 1.0]).summary_metrics()["rule"] == "mixed"
 
 
 # ------------------------------------------------------------------------------------------ the map
