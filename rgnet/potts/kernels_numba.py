@@ -7,6 +7,10 @@ with probability t / 2^32, t = round(p 2^32), p = 1 - exp(-K), decided exactly f
 below_threshold16. A uniform colour out of m is ((u32 * m) >> 32) for 32 random bits u32 (each colour has
 probability within 2^-32 of 1/m).
 
+The heat bath draws each site from its conditional law by one lookup in an integer alias table (Walker)
+indexed by the neighbour colours (q <= 8, 32 random bits per site, two sites per output as the Ising
+checkerboard kernel) or by which neighbours agree (any q, one output per site); see :func:`heatbath_table`.
+
 The Swendsen-Wang bond pass is the Ising kernel's own (cluster_numba._sw_bonds): it only compares neighbours
 for equality, so it serves any number of colours; with p = 1 - exp(-K) it builds the Potts FK clusters.
 """
@@ -14,11 +18,12 @@ for equality, so it serves any number of colours; with p = 1 - exp(-K) it builds
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numba
 import numpy as np
 
-from rgnet.ising.samplers._rng import below_threshold16, weyl_next
+from rgnet.ising.samplers._rng import SPLITMIX_GAMMA, below_threshold16, splitmix64, weyl_next
 from rgnet.ising.samplers.cluster_numba import _sw_bonds
 from rgnet.ising.samplers.tables import probability_to_threshold, split_threshold
 
@@ -157,63 +162,308 @@ def wolff_potts(
         grown[c] += total
 
 
+#: Largest q whose heat-bath table is indexed by the four neighbour colours themselves (q**4 patterns).
+HEATBATH_DIRECT_MAX_Q = 8
+_GENERIC_BITS = 3  # alias columns 2**3 >= the 6 outcomes of the generic table
+
+
+@numba.njit(inline="always")
+def _alias_draw(table: np.ndarray, row: np.int64, u: np.uint64, bits: int, cut_mask: np.uint64) -> np.int64:
+    """Outcome of alias row ``row`` (offset of its first entry) for 32 random bits ``u``: the top ``bits``
+    pick a column, the rest are compared with its cut (below: the column itself, else its alias)."""
+    col = u >> np.uint64(32 - bits)
+    entry = table[np.uint64(row) + col]
+    alias = np.int64(entry >> _SHIFT32)
+    return alias + np.int64((u & cut_mask) < (entry & _LOW32)) * (np.int64(col) - alias)
+
+
+@numba.njit(inline="always")
+def _pattern(a1: np.int8, a2: np.int8, a3: np.int8, a4: np.int8, q: np.int32, bits: np.int32) -> np.int32:
+    """Direct table row offset of neighbour colours (a1..a4): (a1 + q a2 + q^2 a3 + q^3 a4) << bits."""
+    return (np.int32(a1) + q * (np.int32(a2) + q * (np.int32(a3) + q * np.int32(a4)))) << bits
+
+
+@numba.njit(inline="always")
+def _code(a1: np.int8, a2: np.int8, a3: np.int8, a4: np.int8) -> np.int32:
+    """Generic table row offset: the 6 equalities between neighbours and the 4 'is colour 0' bits, << 3."""
+    e = (
+        np.int32(a1 == a2)
+        | (np.int32(a1 == a3) << 1)
+        | (np.int32(a1 == a4) << 2)
+        | (np.int32(a2 == a3) << 3)
+        | (np.int32(a2 == a4) << 4)
+        | (np.int32(a3 == a4) << 5)
+    )
+    z = np.int32(a1 == 0) | (np.int32(a2 == 0) << 1) | (np.int32(a3 == 0) << 2) | (np.int32(a4 == 0) << 3)
+    return (e | (z << 6)) << _GENERIC_BITS
+
+
+@numba.njit(inline="always")
+def _pack(a1: np.int8, a2: np.int8, a3: np.int8, a4: np.int8) -> np.int64:
+    """The four neighbour colours as bytes 0..3 of one word."""
+    return np.int64(a1) | (np.int64(a2) << 8) | (np.int64(a3) << 16) | (np.int64(a4) << 24)
+
+
+@numba.njit(inline="always")
+def _generic_colour(
+    table: np.ndarray, row: np.int32, packed: np.int64, z: np.uint64, q: int, lo: int, span: int
+) -> np.int8:
+    """Generic draw from one 64-bit output z: the low half picks the outcome k (0..3: neighbour k's colour,
+    4: a uniform colour of 0..q-1, 5: lo + a uniform one of 0..span-1), the high half the uniform colours."""
+    k = _alias_draw(table, np.int64(row), z & _LOW32, _GENERIC_BITS, np.uint64(0x1FFFFFFF))
+    v = z >> _SHIFT32
+    free = np.int64((v * np.uint64(q)) >> _SHIFT32)
+    special = lo + np.int64((v * np.uint64(span)) >> _SHIFT32)
+    word = packed | (free << 32) | (special << 40)
+    return np.int8((word >> (8 * k)) & 0xFF)
+
+
+@numba.njit(cache=True, boundscheck=False, error_model="numpy")
+def _heatbath_row(
+    s: np.ndarray,
+    L: int,
+    row: int,
+    parity: int,
+    table: np.ndarray,
+    q: int,
+    bits: int,
+    direct: bool,
+    lo: int,
+    span: int,
+    x: np.uint64,
+    rows: np.ndarray,
+    packed: np.ndarray,
+) -> np.uint64:
+    """Heat-bath update of the sites (row, col) with (row + col) % 2 == parity of one chain ``s`` (L*L,) int8.
+
+    Pass 1 (contiguous, vectorized) computes every site's table row offset (and, generic table, its packed
+    neighbours) into the scratch ``rows`` int32 (L,) and ``packed`` int64 (L,); pass 2 draws the sites of the
+    parity: direct table two per 64-bit output (low then high 32 bits), generic one per output. The sites of
+    one parity in a row are not neighbours, except the two ends of a row of odd length: then site L-1 is
+    drawn last, from its current neighbours. Returns the advanced counter ``x``. Indices are unsigned (no
+    negative-index wrap-around code in the loops).
+    """
+    one = np.uint64(1)
+    n = np.uint64(L)
+    up = np.uint64((row - 1 if row > 0 else L - 1) * L)
+    down = np.uint64((row + 1 if row < L - 1 else 0) * L)
+    base = np.uint64(row * L)
+    qq, bb = np.int32(q), np.int32(bits)
+    cut_mask = (one << np.uint64(32 - bits)) - one
+    end = n - one
+    # pass 1: both ends wrap around
+    a1, a2, a3, a4 = s[base + one], s[base + end], s[up], s[down]
+    rows[0] = _pattern(a1, a2, a3, a4, qq, bb) if direct else _code(a1, a2, a3, a4)
+    packed[0] = _pack(a1, a2, a3, a4)
+    if direct:
+        for jj in range(1, L - 1):
+            j = np.uint64(jj)
+            rows[j] = _pattern(s[base + j + one], s[base + j - one], s[up + j], s[down + j], qq, bb)
+    else:
+        for jj in range(1, L - 1):
+            j = np.uint64(jj)
+            a1, a2, a3, a4 = s[base + j + one], s[base + j - one], s[up + j], s[down + j]
+            rows[j] = _code(a1, a2, a3, a4)
+            packed[j] = _pack(a1, a2, a3, a4)
+    a1, a2, a3, a4 = s[base], s[base + end - one], s[up + end], s[down + end]
+    rows[end] = _pattern(a1, a2, a3, a4, qq, bb) if direct else _code(a1, a2, a3, a4)
+    packed[end] = _pack(a1, a2, a3, a4)
+    # pass 2
+    j0 = (row + parity) & 1
+    m = (L - j0 + 1) >> 1  # sites of this parity in the row
+    wrap = (L & 1) == 1 and j0 == 0  # site L-1 neighbours site 0, also of this parity
+    if wrap:
+        m -= 1
+    first = np.uint64(j0)
+    if direct:
+        pairs = m >> 1
+        for pp in range(pairs):
+            p = np.uint64(pp)
+            z = splitmix64(x + (p + one) * np.uint64(SPLITMIX_GAMMA))
+            j = first + np.uint64(4) * p
+            s[base + j] = _alias_draw(table, np.int64(rows[j]), z & _LOW32, bits, cut_mask)
+            j2 = j + np.uint64(2)
+            s[base + j2] = _alias_draw(table, np.int64(rows[j2]), z >> _SHIFT32, bits, cut_mask)
+        x += np.uint64(pairs) * np.uint64(SPLITMIX_GAMMA)
+        if m & 1:
+            x, z = weyl_next(x)
+            j = first + np.uint64(2 * (m - 1))
+            s[base + j] = _alias_draw(table, np.int64(rows[j]), z & _LOW32, bits, cut_mask)
+    else:
+        for pp in range(m):
+            p = np.uint64(pp)
+            z = splitmix64(x + (p + one) * np.uint64(SPLITMIX_GAMMA))
+            j = first + np.uint64(2) * p
+            s[base + j] = _generic_colour(table, rows[j], packed[j], z, q, lo, span)
+        x += np.uint64(m) * np.uint64(SPLITMIX_GAMMA)
+    if wrap:
+        a1, a2, a3, a4 = s[base], s[base + end - one], s[up + end], s[down + end]
+        x, z = weyl_next(x)
+        if direct:
+            s[base + end] = _alias_draw(
+                table, np.int64(_pattern(a1, a2, a3, a4, qq, bb)), z & _LOW32, bits, cut_mask
+            )
+        else:
+            s[base + end] = _generic_colour(
+                table, _code(a1, a2, a3, a4), _pack(a1, a2, a3, a4), z, q, lo, span
+            )
+    return x
+
+
 @numba.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy")
 def heatbath_potts(
-    spins: np.ndarray, L: int, q: int, counters: np.ndarray, n_sweeps: int, g: np.ndarray
+    spins: np.ndarray,
+    L: int,
+    q: int,
+    counters: np.ndarray,
+    n_sweeps: int,
+    table: np.ndarray,
+    bits: int,
+    direct: bool,
+    lo: int,
+    span: int,
 ) -> None:
-    """``n_sweeps`` heat-bath sweeps in place, in checkerboard order (all (r + c) even sites, then all odd).
+    """``n_sweeps`` heat-bath sweeps in place, in checkerboard order (per half-sweep, row by row, the sites of
+    one parity of (row + col); all even ones, then all odd ones), chains in parallel.
 
-    Each site's new colour is drawn from its conditional law P(a) = exp(K n_a) / Z, n_a the number of its 4
-    neighbours of colour a, in O(1) for any q: exp(K n_a) = 1 + (exp(K n_a) - 1), so Z = q + sum over the
-    four neighbours k of g[n_k], with g[n] = (exp(K n) - 1) / n (a colour shared by n neighbours is counted
-    n times) and n_k the number of neighbours with the colour of neighbour k. One uniform u in [0, Z) picks
-    neighbour k's colour on the k-th stretch of the cumulative g's, else the uniform colour floor(u - sum g)
-    (branch-free: random branches would cost more than the arithmetic). ``g``: float64 (5,), g[0] unused;
-    u comes from 53 random bits, converted via int64 (one instruction; uint64 -> float is not). Sites are
-    updated one after another within a chain (chains in parallel), so every update sees its current
-    neighbours and the sweep is valid for odd L as well; for even L the order is the usual two-sublattice
-    checkerboard.
+    spins: (chains, L*L) int8; counters: (chains,) uint64, advanced in place; (table, bits, direct, lo, span):
+    a :class:`HeatbathTable`'s fields. Each site's new colour is drawn from its conditional law by one alias
+    lookup in the row of its neighbour pattern (see :func:`heatbath_table`). For even L this is the usual
+    two-sublattice checkerboard; for odd L sites of one parity can neighbour across the boundary and each
+    update still sees its current neighbours (see :func:`_heatbath_row`), so the sweep is valid for any L.
     """
-    chains, n = spins.shape
-    scale = 2.0**-53
+    chains = spins.shape[0]
     for c in numba.prange(chains):
         s = spins[c]
+        rows = np.zeros(L, np.int32)
+        packed = np.zeros(L, np.int64)
         x = counters[c]
         for _ in range(n_sweeps):
             for parity in range(2):
                 for row in range(L):
-                    up = (row - 1 if row > 0 else L - 1) * L
-                    down = (row + 1 if row < L - 1 else 0) * L
-                    base = row * L
-                    for col in range((row + parity) & 1, L, 2):
-                        a1 = np.int64(s[base + (col + 1 if col < L - 1 else 0)])
-                        a2 = np.int64(s[base + (col - 1 if col > 0 else L - 1)])
-                        a3 = np.int64(s[up + col])
-                        a4 = np.int64(s[down + col])
-                        e12, e13, e14 = a1 == a2, a1 == a3, a1 == a4
-                        e23, e24, e34 = a2 == a3, a2 == a4, a3 == a4
-                        s1 = g[1 + e12 + e13 + e14]
-                        s2 = s1 + g[1 + e12 + e23 + e24]
-                        s3 = s2 + g[1 + e13 + e23 + e34]
-                        s4 = s3 + g[1 + e14 + e24 + e34]
-                        x, z = weyl_next(x)
-                        u = np.float64(np.int64(z >> np.uint64(11))) * scale * (s4 + q)
-                        free = min(np.int64(max(u - s4, 0.0)), q - 1)
-                        pick = (  # branch-free: the thresholds s1 <= s2 <= s3 <= s4 are in increasing order
-                            a1
-                            + np.int64(u >= s1) * (a2 - a1)
-                            + np.int64(u >= s2) * (a3 - a2)
-                            + np.int64(u >= s3) * (a4 - a3)
-                            + np.int64(u >= s4) * (free - a4)
-                        )
-                        s[base + col] = pick
+                    x = _heatbath_row(s, L, row, parity, table, q, bits, direct, lo, span, x, rows, packed)
         counters[c] = x
 
 
-def heatbath_table(K: float) -> np.ndarray:
-    """g[n] = (exp(K n) - 1) / n for n = 1..4 (g[0] = 0), float64 (5,), for :func:`heatbath_potts`."""
-    k = np.arange(1.0, 5.0)
-    return np.concatenate([[0.0], np.expm1(K * k) / k])
+@numba.njit(cache=True)
+def _alias_rows(weights: np.ndarray, bits: int) -> np.ndarray:
+    """Integer alias tables (Walker; Vose's pairing) of integer weights (rows, 2**bits) int64 summing to 2^32
+    per row: uint64 (rows, 2**bits) entries cut | alias << 32, column capacity 2^(32 - bits). Column c keeps
+    a 32 - bits bit remainder r < cut and gives its alias otherwise, so outcome c has probability exactly
+    weights[c] / 2^32."""
+    n_rows, columns = weights.shape
+    cap = np.int64(1) << (32 - bits)
+    out = np.zeros((n_rows, columns), np.uint64)
+    for i in range(n_rows):
+        w = weights[i].copy()
+        cut = np.full(columns, cap, np.int64)
+        alias = np.arange(columns)
+        small = [c for c in range(columns) if w[c] < cap]
+        large = [c for c in range(columns) if w[c] >= cap]
+        while len(small) > 0 and len(large) > 0:
+            lo = small.pop()
+            hi = large[-1]
+            cut[lo] = w[lo]
+            alias[lo] = hi
+            w[hi] -= cap - w[lo]
+            if w[hi] < cap:
+                large.pop()
+                small.append(hi)
+        # integer weights summing to columns * cap: whatever is left is exactly full (cut = cap, no alias)
+        for c in range(columns):
+            out[i, c] = np.uint64(cut[c]) | (np.uint64(alias[c]) << np.uint64(32))
+    return out
+
+
+def _integer_weights(log_weights: np.ndarray, columns: int) -> np.ndarray:
+    """Probabilities softmax(log_weights) per row (-inf: 0) as int64 weights summing to exactly 2^32, each
+    within 1 of p 2^32 (floors, plus one for the largest remainders), padded with zeros to ``columns``."""
+    top = log_weights.max(axis=1, keepdims=True)
+    p = np.exp(log_weights - top)
+    p /= p.sum(axis=1, keepdims=True)
+    scaled = p * 2.0**32
+    w = np.floor(scaled).astype(np.int64)
+    missing = (1 << 32) - w.sum(axis=1)  # in [0, outcomes]
+    remainder = np.where(p > 0, scaled - w, -1.0)  # impossible outcomes never get the extra one
+    order = np.argsort(-remainder, axis=1, kind="stable")  # largest remainders first
+    ranks = np.argsort(order, axis=1, kind="stable")
+    w += ranks < missing[:, None]
+    out = np.zeros((w.shape[0], columns), np.int64)
+    out[:, : w.shape[1]] = w
+    return out
+
+
+@dataclass(frozen=True)
+class HeatbathTable:
+    """Alias tables of the heat-bath conditional laws (arguments of :func:`heatbath_potts` after n_sweeps).
+
+    table: uint64 (rows * 2**bits,), row r's entries at r * 2**bits...; direct: rows indexed by the neighbour
+    colours (q <= :data:`HEATBATH_DIRECT_MAX_Q`, outcomes are colours), else by the generic 10-bit code
+    (outcomes 0..3: neighbour k's colour, 4: uniform of all q, 5: lo + uniform of 0..span-1).
+    """
+
+    table: np.ndarray
+    bits: int
+    direct: bool
+    lo: int
+    span: int
+
+    def args(self) -> tuple[np.ndarray, int, bool, int, int]:
+        return self.table, self.bits, self.direct, self.lo, self.span
+
+    def probabilities(self) -> np.ndarray:
+        """The exact outcome probabilities the table realizes, float64 (rows, 2**bits) (for tests)."""
+        columns = 1 << self.bits
+        entries = self.table.reshape(-1, columns)
+        cut = (entries & _LOW32).astype(np.float64) / 2.0 ** (32 - self.bits)
+        alias = (entries >> _SHIFT32).astype(np.int64)
+        p = cut / columns
+        rows = np.arange(entries.shape[0])[:, None]
+        np.add.at(p, (np.broadcast_to(rows, alias.shape), alias), (1.0 - cut) / columns)
+        return p
+
+
+def heatbath_table(K: float, q: int, h: float = 0.0, *, direct: bool | None = None) -> HeatbathTable:
+    """Alias tables of the conditional law P(a) ∝ exp(K n_a + h delta(a, 0)) of a site, n_a its neighbours of
+    colour a, for :func:`heatbath_potts`; every probability is an integer multiple of 2^-32 within 2^-32 of
+    the exact one (as the Ising tables, rgnet.ising.samplers.tables).
+
+    q <= HEATBATH_DIRECT_MAX_Q: one row per neighbour colouring (q**4 rows, 2**ceil(log2 q) columns, one
+    32-bit uniform per site). Larger q: one row per 10-bit code (which neighbours agree, which have colour
+    0) over 6 outcomes, from exp(K n_a) = 1 + (exp(K n_a) - 1): neighbour k carries (exp(K n_k) - 1) / n_k
+    (times e^h if its colour is 0; a colour shared by n neighbours is counted n times), every colour 1 more,
+    and the field is e^h - 1 more on colour 0 (h >= 0) or, h < 0, weight e^h on every colour plus 1 - e^h on
+    each of 1..q-1; one 64-bit output per site (the high half draws the uniform colours). ``direct``: force
+    one layout (None: direct iff q <= HEATBATH_DIRECT_MAX_Q; the generic one serves any q).
+    """
+    ninf = -np.inf
+    with np.errstate(divide="ignore"):
+        if direct or (direct is None and q <= HEATBATH_DIRECT_MAX_Q):
+            bits = max(1, math.ceil(math.log2(q)))
+            patterns = np.arange(q**4)
+            neighbours = np.stack([patterns // q**k % q for k in range(4)], axis=1)  # (q^4, 4)
+            counts = (neighbours[:, :, None] == np.arange(q)).sum(axis=1)  # (q^4, q)
+            log_w = K * counts + h * (np.arange(q) == 0)
+            weights = _integer_weights(log_w, 1 << bits)
+            return HeatbathTable(_alias_rows(weights, bits).ravel(), bits, True, 0, 1)
+        codes = np.arange(1 << 10)
+        pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+        n = np.ones((codes.size, 4))
+        for bit, (i, k) in enumerate(pairs):
+            agree = (codes >> bit) & 1
+            n[:, i] += agree
+            n[:, k] += agree
+        zero = (codes[:, None] >> (6 + np.arange(4))) & 1
+        log_neighbour = K * n + np.log(-np.expm1(-K * n)) - np.log(n) + h * zero  # -inf at K = 0
+        if h >= 0:
+            rest = [math.log(q), math.log(math.expm1(h)) if h > 0 else ninf]
+            lo, span = 0, 1
+        else:
+            rest = [math.log(q) + h, math.log(q - 1) + math.log(-math.expm1(h))]
+            lo, span = 1, q - 1
+        log_w = np.concatenate([log_neighbour, np.broadcast_to(rest, (codes.size, 2))], axis=1)
+        weights = _integer_weights(log_w, 1 << _GENERIC_BITS)
+        return HeatbathTable(_alias_rows(weights, _GENERIC_BITS).ravel(), _GENERIC_BITS, False, lo, span)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -244,9 +494,12 @@ def bond_threshold(K: float) -> tuple[int, int]:
 
 
 __all__ = [
+    "HEATBATH_DIRECT_MAX_Q",
+    "HeatbathTable",
     "bond_threshold",
     "bonds_and_largest_colour",
     "heatbath_potts",
+    "heatbath_table",
     "swendsen_wang_potts",
     "wolff_potts",
 ]

@@ -74,7 +74,7 @@ class PottsSampler(MeasuredChains):
         self.spins = torch.randint(0, self.q, shape, generator=self.generator, dtype=torch.int8)
         self.streams = weyl_streams(self.chains, self.generator, widest_stream_length(self.chains))
         self.threshold = bond_threshold(self.K)
-        self.heatbath_g = heatbath_table(self.K)
+        self.heatbath = heatbath_table(self.K, self.q)
         self.sweeps_done = 0
 
     @property
@@ -123,7 +123,7 @@ class PottsSampler(MeasuredChains):
                 self.flips_per_sweep = self._pilot()
             self._wolff(n_sweeps * self.flips_per_sweep)
         else:
-            heatbath_potts(self._flat(), self.L, self.q, self.streams, n_sweeps, self.heatbath_g)
+            heatbath_potts(self._flat(), self.L, self.q, self.streams, n_sweeps, *self.heatbath.args())
         self.sweeps_done += n_sweeps
 
     def energy_and_magnetization(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,6 +24,7 @@ from rgnet.potts import (
     potts_enumeration,
     sample_potts_2d,
 )
+from rgnet.potts.kernels_numba import heatbath_table
 
 
 def _bond_series(method: str, L: int, q: int, K: float, chains: int = 32, T: int = 1500) -> np.ndarray:
@@ -79,6 +80,26 @@ def test_energy_histogram_is_exact(method: str, L: int, q: int, K: float | str) 
     n_sites = L * L
     heat, heat_err = jackknife(lambda x: K * K * n_sites * np.var(x), e, n_blocks=20)
     assert abs(heat - dos.specific_heat(K)) < 4 * heat_err
+
+
+@pytest.mark.parametrize(("L", "q"), [(3, 3), (4, 2), (2, 9)])
+def test_generic_heatbath_table_is_exact(L: int, q: int) -> None:
+    """The heat bath with the generic (any q) table, forced for small q: energy histogram at K_c (chi-square,
+    with a power check). L = 3: rows of odd length (both ends of a row have the same parity)."""
+    K = potts_critical_coupling(q)
+    sampler = PottsSampler(L, K, q, method="heatbath", chains=32, seed=7)
+    sampler.heatbath = heatbath_table(K, q, direct=False)
+    sampler.step(50)
+    bonds = np.rint(-sampler.run(1500)["energy"].numpy() * L * L).astype(np.int64)
+    assert _histogram_p_value(bonds, L, q, K) > 1e-4
+    assert _histogram_p_value(bonds, L, q, K + 0.3) < 1e-6
+
+
+def test_seeded_heatbath_is_reproducible() -> None:
+    a = sample_potts_2d(5, 1.0, 20, 3, method="heatbath", seed=5, burn_in=10, thinning=2)
+    b = sample_potts_2d(5, 1.0, 20, 3, method="heatbath", seed=5, burn_in=10, thinning=2)
+    c = sample_potts_2d(5, 1.0, 20, 3, method="heatbath", seed=6, burn_in=10, thinning=2)
+    assert torch.equal(a, b) and not torch.equal(a, c)
 
 
 @pytest.mark.parametrize("method", POTTS_METHODS)
