@@ -436,6 +436,8 @@ def exponents_figure(results: dict[str, Any]) -> Figure:
                 (matching, -0.05, "s", "none", "matching"),
             ):
                 rows = [r for r in source if r[key] is not None]
+                if not rows:  # e.g. no matching (Potts maps): no empty legend entry
+                    continue
                 ax.errorbar(
                     [r["level"] + offset + 0.2 * index for r in rows],
                     [r[key] for r in rows],
