@@ -310,7 +310,7 @@ LOADER_OPTIONS = (
 class DatasetConfig:
     """The parameters that generate a 2D dataset with :func:`rgnet.ising.sampling.generate_2d` (Ising) or,
     when ``q`` is an integer, :func:`rgnet.potts.generate_potts_2d` (q-state Potts, colours 0..q-1;
-    methods :data:`rgnet.potts.POTTS_METHODS`, h = 0, device cpu, storage int8).
+    methods :data:`rgnet.potts.POTTS_METHODS`, h the field on colour 0, device cpu, storage int8).
 
     ``L, K, n, h, method, seed, chains, burn_in, thinning, storage, opts`` and ``q`` identify the dataset
     (they enter the cache key; ``q`` only when set, so Ising cache keys do not depend on it); ``device``
@@ -369,11 +369,10 @@ class DatasetConfig:
             self._check_potts()
 
     def _check_potts(self) -> None:
-        """What the Potts samplers support (before any work): K >= 0, h = 0, CPU, int8 storage, their opts."""
+        """What the Potts samplers support (before any work): K >= 0, CPU, int8 storage, their opts (any
+        finite h: the field on colour 0)."""
         if self.K < 0:
             raise ValueError(f"K must be >= 0 for the Potts samplers (ferromagnet), got {self.K}")
-        if self.h != 0.0:
-            raise ValueError(f"h must be 0 for Potts data (no field on a colour yet), got {self.h}")
         if self.storage != "int8":
             raise ValueError(
                 f"storage must be 'int8' for q={self.q} Potts colours ('bits' packs +-1 spins), "
@@ -495,7 +494,15 @@ def get_or_create_dataset(
         )
     else:
         sample_set = generate_potts_2d(
-            cfg.L, cfg.K, cfg.n, cfg.q, method=cfg.method, progress=progress, **schedule, **cfg.opts
+            cfg.L,
+            cfg.K,
+            cfg.n,
+            cfg.q,
+            h=cfg.h,
+            method=cfg.method,
+            progress=progress,
+            **schedule,
+            **cfg.opts,
         )
     save_dataset(
         path, sample_set, cfg.storage, extra_metadata={"cache_key": cfg.cache_key(), "opts": cfg.opts}

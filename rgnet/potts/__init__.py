@@ -1,4 +1,5 @@
-"""The 2D q-state Potts model: H = -K sum_<ij> delta(s_i, s_j), the sibling of rgnet.ising.
+"""The 2D q-state Potts model: H = -K sum_<ij> delta(s_i, s_j) - h sum_i delta(s_i, 0), the sibling of
+rgnet.ising (h: optional field on colour 0, h = 0 by default).
 
 Conventions: spins are int8 tensors of colours 0..q-1, shape (batch, L, L) (L x M for the exact tiny-lattice
 results), periodic boundaries, each nearest-neighbour bond counted once (2 N bonds on N sites). K = J/kT is
@@ -7,7 +8,8 @@ dimensionless; K_c = ln(1 + sqrt q). Energies are per site, e = -(1/N) sum_<ij> 
 e_Potts = (e_Ising - 2) / 2.
 
 * exact: :func:`potts_critical_coupling`, :func:`potts_critical_energy` (infinite lattice at K_c),
-  :func:`potts_enumeration` (density of states of tiny tori -> ln Z, energy, specific heat, distribution),
+  :func:`potts_enumeration` (density of states of tiny tori in (bonds, colour-0 count) -> ln Z, energy,
+  specific heat, colour-0 fraction, distributions, at any K and h), :func:`potts_colour_fraction_exact`,
   :func:`potts_torus_observables` (exact torus energy and specific heat where known);
 * sampling: :func:`sample_potts_2d` / :func:`generate_potts_2d` (Swendsen-Wang, Wolff, heat bath; CPU numba;
   automatic burn-in and thinning), :class:`PottsSampler` (chains advanced in place);
@@ -34,6 +36,7 @@ from rgnet.potts.cylinder import (
 )
 from rgnet.potts.exact import (
     PottsDensityOfStates,
+    potts_colour_fraction_exact,
     potts_critical_coupling,
     potts_critical_energy,
     potts_energy_exact,
@@ -67,6 +70,7 @@ __all__ = [
     "colour_fractions",
     "generate_potts_2d",
     "potts_boundary_joint",
+    "potts_colour_fraction_exact",
     "potts_colour_orbits",
     "potts_critical_coupling",
     "potts_critical_energy",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from scipy.special import expit
 
 from rgnet.ising.samplers._rng import SPLITMIX_GAMMA, below_threshold16, splitmix64, weyl_next
 from rgnet.ising.samplers.cluster_numba import _sw_bonds
@@ -39,21 +40,51 @@ def _uniform_below(u32: np.uint64, m: int) -> np.int64:
 
 @numba.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy")
 def swendsen_wang_potts(
-    spins: np.ndarray, L: int, q: int, counters: np.ndarray, n_sweeps: int, t_hi: int, t_lo: int
+    spins: np.ndarray,
+    L: int,
+    q: int,
+    counters: np.ndarray,
+    n_sweeps: int,
+    t_hi: int,
+    t_lo: int,
+    zero_thresholds: np.ndarray,
 ) -> None:
-    """``n_sweeps`` Swendsen-Wang sweeps in place: FK clusters, each given a new uniform colour in 0..q-1.
+    """``n_sweeps`` Swendsen-Wang sweeps in place: FK clusters, each given a new colour from its conditional
+    law given the bonds (uniform in 0..q-1 without a field).
 
     spins: (chains, L*L) int8; counters: (chains,) uint64, advanced in place; (t_hi, t_lo): split threshold
-    of p = 1 - exp(-K). After the bond pass every root is its cluster's smallest index and parent[i] <= i, so
-    in increasing order a non-root copies the already-new colour of its parent.
+    of p = 1 - exp(-K); zero_thresholds: empty (h = 0), or uint64 (L*L + 1,) of :func:`field_thresholds`:
+    with a field h on colour 0 a cluster of m sites takes colour 0 with probability
+    e^(h m) / (e^(h m) + q - 1) (u32 below entry m), else a uniform one of 1..q-1 (heat bath of the cluster
+    colour in the field: exact, as the Edwards-Sokal weight given the bonds factorizes over clusters).
+    After the bond pass every root is its cluster's smallest index and parent[i] <= i, so in decreasing
+    order each site adds its subtree size to its parent's (roots end with their cluster sizes) and in
+    increasing order a non-root copies the already-new colour of its parent.
     """
     chains, n = spins.shape
+    field = zero_thresholds.size > 0
     for c in numba.prange(chains):
         s = spins[c]
         parent = np.empty(n, np.uint32)
+        size = np.empty(n if field else 0, np.int64)
         x = counters[c]
         for _ in range(n_sweeps):
             x = _sw_bonds(s, parent, L, t_hi, t_lo, x)
+            if field:
+                size[:] = 1
+                for i in range(n - 1, 0, -1):
+                    p = parent[i]
+                    if p != i:
+                        size[p] += size[i]
+                for i in range(n):
+                    p = parent[i]
+                    if p == i:
+                        x, z = weyl_next(x)
+                        other = 1 + _uniform_below(z >> _SHIFT32, q - 1)
+                        s[i] = other * np.int64((z & _LOW32) >= zero_thresholds[size[i]])
+                    else:
+                        s[i] = s[p]
+                continue
             z = np.uint64(0)
             spare = False  # the low half of the last output is still unused
             for i in range(n):
@@ -111,8 +142,17 @@ def wolff_potts(
     t_hi: int,
     t_lo: int,
     grown: np.ndarray,
+    field_sign: int,
+    accept: np.ndarray,
 ) -> None:
     """``n_flips`` Wolff updates per chain, in place; adds the cluster sizes to ``grown`` (int64, chains).
+
+    Field h on colour 0 (field_sign = sign of h, 0: none): the recolouring of a cluster of m sites is
+    accepted with the Metropolis probability min(1, exp(h m (delta(b, 0) - delta(a, 0)))), i.e. always
+    unless it moves colour 0 against the field (a = 0 for h > 0, b = 0 for h < 0); then with probability
+    exp(-|h| m) (u32 below accept[m], uint64 (L*L + 1,) of :func:`field_thresholds`), else the cluster is
+    put back. Exact: the growth probabilities satisfy detailed balance for the bond part (below), so the
+    acceptance only has to correct the field part.
 
     Each update picks a uniform seed site (colour a) and a uniform new colour b != a, grows the FK cluster of
     colour-a sites from it (bond probability p = 1 - exp(-K)) and recolours it to b. Detailed balance: the
@@ -158,6 +198,12 @@ def wolff_potts(
                 tail, x = _wolff_try(s, queue, tail, down, col, L, old, new, u3, t_hi, t_lo, x)
                 tail, x = _wolff_try(s, queue, tail, up, col, L, old, new, u4, t_hi, t_lo, x)
             total += tail
+            if (field_sign > 0 and old == 0) or (field_sign < 0 and new == 0):
+                x, z = weyl_next(x)
+                if (z & _LOW32) >= accept[tail]:  # rejected: the cluster gets its colour back
+                    for i in range(tail):
+                        packed = queue[i]
+                        s[(packed >> 16) * L + (packed & 0xFFFF)] = old
         counters[c] = x
         grown[c] += total
 
@@ -488,6 +534,17 @@ def bonds_and_largest_colour(spins: np.ndarray, q: int) -> tuple[np.ndarray, np.
     return bonds, largest
 
 
+def field_thresholds(h: float, q: int, n_sites: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cluster-size thresholds of a field h on colour 0, uint64 (n_sites + 1,) each (empty for h = 0):
+    Swendsen-Wang's round(2^32 e^(h m) / (e^(h m) + q - 1)) and Wolff's round(2^32 exp(-|h| m)), m = 0..N."""
+    if h == 0.0:
+        empty = np.zeros(0, np.uint64)
+        return empty, empty
+    m = np.arange(n_sites + 1, dtype=np.float64)
+    zero = probability_to_threshold(expit(h * m - math.log(q - 1)))
+    return zero, probability_to_threshold(np.exp(-abs(h) * m))
+
+
 def bond_threshold(K: float) -> tuple[int, int]:
     """(t_hi, t_lo) of the FK bond probability p = 1 - exp(-K) for below_threshold16."""
     return split_threshold(probability_to_threshold(np.array(-math.expm1(-K))))
@@ -498,6 +555,7 @@ __all__ = [
     "HeatbathTable",
     "bond_threshold",
     "bonds_and_largest_colour",
+    "field_thresholds",
     "heatbath_potts",
     "heatbath_table",
     "swendsen_wang_potts",

@@ -7,6 +7,12 @@ windows of doubling length until one is >= 50 tau_int long and its halves agree 
 samples 2 tau_int sweeps apart (tau_int of the energy and of the order parameter m, in sweeps). One sweep:
 one SW update; ``flips_per_sweep`` Wolff updates (fixed once from a pilot run so that ~N sites are
 recoloured per sweep); one heat-bath pass over all sites.
+
+A field h on colour 0 (H = -K sum_<ij> delta(s_i, s_j) - h sum_i delta(s_i, 0), h in units of kT, default 0)
+is exact in every method: the heat bath draws from the conditional law with the field, Swendsen-Wang colours
+each FK cluster from its conditional law given the bonds (heat bath of the cluster colour: colour 0 with
+probability e^(h m) / (e^(h m) + q - 1) for m sites), Wolff accepts a cluster recolouring with the Metropolis
+probability of its field energy change (min(1, exp(h m (delta(b, 0) - delta(a, 0))))).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from rgnet.ising.sampling import SampleSet, check_schedule, draw_samples
 from rgnet.potts.kernels_numba import (
     bond_threshold,
     bonds_and_largest_colour,
+    field_thresholds,
     heatbath_potts,
     heatbath_table,
     swendsen_wang_potts,
@@ -44,11 +51,10 @@ class PottsSampler(MeasuredChains):
     Args:
         L: side (>= 2); K: coupling J/kT (>= 0, finite); q: colours (2..127); method: one of POTTS_METHODS;
         chains: independent chains (>= 1); seed: seed of all random numbers (None: drawn, kept in ``seed``);
-        flips_per_sweep: Wolff updates per sweep (None: from a pilot run, see the module docstring).
+        flips_per_sweep: Wolff updates per sweep (None: from a pilot run, see the module docstring);
+        h: field on colour 0 in units of kT (finite, either sign; see the module docstring).
     ``spins`` is int8 (chains, L, L). Chains start from independent uniformly random colourings.
     """
-
-    h = 0.0
 
     def __init__(
         self,
@@ -60,9 +66,11 @@ class PottsSampler(MeasuredChains):
         chains: int = 1,
         seed: int | None = 0,
         flips_per_sweep: int | None = None,
+        h: float = 0.0,
     ) -> None:
         self.L = check_int(L, "L", minimum=2, maximum=1 << 15)
         self.K = check_real(K, "K", minimum=0.0)
+        self.h = check_real(h, "h")
         self.q = _check_q(q)
         self.method = check_choice(method, "method", POTTS_METHODS)
         self.chains = check_int(chains, "chains", minimum=1)
@@ -74,7 +82,8 @@ class PottsSampler(MeasuredChains):
         self.spins = torch.randint(0, self.q, shape, generator=self.generator, dtype=torch.int8)
         self.streams = weyl_streams(self.chains, self.generator, widest_stream_length(self.chains))
         self.threshold = bond_threshold(self.K)
-        self.heatbath = heatbath_table(self.K, self.q)
+        self.heatbath = heatbath_table(self.K, self.q, self.h)
+        self.zero_thresholds, self.accept_thresholds = field_thresholds(self.h, self.q, self.n_sites)
         self.sweeps_done = 0
 
     @property
@@ -86,7 +95,18 @@ class PottsSampler(MeasuredChains):
 
     def _wolff(self, n_flips: int) -> int:
         grown = np.zeros(self.chains, dtype=np.int64)
-        wolff_potts(self._flat(), self.L, self.q, self.streams, n_flips, *self.threshold, grown)
+        field_sign = int(np.sign(self.h))
+        wolff_potts(
+            self._flat(),
+            self.L,
+            self.q,
+            self.streams,
+            n_flips,
+            *self.threshold,
+            grown,
+            field_sign,
+            self.accept_thresholds,
+        )
         return int(grown.sum())
 
     def _grow(self, sites_per_chain: int) -> tuple[int, int]:
@@ -117,7 +137,9 @@ class PottsSampler(MeasuredChains):
         if n_sweeps == 0:
             return
         if self.method == "swendsen_wang":
-            swendsen_wang_potts(self._flat(), self.L, self.q, self.streams, n_sweeps, *self.threshold)
+            swendsen_wang_potts(
+                self._flat(), self.L, self.q, self.streams, n_sweeps, *self.threshold, self.zero_thresholds
+            )
         elif self.method == "wolff":
             if self.flips_per_sweep is None:
                 self.flips_per_sweep = self._pilot()
@@ -166,7 +188,7 @@ def generate_potts_2d(
         q: number of colours (2..127); method: "swendsen_wang", "wolff" or "heatbath";
         seed: seed of all random numbers (None draws one); chains: parallel chains (default min(n, 64));
         burn_in, thinning: sweeps (default: automatic from tau_int, see the module docstring);
-        h: field on colour 0 (only h = 0 in this version); device: "cpu" only in this version;
+        h: field on colour 0 in units of kT (finite; H gets - h sum_i delta(s_i, 0)); device: "cpu" only;
         max_sweeps: bound on the automatic equilibration; progress: show a progress bar while collecting;
         flips_per_sweep: Wolff updates per sweep (default: from a pilot run).
 
@@ -174,8 +196,6 @@ def generate_potts_2d(
         A :class:`PottsSampleSet` whose ``spins`` is int8 (n, L, L) of colours 0..q-1 on the CPU.
     """
     h = check_real(h, "h")
-    if h != 0.0:
-        raise ValueError(f"h={h}: a field on colour 0 is not implemented yet for the Potts samplers; use h=0")
     if check_device(device).type != "cpu":
         raise ValueError(
             f"device={device!r}: the Potts samplers run on the CPU only (numba); use device='cpu'"
@@ -183,12 +203,21 @@ def generate_potts_2d(
     check_choice(method, "method", POTTS_METHODS)
     n, chains, burn_in, thinning, max_sweeps = check_schedule(n, chains, burn_in, thinning, max_sweeps)
     chains = min(n, 64) if chains is None else chains
-    sampler = PottsSampler(L, K, q, method=method, chains=chains, seed=seed, flips_per_sweep=flips_per_sweep)
+    sampler = PottsSampler(
+        L, K, q, method=method, chains=chains, seed=seed, flips_per_sweep=flips_per_sweep, h=h
+    )
     drawn = draw_samples(
         sampler, n, burn_in=burn_in, thinning=thinning, max_sweeps=max_sweeps, progress=progress
     )
     return PottsSampleSet(
-        L=sampler.L, K=sampler.K, h=0.0, method=method, seed=sampler.seed, device="cpu", q=sampler.q, **drawn
+        L=sampler.L,
+        K=sampler.K,
+        h=sampler.h,
+        method=method,
+        seed=sampler.seed,
+        device="cpu",
+        q=sampler.q,
+        **drawn,
     )
 
 

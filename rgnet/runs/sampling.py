@@ -87,7 +87,7 @@ def validate_config(cfg: DictConfig) -> DatasetConfig:
 def exact_values(L: int, K: float, h: float, q: int | None = None) -> dict[str, float | None]:
     """Exact values of :data:`OBSERVABLES` for the L x L torus where known (Kaufman, h = 0; Potts:
     :func:`rgnet.potts.potts_torus_observables`), else None."""
-    exact = torus_observables(L, K, h) if q is None else potts_torus_observables(L, q, K)
+    exact = torus_observables(L, K, h) if q is None else potts_torus_observables(L, q, K, h)
     return {key: None for key, _ in OBSERVABLES} | exact
 
 

@@ -59,7 +59,7 @@ def random_potts_set(L: int = 4, n: int = 6, q: int = 3, seed: int = 0) -> Potts
             r"^data\.method must be one of \['heatbath', 'swendsen_wang', 'wolff'\]",
         ),
         ({"storage": "bits"}, r"^data\.storage must be 'int8' for q=3"),
-        ({"h": 0.1}, r"^data\.h must be 0 for Potts"),
+        ({"h": math.inf}, r"^data\.h must be finite"),
         ({"K": -0.1}, r"^data\.K must be >= 0"),
         ({"K": math.nan}, r"^data\.K must be finite"),
         ({"device": "cuda"}, r"^data\.device"),
@@ -78,6 +78,11 @@ def test_q_is_part_of_the_identity_only_for_potts(tmp_path):
     assert len(paths) == 3
     assert dataset_path(tmp_path, POTTS).name.startswith("potts3_2d_L4_")
     assert DatasetConfig(**POTTS).expected_metadata()["q"] == 3
+    # the field on colour 0 identifies the dataset: it enters the cache key and the expected metadata
+    field = DatasetConfig(**{**POTTS, "h": 0.5})
+    assert field.cache_key() != DatasetConfig(**POTTS).cache_key()
+    assert field.expected_metadata()["h"] == 0.5 and field.identity()["h"] == 0.5
+    assert dataset_path(tmp_path, field) != dataset_path(tmp_path, POTTS)
     # odd L is fine for the Potts samplers (no checkerboard colouring)
     assert DatasetConfig(**{**POTTS, "L": 5, "method": "heatbath"}).L == 5
 
@@ -119,6 +124,14 @@ def test_cache_generates_potts_once(tmp_path, count_calls):
     assert spins.dtype == torch.int8 and spins.shape == (32, 4, 4)
     assert int(spins.min()) >= 0 and int(spins.max()) <= 2 and meta["q"] == 3
     assert meta["energy"][0] == pytest.approx(potts_energy(spins).mean().item(), abs=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:.*too short.*:RuntimeWarning")
+def test_potts_field_reaches_the_sampler_and_the_metadata(tmp_path, count_calls):
+    calls = count_calls(ds, "generate_potts_2d")
+    spins, meta = get_or_create_dataset({**POTTS, **SHORT, "h": 3.0}, tmp_path)
+    assert len(calls) == 1 and calls[0][1]["h"] == 3.0 and meta["h"] == 3.0
+    assert float((spins == 0).double().mean()) > 0.8  # the field favours colour 0 (1/3 without it)
 
 
 # ---------------------------------------------------------------------------------------------- serving
