@@ -27,10 +27,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rgnet.files import atomic_write_bytes
 from rgnet.tables import format_table
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 log = logging.getLogger(__name__)
 
@@ -626,25 +629,16 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
             values = [p.get(f"{key}_err", math.nan) for p in points]
             return None if all(math.isnan(v) for v in values) else values
 
-        info_axes.errorbar(
-            betas,
-            [p["i_vh"] for p in points],
-            yerr=errors("i_vh"),
-            fmt="o-",
-            color=colour,
-            capsize=3,
-            label=f"{prefix}I(H;V)",
-        )
-        if all("i_he" in p for p in points):
-            info_axes.errorbar(
-                betas,
-                [p["i_he"] for p in points],
-                yerr=errors("i_he"),
-                fmt="s--",
-                color=colour,
-                capsize=3,
-                label=f"{prefix}I(H;E)",
-            )
+        def curve(axes: Axes, key: str, fmt: str, name: str, points=points, style=(colour, prefix)) -> None:
+            """``key`` of every point against beta, with its error bars, if every point has it."""
+            if all(key in p for p in points):
+                x, y = [p["beta"] for p in points], [p[key] for p in points]
+                axes.errorbar(
+                    x, y, yerr=errors(key), fmt=fmt, color=style[0], capsize=3, label=style[1] + name
+                )
+
+        for key, fmt, name in (("i_vh", "o-", "I(H;V)"), ("i_he", "s--", "I(H;E)")):
+            curve(info_axes, key, fmt, name)
         for key, marker, name in (("i_vh_exact", "o", "I(H;V)"), ("i_he_exact", "s", "I(H;E)")):
             if all(key in p for p in points):
                 info_axes.plot(
@@ -657,17 +651,7 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
                     label=f"{prefix}{name} of the code, exact",
                 )
         for key, marker in (("overlap_magnetization", "o-"), ("overlap_energy", "x:")):
-            if all(key in p for p in points):
-                name = key.removeprefix("overlap_")
-                overlap_axes.errorbar(
-                    betas,
-                    [p[key] for p in points],
-                    yerr=errors(key),
-                    fmt=marker,
-                    color=colour,
-                    capsize=3,
-                    label=f"{prefix}{name}",
-                )
+            curve(overlap_axes, key, marker, key.removeprefix("overlap_"))
         exact = {(p["beta_c_exact"], p["symmetric"]) for p in points if "beta_c_exact" in p}
         for value, symmetric in sorted(exact):
             sector = " (symmetric sector)" if symmetric else ""

@@ -1,7 +1,8 @@
-"""Fixtures shared by the RBM test modules (test_rbm, test_rbm_stack, test_rbm_training)."""
+"""Fixtures shared by the model test modules (the RBM modules; test_rsmi and test_rsmi_potts)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import lightning
@@ -37,3 +38,29 @@ def spin_data() -> Callable[..., torch.Tensor]:
         return torch.randint(0, 2, (n, n_visible), generator=gen).float() * 2 - 1
 
     return make
+
+
+def _fit_quietly(
+    model: lightning.LightningModule,
+    datamodule: lightning.LightningDataModule,
+    epochs: int,
+    seed: int | None = None,
+) -> lightning.LightningModule:
+    if seed is not None:
+        lightning.seed_everything(seed, verbose=False)
+    trainer = lightning.Trainer(
+        max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*autocorrelation.*")
+        trainer.fit(model, datamodule=datamodule)
+    return model
+
+
+@pytest.fixture
+def fit_quietly() -> Callable[..., lightning.LightningModule]:
+    """``fit(model, datamodule, epochs, seed=None)``: Lightning training (seeded first if ``seed`` is given)
+    without logger, checkpoints, progress bar or sanity check (autocorrelation warnings of small datasets
+    silenced); returns the model."""
+    return _fit_quietly

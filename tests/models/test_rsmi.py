@@ -34,28 +34,21 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("rsmi_cache")
 
 
-def _fit(dm: VEPairsDataModule, epochs: int, seed: int = 0, **model_args) -> RSMICoarseGrainer:
-    lightning.seed_everything(seed, verbose=False)
-    model = RSMICoarseGrainer(dm.dim_e, **model_args)
-    trainer = lightning.Trainer(
-        max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0,
-    )  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*autocorrelation.*")
-        trainer.fit(model, datamodule=dm)
-    return model
+def _fit(fit, dm: VEPairsDataModule, epochs: int, seed: int = 0, **model_args) -> RSMICoarseGrainer:
+    """A new model of ``model_args`` trained by the ``fit_quietly`` fixture (tests/models/conftest.py)."""
+    lightning.seed_everything(seed, verbose=False)  # the initial filter too
+    return fit(RSMICoarseGrainer(dm.dim_e, **model_args), dm, epochs)
 
 
 # ------------------------------------------------------------------------------------------ learning
 @pytest.mark.parametrize(("relaxation", "tau_final"), [("concrete", None), ("straight_through", 0.25)])
 def test_learns_uniform_filter_at_critical_point_and_nothing_at_infinite_temperature(
-    cache, relaxation: str, tau_final: float | None
+    cache, fit_quietly, relaxation: str, tau_final: float | None
 ) -> None:
     """At K_c the filter becomes uniform (majority rule) with I(H;E) a sizeable fraction of ln 2; at K = 0
     (independent spins) the same training finds no information. The thresholds separate the two cases: the
     K = 0 run would fail the K_c assertions (and a map that ignored the physics would fail both)."""
-    model = _fit(_pairs(cache, K_CRITICAL), epochs=4, relaxation=relaxation, tau_final=tau_final)
+    model = _fit(fit_quietly, _pairs(cache, K_CRITICAL), epochs=4, relaxation=relaxation, tau_final=tau_final)
     summary = model.summary_metrics()
     assert summary["same_sign"] and summary["uniformity"] > 0.95
     assert 0.15 < summary["val_mi_bound"] <= summary["val_mi_bound_max"] < summary["ln2"]
@@ -63,11 +56,11 @@ def test_learns_uniform_filter_at_critical_point_and_nothing_at_infinite_tempera
     assert summary["tau"] == pytest.approx(0.5 if tau_final is None else tau_final)
     assert all(value >= 0 for value in model.filters().flatten())
     # negative control: no correlations, no information (the filter's direction is then arbitrary)
-    control = _fit(_pairs(cache, 0.0), epochs=4, relaxation=relaxation, tau_final=tau_final)
+    control = _fit(fit_quietly, _pairs(cache, 0.0), epochs=4, relaxation=relaxation, tau_final=tau_final)
     assert abs(control.summary_metrics()["val_mi_bound"]) < 0.03
 
 
-def test_environment_shuffled_against_the_block_carries_no_information(cache) -> None:
+def test_environment_shuffled_against_the_block_carries_no_information(cache, fit_quietly) -> None:
     """The K_c pairs with E permuted across pairs (same marginals, no joint): the bound stays at zero, so the
     information found at K_c is the correlation of V with its own environment."""
     from torch.utils.data import TensorDataset
@@ -79,7 +72,7 @@ def test_environment_shuffled_against_the_block_carries_no_information(cache) ->
     for name in ("train_set", "val_set"):
         v, e = getattr(dm, name).tensors
         setattr(dm, name, TensorDataset(v, e[torch.randperm(len(e), generator=gen)]))
-    assert abs(_fit(dm, epochs=4).summary_metrics()["val_mi_bound"]) < 0.03
+    assert abs(_fit(fit_quietly, dm, epochs=4).summary_metrics()["val_mi_bound"]) < 0.03
 
 
 # ------------------------------------------------------------------------------------------ the map

@@ -5,7 +5,6 @@ and the checks of data and input."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import lightning
 import pytest
@@ -30,20 +29,10 @@ def _pairs(cache, K: float, q: int = 3, **changes) -> VEPairsDataModule:
     return VEPairsDataModule(cache, batch_size=256, progress=False, **fields)
 
 
-def _fit(
-    dm: VEPairsDataModule, epochs: int, model: RSMICoarseGrainer | None = None, **model_args
-) -> RSMICoarseGrainer:
-    """Train ``model`` (default: a new one of ``model_args``) on ``dm``, seeded 0."""
-    lightning.seed_everything(0, verbose=False)
-    model = model or RSMICoarseGrainer(dm.dim_e, q=dm.q, **model_args)
-    trainer = lightning.Trainer(
-        max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0,
-    )  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*autocorrelation.*")
-        trainer.fit(model, datamodule=dm)
-    return model
+def _fit(fit, dm: VEPairsDataModule, epochs: int, **model_args) -> RSMICoarseGrainer:
+    """A new Potts model of ``model_args`` trained by the ``fit_quietly`` fixture (conftest.py)."""
+    lightning.seed_everything(0, verbose=False)  # the initial filter too
+    return fit(RSMICoarseGrainer(dm.dim_e, q=dm.q, **model_args), dm, epochs)
 
 
 def _with_filter(weights: list[float], q: int = 3) -> RSMICoarseGrainer:
@@ -60,22 +49,22 @@ def _random_colours(n: int, L: int, q: int, seed: int) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------ learning
 @pytest.mark.parametrize("relaxation", ["concrete", "straight_through"])
 def test_learns_the_plurality_rule_at_the_critical_point_and_nothing_at_infinite_temperature(
-    tmp_path, relaxation: str
+    tmp_path, fit_quietly, relaxation: str
 ) -> None:
     """At K_c of q = 3 the filter becomes uniform and positive (the plurality rule, not a minority rule) with
     I(H;E) a sizeable fraction of ln 3; at K = 0 the same training finds no information (the negative
     control would fail the K_c assertions)."""
-    model = _fit(_pairs(tmp_path, potts_critical_coupling(3)), epochs=4, relaxation=relaxation)
+    model = _fit(fit_quietly, _pairs(tmp_path, potts_critical_coupling(3)), epochs=4, relaxation=relaxation)
     summary = model.summary_metrics()
     assert summary["uniformity"] > 0.95 and summary["same_sign"]
     assert bool((model.filters() > 0).all()) and summary["rule"] == "plurality"
     assert summary["ln_q"] == pytest.approx(math.log(3.0))
     assert 0.3 < summary["val_mi_bound"] <= summary["val_mi_bound_max"] < math.log(3.0)
-    control = _fit(_pairs(tmp_path, 0.0), epochs=4, relaxation=relaxation)
+    control = _fit(fit_quietly, _pairs(tmp_path, 0.0), epochs=4, relaxation=relaxation)
     assert abs(control.summary_metrics()["val_mi_bound"]) < 0.03
 
 
-def test_the_minority_rule_is_a_worse_optimum_than_the_plurality_rule(tmp_path) -> None:
+def test_the_minority_rule_is_a_worse_optimum_than_the_plurality_rule(tmp_path, fit_quietly) -> None:
     """Frozen uniform filters of either sign, only the critic trained: the plurality rule's colour carries
     far more about the environment than the minority rule's (the second optimum random starts can reach),
     and the summary names each."""
@@ -84,7 +73,7 @@ def test_the_minority_rule_is_a_worse_optimum_than_the_plurality_rule(tmp_path) 
     for sign in (1.0, -1.0):
         frozen = _with_filter([2.0 * sign] * 4)
         frozen.weight.requires_grad_(False)
-        summary = _fit(dm, epochs=4, model=frozen).summary_metrics()
+        summary = fit_quietly(frozen, dm, 4, seed=0).summary_metrics()
         bounds[summary["rule"]] = summary["val_mi_bound_max"]
     assert set(bounds) == {"plurality", "minority"}
     assert bounds["plurality"] > 1.5 * bounds["minority"] > 0.1, bounds

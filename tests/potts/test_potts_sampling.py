@@ -28,6 +28,16 @@ from rgnet.potts import (
 from rgnet.potts.kernels_numba import heatbath_table
 
 
+def _pooled_chi2_pvalue(observed: np.ndarray, expected: np.ndarray) -> float:
+    """Chi-square p-value of counts against expected counts, the bins expecting fewer than 20 pooled."""
+    big = expected >= 20
+    obs = np.append(observed[big], observed[~big].sum())
+    exp = np.append(expected[big], expected[~big].sum())
+    keep = exp > 0
+    statistic = float(np.sum((obs[keep] - exp[keep]) ** 2 / exp[keep]))
+    return float(chi2.sf(statistic, keep.sum() - 1))
+
+
 def _bond_series(method: str, L: int, q: int, K: float, chains: int = 32, T: int = 1500) -> np.ndarray:
     """Satisfied-bond counts, int64 (T, chains), one per sweep after 50 sweeps of burn-in."""
     sampler = PottsSampler(L, K, q, method=method, chains=chains, seed=7)
@@ -52,12 +62,7 @@ def _histogram_p_value(bonds: np.ndarray, L: int, q: int, K: float) -> float:
     expected = dos.energy_distribution(K) * thinned.size
     observed = np.array([(thinned == k).sum() for k in dos.bonds], dtype=np.float64)
     assert (np.isin(bonds, dos.bonds)).all()  # no count outside the exact support
-    big = expected >= 20
-    obs = np.append(observed[big], observed[~big].sum())
-    exp = np.append(expected[big], expected[~big].sum())
-    keep = exp > 0
-    statistic = float(np.sum((obs[keep] - exp[keep]) ** 2 / exp[keep]))
-    return float(chi2.sf(statistic, keep.sum() - 1))
+    return _pooled_chi2_pvalue(observed, expected)
 
 
 CASES = [(3, 3, "critical"), (3, 3, 0.6), (3, 4, "critical"), (2, 3, "critical")]  # L = 2: double bonds
@@ -225,12 +230,7 @@ def _joint_p_value(bonds: np.ndarray, zeros: np.ndarray, law: np.ndarray) -> flo
     observed = np.bincount(b * law.shape[1] + z, minlength=law.size).astype(np.float64)
     expected = law.ravel() * b.size
     assert np.all(observed[expected == 0] == 0)  # nothing outside the exact support
-    big = expected >= 20
-    obs = np.append(observed[big], observed[~big].sum())
-    exp = np.append(expected[big], expected[~big].sum())
-    keep = exp > 0
-    statistic = float(np.sum((obs[keep] - exp[keep]) ** 2 / exp[keep]))
-    return float(chi2.sf(statistic, keep.sum() - 1))
+    return _pooled_chi2_pvalue(observed, expected)
 
 
 @pytest.mark.parametrize("method", POTTS_METHODS)

@@ -136,32 +136,35 @@ def test_hinton_recipe_trains_a_tiny_stack(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("override", "message"),
+    ("experiment", "override", "message"),
     [
-        ("callbacks.rg_measurement.L=60", "need L divisible by b\\*\\*levels = 16"),
-        ("callbacks.rg_measurement.levels=6", "last side >= 4, got L=64"),
-        ("callbacks.rg_measurement.fractions=[0.3]", "fractions: 0.3 of the last small side 4 "),
-        ("callbacks.rg_measurement.mode=mean", "mode must be one of"),
+        ("rsmi", "callbacks.rg_measurement.L=60", "need L divisible by b\\*\\*levels = 16"),
+        ("rsmi", "callbacks.rg_measurement.levels=6", "last side >= 4, got L=64"),
+        ("rsmi", "callbacks.rg_measurement.fractions=[0.3]", "fractions: 0.3 of the last small side 4 "),
+        ("rsmi", "callbacks.rg_measurement.mode=mean", "mode must be one of"),
+        (
+            "rsmi_potts",
+            "callbacks.rg_measurement.matching=true",
+            "matching and the coupling flow are Ising-only",
+        ),
+        (
+            "rsmi_potts",
+            "callbacks.rg_measurement.reference=majority",
+            "reference must be 'plurality' or 'none'",
+        ),
+        ("rsmi_potts", "callbacks.rg_measurement.method=checkerboard", "method must be one of"),
+        ("rsmi", "callbacks.rg_measurement.reference=plurality", "reference must be 'majority' or 'none'"),
     ],
 )
-def test_a_measurement_that_cannot_run_is_refused_before_any_data(override, message, tmp_path):
-    cfg = training.compose_train(["experiment=rsmi", f"paths.root_dir={tmp_path}", override])
+def test_a_measurement_that_cannot_run_is_refused_before_any_data(experiment, override, message, tmp_path):
+    cfg = training.compose_train([f"experiment={experiment}", f"paths.root_dir={tmp_path}", override])
     with pytest.raises(ConfigError, match=f"^callbacks.rg_measurement: .*{message}"):
         training.run(cfg, cfg.output_dir)
     assert not (tmp_path / "outputs").exists() and not (tmp_path / ".rgnet_cache").exists()
 
 
-@pytest.mark.parametrize(
-    ("override", "message"),
-    [
-        ("callbacks.rg_measurement.matching=true", "matching and the coupling flow are Ising-only"),
-        ("callbacks.rg_measurement.reference=majority", "reference must be 'plurality' or 'none' for q=3"),
-        ("callbacks.rg_measurement.method=checkerboard", "method must be one of"),
-        ("model.q=null", "data's blocks have q=3"),
-    ],
-)
-def test_a_potts_measurement_that_cannot_run_is_refused_before_any_data(override, message, tmp_path):
-    cfg = training.compose_train(["experiment=rsmi_potts", f"paths.root_dir={tmp_path}", override])
-    with pytest.raises(ConfigError, match=message):
+def test_a_potts_model_on_ising_data_is_refused_before_any_data(tmp_path):
+    cfg = training.compose_train(["experiment=rsmi_potts", f"paths.root_dir={tmp_path}", "model.q=null"])
+    with pytest.raises(ConfigError, match=r"^model: .*data's blocks have q=3"):
         training.run(cfg, cfg.output_dir)
     assert not (tmp_path / ".rgnet_cache").exists()

@@ -26,6 +26,22 @@ def flow(K0, h0):
     }
 
 
+@pytest.fixture
+def shown_figures(monkeypatch) -> dict:
+    """The axes of every figure the report saves, by file name (the files are still written)."""
+    import rgnet.runs.report as report_module
+
+    shown: dict = {}
+    save = report_module.save_figure
+
+    def keep_axes(figure, path):
+        shown[path.name] = figure.axes
+        return save(figure, path)
+
+    monkeypatch.setattr(report_module, "save_figure", keep_axes)
+    return shown
+
+
 def test_coupling_flow_sweep_report(tmp_path):
     for K in (0.5, 1.0):
         config = {
@@ -254,22 +270,13 @@ def test_replicates_in_the_csv_markdown_and_printed_table(tmp_path, capsys):
     assert "- data.K=1.0: 3 of 4 seeds finished" in markdown and "- FAILED data.K=1.0,seed=3" in markdown
 
 
-def test_replicate_figures_plot_group_means_with_error_bars(tmp_path, monkeypatch):
+def test_replicate_figures_plot_group_means_with_error_bars(tmp_path, shown_figures):
     import math
 
     from matplotlib.container import ErrorbarContainer
 
-    import rgnet.runs.report as report_module
-
     replicate_sweep(tmp_path)
-    shown = {}
-    save = report_module.save_figure
-
-    def keep_axes(figure, path):
-        shown[path.name] = figure.axes
-        return save(figure, path)
-
-    monkeypatch.setattr(report_module, "save_figure", keep_axes)
+    shown = shown_figures
     report = make_report(tmp_path)
     names = {path.name for path in report["figures"]}
     assert "fit.x__vs__data.K.png" in names
@@ -287,9 +294,8 @@ def test_replicate_figures_plot_group_means_with_error_bars(tmp_path, monkeypatc
     assert "n = 1-3" in axes.get_title()
 
 
-def test_experiment_figures_average_seeds_with_error_bars(tmp_path, monkeypatch):
-    import rgnet.runs.report as report_module
-
+def test_experiment_figures_average_seeds_with_error_bars(tmp_path, shown_figures):
+    shown = shown_figures
     for K in (0.3, 0.6):
         for seed in (0, 1):
             layers = {"layer1": 0.1 + K + 0.1 * seed}
@@ -303,14 +309,6 @@ def test_experiment_figures_average_seeds_with_error_bars(tmp_path, monkeypatch)
             metrics = ib_metrics(beta, 1.485, beta > 1.6)
             metrics["ib_relevance"]["last"]["i_vh"] += 0.01 * seed
             write_summary(tmp_path / "ib" / f"b={beta},s={seed}", "ib_relevance", config, metrics)
-    shown = {}
-    save = report_module.save_figure
-
-    def keep_axes(figure, path):
-        shown[path.name] = figure.axes
-        return save(figure, path)
-
-    monkeypatch.setattr(report_module, "save_figure", keep_axes)
     make_report(tmp_path / "ms")
     locality = shown["mehta_schwab_locality_block_size_vs_K.png"][0]
     (container,) = locality.containers
