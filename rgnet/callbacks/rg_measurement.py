@@ -183,8 +183,9 @@ class RGMeasurement(lightning.Callback):
         except (ValueError, TypeError, RuntimeError) as err:
             raise ValueError(
                 f"RGMeasurement: the model's block-spin map does not apply to {what} lattices of side {side} "
-                f"({err}); a map tied to one input side needs L = that side, matching=false and "
-                "scaling_dimension=false"
+                f"({err}): set callbacks.rg_measurement.L (and levels) to sides the map takes, e.g. "
+                "multiples of the model's block; a map tied to one input side needs L = that side, "
+                "matching=false and scaling_dimension=false"
             ) from err
         if out.ndim != 3 or out.shape[1] < 1 or side % out.shape[1] or out.shape[1] == side:
             raise ValueError(f"RGMeasurement: the block-spin map returned {tuple(out.shape)} for side {side}")

@@ -503,7 +503,7 @@ def make_report(
     lines += notes
     lines.append(
         f"{finished_line}; wrote {csv_path} (per run), {replicates_path.name}, {markdown_path.name} and "
-        f"{len(figures)} figures"
+        f"{len(figures)} figure{'' if len(figures) == 1 else 's'}"
     )
     return {
         "runs": runs,

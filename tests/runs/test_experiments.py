@@ -153,6 +153,7 @@ def test_hinton_recipe_trains_a_tiny_stack(tmp_path):
             "reference must be 'plurality' or 'none'",
         ),
         ("rsmi_potts", "callbacks.rg_measurement.method=checkerboard", "method must be one of"),
+        ("rsmi_potts", "data.block=3", r"block=3 dividing L.*set callbacks.rg_measurement.L \(and levels\)"),
         ("rsmi", "callbacks.rg_measurement.reference=plurality", "reference must be 'majority' or 'none'"),
     ],
 )
