@@ -154,9 +154,8 @@ class RGMeasurement(lightning.Callback):
         self.n = check_int(n, "n", minimum=200)
         self.levels = check_int(levels, "levels", minimum=1)
         self.K_setting = None if K is None else check_real(K, "K", minimum=0.0)
-        #: colours of the model's lattice (None: Ising) and the reference coupling, set by check_model
+        #: colours of the model's lattice (None: Ising), set by check_model
         self.q: int | None = None
-        self.K = K_CRITICAL if self.K_setting is None else self.K_setting
         self.starts = _offsets(starts, "starts")
         self.flow_starts = _offsets(flow_starts, "flow_starts")
         self.method = check_choice(method, "method", tuple(dict.fromkeys(METHODS + POTTS_METHODS)))
@@ -196,7 +195,7 @@ class RGMeasurement(lightning.Callback):
         to the large (and, for matching or the scaling dimension, the small) lattice, ``L`` not divisible
         by ``b**levels`` with a last side >= 4, or scaling-dimension fractions that are not whole distances on
         the last small lattice; for a Potts map (``colours``) a method, reference or measurement that does
-        not apply to Potts. Sets :attr:`q` and :attr:`K` (the model's lattice) and returns the block factor
+        not apply to Potts. Sets :attr:`q` (the lattice, and so :attr:`K`) and returns the block factor
         ``b``. (``rgnet-train`` calls it before any data is made, :class:`rgnet.contracts.ChecksModel`;
         ``on_fit_start`` again.)"""
         model = require(pl_module, HasBlockSpinMap, "RGMeasurement")
@@ -225,14 +224,20 @@ class RGMeasurement(lightning.Callback):
             )  # the small lattice after every blocking
         return b
 
+    @property
+    def K(self) -> float:
+        """The reference coupling: the ``K`` setting, else the exact K_c of the model's lattice (Ising, or
+        q-state Potts once :meth:`check_model` has seen a map of colours)."""
+        if self.K_setting is not None:
+            return self.K_setting
+        return K_CRITICAL if self.q is None else potts_critical_coupling(self.q)
+
     def _set_lattice(self, q: int | None) -> None:
         """Take the lattice of a map on ``q`` colours (None: +-1 spins) and check the settings against it."""
         self.q = q
         if q is None:
-            self.K = K_CRITICAL if self.K_setting is None else self.K_setting
             allowed, rule, other = METHODS, "majority", "Ising"
         else:
-            self.K = potts_critical_coupling(q) if self.K_setting is None else self.K_setting
             allowed, rule, other = POTTS_METHODS, "plurality", f"q={q} Potts"
         if self.method not in allowed:
             raise ValueError(

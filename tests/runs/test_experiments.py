@@ -15,6 +15,16 @@ from rgnet.runs.config import ConfigError, config_dir
 
 EXPERIMENTS = sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 
+#: small data and measurement of the RSMI experiments (Ising and Potts alike)
+RSMI_SMOKE = [
+    "data.L=16",
+    "data.n=200",
+    "data.progress=false",
+    "callbacks.rg_measurement.L=16",
+    "callbacks.rg_measurement.n=400",
+    "callbacks.rg_measurement.levels=1",
+]
+
 SMOKE: dict[str, list[str]] = {
     "coupling_flow_1d": ["data.N=16", "data.n=256", "data.n_heldout=128", "model.n_layers=2"],
     "mehta_schwab": [
@@ -25,24 +35,8 @@ SMOKE: dict[str, list[str]] = {
         "callbacks.rg_measurement.levels=1",
         "callbacks.rg_measurement.n=400",
     ],
-    "rsmi": [
-        "data.L=16",
-        "data.n=200",
-        "data.progress=false",
-        "callbacks.rg_measurement.L=16",
-        "callbacks.rg_measurement.n=400",
-        "callbacks.rg_measurement.levels=1",
-        "callbacks.rg_measurement.starts=[0.0]",
-    ],
-    "rsmi_potts": [
-        "data.L=16",
-        "data.n=200",
-        "data.progress=false",
-        "callbacks.rg_measurement.L=16",
-        "callbacks.rg_measurement.n=400",
-        "callbacks.rg_measurement.levels=1",
-        "callbacks.rg_measurement.fractions=[0.5]",
-    ],
+    "rsmi": [*RSMI_SMOKE, "callbacks.rg_measurement.starts=[0.0]"],
+    "rsmi_potts": [*RSMI_SMOKE, "callbacks.rg_measurement.fractions=[0.5]"],
     "ib_relevance": ["data.L=8", "data.n=64", "data.batch_size=32", "data.progress=false"],
     "ib_relevance_cylinder": ["data.L=4", "data.n=600", "data.batch_size=64"],
     "ib_relevance_cylinder_even": ["data.L=4", "data.n=600", "data.batch_size=64"],
