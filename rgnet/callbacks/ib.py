@@ -20,8 +20,9 @@ the current code (:func:`rgnet.ib.gaussian_code_informations`), against which th
 
 Next to them, :meth:`IBRelevance.summary_metrics` reports the model's ``beta`` and, when the data module knows
 it (``reference_beta_c()``, :class:`rgnet.contracts.HasReferenceBetaC`: the exact value for
-:class:`rgnet.data.ve_pairs.CylinderPairsDataModule`, the matching infinite cylinder for slab cuts of the
-torus), the exact first IB transition ``beta_c_exact`` and ``beta / beta_c_exact``, and for symmetric codes
+:class:`rgnet.data.ve_pairs.CylinderPairsDataModule`; for slab cuts of the torus the exact torus value when V
+and E are single rows, else the matching infinite cylinder: ``beta_c_exact_geometry``), the exact first IB
+transition ``beta_c_exact`` and ``beta / beta_c_exact``, and for symmetric codes
 the exact transition of the symmetric sector ``beta_c_exact_symmetric`` and ``beta / beta_c_exact_symmetric``
 (the Z2-even sector of Ising, the S_q-invariant sector of Potts); a sweep over beta
 compares them with where the code switches on (:func:`rgnet.runs.report.ib_relevance_figure`).

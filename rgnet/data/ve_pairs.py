@@ -76,25 +76,28 @@ def ve_site_indices(
     return flat[v_mask], flat[e_mask]
 
 
-def _reference(L: int, K: float, separation: int, h: float, q: int | None = None) -> dict[str, Any]:
-    """Exact first IB transitions of the infinite cylinder of circumference ``L``: all operators, and the
-    symmetric sector at h = 0 (Z2-even for Ising, ``q`` None; S_q-invariant for q-state Potts, whose
-    references need h = 0)."""
+def _reference(
+    L: int, K: float, separation: int, h: float, q: int | None = None, rows: int | None = None
+) -> dict[str, Any]:
+    """Exact first IB transitions of two rings ``separation`` spacings apart on the infinite cylinder of
+    circumference ``L`` (``rows`` None) or on the ``L x rows`` torus: all operators, and the symmetric sector
+    at h = 0 (Z2-even for Ising, ``q`` None; S_q-invariant for q-state Potts, whose references need h = 0)."""
     from rgnet.ib.cylinder import predicted_beta_c
     from rgnet.potts.cylinder import potts_predicted_beta_c
 
+    geometry = "cylinder" if rows is None else "torus"
     if q is not None:
         return {
-            "beta_c_exact": potts_predicted_beta_c(L, q, K, separation),
-            "beta_c_exact_symmetric": potts_predicted_beta_c(L, q, K, separation, invariant=True),
-            "beta_c_exact_geometry": "cylinder",
+            "beta_c_exact": potts_predicted_beta_c(L, q, K, separation, rows=rows),
+            "beta_c_exact_symmetric": potts_predicted_beta_c(L, q, K, separation, invariant=True, rows=rows),
+            "beta_c_exact_geometry": geometry,
         }
     out: dict[str, Any] = {
-        "beta_c_exact": predicted_beta_c(L, K, separation, h),
-        "beta_c_exact_geometry": "cylinder",
+        "beta_c_exact": predicted_beta_c(L, K, separation, h, rows=rows),
+        "beta_c_exact_geometry": geometry,
     }
     if h == 0.0:
-        out["beta_c_exact_symmetric"] = predicted_beta_c(L, K, separation, z2_even=True)
+        out["beta_c_exact_symmetric"] = predicted_beta_c(L, K, separation, z2_even=True, rows=rows)
     return out
 
 
@@ -159,15 +162,17 @@ class VEPairsDataModule(lightning.LightningDataModule):
     def reference_beta_c(self) -> dict[str, Any]:
         """The exact first IB transition of the matching geometry, where there is one.
 
-        Slab geometry: the infinite cylinder of circumference ``L`` at the same separation ``buffer + 1``
-        (``rgnet.ib.predicted_beta_c``, ``L <= 20``; Potts: ``rgnet.potts.potts_predicted_beta_c``, ``q**L``
-        within ``MAX_POTTS_CYLINDER_STATES``, h = 0), ``{"beta_c_exact": float, "beta_c_exact_geometry":
-        "cylinder"}``, plus ``beta_c_exact_symmetric`` (the symmetric sector's, for symmetric encoders) at
-        ``h = 0``. It
-        is a reference, not the torus value: on the ``L x L`` torus E also sees V across the periodic wrap,
-        which adds correlation (lowers beta_c). Shell geometry, or generated data of another kind (a file):
-        ``{}``.
+        Slab geometry with V and E single rows (``block = env_width = 1``) and at most
+        ``MAX_FULL_JOINT_STATES`` ring states (Ising L <= 12, q = 3 Potts L <= 7): the exact value of this
+        very ``L x L`` torus, where E sees V both ways round (``rgnet.ib.predicted_beta_c(..., rows=L)``,
+        ``rgnet.potts.potts_predicted_beta_c(..., rows=L)``), ``"beta_c_exact_geometry": "torus"``. Other
+        slabs: the infinite cylinder of circumference ``L`` at the same separation ``buffer + 1``
+        (``L <= 20``; Potts: ``q**L`` within ``MAX_POTTS_CYLINDER_STATES``), ``"cylinder"``: a reference, not
+        the torus value (the wrap adds correlation and lowers beta_c). Both with ``beta_c_exact_symmetric``
+        (the symmetric sector's, for symmetric encoders) at ``h = 0``; Potts needs h = 0. Shell geometry, or
+        generated data of another kind (a file): ``{}``.
         """
+        from rgnet.ib.cylinder import MAX_FULL_JOINT_STATES
         from rgnet.ising.exact import MAX_CYLINDER_CIRCUMFERENCE
         from rgnet.potts.cylinder import MAX_POTTS_CYLINDER_STATES
 
@@ -175,7 +180,9 @@ class VEPairsDataModule(lightning.LightningDataModule):
         fits = L <= MAX_CYLINDER_CIRCUMFERENCE if q is None else q**L <= MAX_POTTS_CYLINDER_STATES
         if self.geometry != "slab" or config is None or not fits or (q is not None and config.h != 0.0):
             return {}
-        return _reference(L, config.K, self.buffer + 1, config.h, q)
+        rings = self.v_index.numel() == L and self.e_index.numel() == L
+        torus = rings and (q or 2) ** L <= MAX_FULL_JOINT_STATES
+        return _reference(L, config.K, self.buffer + 1, config.h, q, rows=L if torus else None)
 
     def _cut(self, spins: torch.Tensor, generator: torch.Generator) -> TensorDataset:
         """Pairs from ``spins`` int8 (n, L, L) (+-1, or colours 0..q-1), each configuration rolled to

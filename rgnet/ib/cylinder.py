@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rgnet._checks import check_int, check_real
-from rgnet.ib.discrete import IBResult, solve_ib
+from rgnet.ib.discrete import IBResult, critical_beta_spectral, solve_ib
 from rgnet.ising.exact import (
     MAX_CYLINDER_CIRCUMFERENCE,
     MAX_CYLINDER_DENSE,
@@ -82,17 +82,28 @@ def flip_orbit_joint(joint: np.ndarray) -> np.ndarray:
 
 
 def cylinder_boundary_joint(
-    circumference: int, K: float, separation: int, h: float = 0.0, z2_even: bool = False
+    circumference: int,
+    K: float,
+    separation: int,
+    h: float = 0.0,
+    z2_even: bool = False,
+    rows: int | None = None,
 ) -> np.ndarray:
-    """Exact joint law ``P(a, b)`` of two rings ``separation`` spacings apart on the infinite cylinder.
+    """Exact joint law ``P(a, b)`` of two rings ``separation`` spacings apart on the infinite cylinder, or
+    with ``rows`` on the ``circumference x rows`` torus (:func:`torus_ring_pair_joint`).
 
     float64 ``(2**L, 2**L)`` indexed by :func:`rgnet.ising.exact.cylinder_ring_states`; with ``z2_even`` the
     rows are flip orbits (:func:`flip_orbit_joint`), shape ``(2**(L-1), 2**L)``; needs ``h = 0``.
     """
     L, K, h, separation = check_cylinder_geometry(circumference, K, h, separation)
     z2_even = _check_z2(z2_even, h)
+    rows = check_torus_rows(rows, separation, 1 << L)
     lam0, psi0 = _leading(L, K, h)
-    joint = ring_pair_joint(cylinder_transfer_matrix(L, K, h), lam0, psi0, separation)
+    T = cylinder_transfer_matrix(L, K, h)
+    if rows is None:
+        joint = ring_pair_joint(T, lam0, psi0, separation)
+    else:
+        joint = torus_ring_pair_joint(T, lam0, separation, rows)
     return flip_orbit_joint(joint) if z2_even else joint
 
 
@@ -102,6 +113,30 @@ def ring_pair_joint(transfer: np.ndarray, lam0: float, psi0: np.ndarray, separat
     leading eigenvalue ``lam0`` and non-negative unit eigenvector ``psi0`` ``(n,)``; float64 ``(n, n)``."""
     joint = psi0[:, None] * _propagator(transfer, lam0, separation) * psi0[None, :]
     return joint / joint.sum()
+
+
+def torus_ring_pair_joint(transfer: np.ndarray, lam0: float, separation: int, rows: int) -> np.ndarray:
+    """``P(a, b) ~ (T/lambda_0)^s (a, b) (T/lambda_0)^(rows - s) (b, a)`` (normalised): two rings ``s =
+    separation`` spacings apart on the torus of ``rows`` rings (circumference of T's rings times ``rows``),
+    which see each other both ways round, for any symmetric ring transfer matrix ``T`` float64 ``(n, n)`` with
+    leading eigenvalue ``lam0``; float64 ``(n, n)``. As ``rows`` grows it tends to :func:`ring_pair_joint`."""
+    rows = check_int(rows, "rows", minimum=separation + 1)
+    joint = _propagator(transfer, lam0, separation) * _propagator(transfer, lam0, rows - separation).T
+    return joint / joint.sum()
+
+
+def check_torus_rows(rows: object, separation: int, n_states: int) -> int | None:
+    """Validated torus length ``rows`` (None: the infinite cylinder): more rings than ``separation`` (E must
+    not coincide with V), and at most ``MAX_FULL_JOINT_STATES`` ring states (the torus joint is dense)."""
+    if rows is None:
+        return None
+    rows = check_int(rows, "rows", minimum=separation + 1)
+    if n_states > MAX_FULL_JOINT_STATES:
+        raise ValueError(
+            f"rows={rows}: the torus ring-pair joint is dense, {n_states} ring states exceed its limit "
+            f"MAX_FULL_JOINT_STATES = {MAX_FULL_JOINT_STATES} (rows=None gives the infinite cylinder)"
+        )
+    return rows
 
 
 def _check_z2(z2_even: object, h: float) -> bool:
@@ -158,15 +193,24 @@ def _slab_weight(step: np.ndarray, psi0: np.ndarray, n: int) -> np.ndarray:
 
 
 def predicted_beta_c(
-    circumference: int, K: float, separation: int, h: float = 0.0, z2_even: bool = False
+    circumference: int,
+    K: float,
+    separation: int,
+    h: float = 0.0,
+    z2_even: bool = False,
+    rows: int | None = None,
 ) -> float:
     """Spectral prediction ``(lambda_0 / |lambda_1|)^(2 separation)`` (overall, or in the even sector).
 
     Only needs the two leading eigenvalues, so ``circumference`` may go up to
-    ``MAX_CYLINDER_CIRCUMFERENCE`` (matrix-free Lanczos above 8; about a second at 16).
+    ``MAX_CYLINDER_CIRCUMFERENCE`` (matrix-free Lanczos above 8; about a second at 16). With ``rows``: the
+    first transition ``1 / sigma_2^2`` of the ``circumference x rows`` torus's ring pair
+    (:func:`rgnet.ib.discrete.critical_beta_spectral` of its dense joint, ``circumference <= 12``).
     """
     L, K, h, separation = check_cylinder_geometry(circumference, K, h, separation, MAX_CYLINDER_CIRCUMFERENCE)
     z2_even = _check_z2(z2_even, h)
+    if rows is not None:
+        return critical_beta_spectral(cylinder_boundary_joint(L, K, separation, h, z2_even, rows))
     values, _ = cylinder_spectrum(L, K, h, n_eig=2, sector="even" if z2_even else "all")
     return float((abs(values[0]) / abs(values[1])) ** (2 * separation))
 

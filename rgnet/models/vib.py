@@ -8,7 +8,12 @@ g(-v)) / 2`` with ``g`` the MLP, so the Z2-odd operators (the spin) cannot be pi
 transition moves to the leading even one (the energy; exact reference: ``rgnet.ib.ising_cylinder_ib(...,
 z2_even=True)``); ``symmetry="sq_invariant"`` (Potts) averages ``g`` over the q! colour permutations, so the
 spin (the standard irrep of S_q) cannot be picked and the transition moves to the energy (exact reference:
-``rgnet.potts.potts_cylinder_ib(..., invariant=True)``). Bounds, per batch of pairs ``(v, e)``:
+``rgnet.potts.potts_cylinder_ib(..., invariant=True)``). ``encoder="pairs"`` is the symmetric codes' linear
+filter: ``mu(v) = W f(v) + b`` on the block's site pairs ``i < j``, ``f_ij = v_i v_j`` (Ising) or
+``delta(s_i, s_j)`` (Potts), the lowest-degree invariants (the invariant part of a linear filter is a
+constant); the energy is one such code (weight on nearest-neighbour pairs), and like the linear filter it
+starts informative at any seed, where the symmetrized MLP's invariant part starts small. Bounds, per batch
+of pairs ``(v, e)``:
 
 * ``I(V;H) <= 1/2 ln det(Cov_batch(mu(V)) + I)``: with unit noise ``I(V;H) = h(H) - h(xi)`` and the
   Gaussian of the same covariance maximises ``h(H)``; exact for Gaussian V and a linear filter;
@@ -39,7 +44,7 @@ from rgnet.ib.estimators import BOUNDS, SeparableCritic, mi_lower_bound
 from rgnet.ib.operators import MAX_PERMUTED_COLOURS, check_one_hot, one_hot_blocks, symmetrized_code
 from rgnet.models.critic_training import check_learning_rates, encoder_critic_adam
 
-ENCODERS = ("linear", "mlp")
+ENCODERS = ("linear", "mlp", "pairs")
 SYMMETRIES = ("none", "z2_even", "sq_invariant")
 
 
@@ -51,6 +56,29 @@ def gaussian_code_information(mu: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.logdet(cov + eye)
 
 
+class PairCode(nn.Module):
+    """Linear code of the site-pair invariants of a block: ``(B, channels * sites) -> (B, dim_h)``, with
+    features ``sum_a x_ai x_aj`` over the ``channels`` (1 for +-1 spins: ``v_i v_j``; q one-hot colours:
+    ``delta(s_i, s_j)``) for the ``sites (sites - 1) / 2`` pairs ``i < j``; ``weight`` is
+    ``(dim_h, n_pairs)``."""
+
+    def __init__(self, sites: int, channels: int, dim_h: int) -> None:
+        super().__init__()
+        if sites < 2:
+            raise ValueError(f"encoder='pairs' needs blocks of at least 2 sites, got {sites}")
+        self.channels = channels
+        self.register_buffer("pairs", torch.triu_indices(sites, sites, offset=1), persistent=False)
+        self.linear = nn.Linear(self.pairs.shape[1], dim_h)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.linear.weight
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        x = v.reshape(v.shape[0], self.channels, -1)
+        return self.linear((x[:, :, self.pairs[0]] * x[:, :, self.pairs[1]]).sum(dim=1))
+
+
 class VIBEncoder(lightning.LightningModule):
     """VIB encoder LightningModule (see the module docstring).
 
@@ -58,10 +86,12 @@ class VIBEncoder(lightning.LightningModule):
         dim_v, dim_e: sizes of the flattened block and environment.
         dim_h: code dimension.
         beta: IB trade-off, ``>= 0``.
-        encoder: ``"linear"`` (filter ``W (dim_h, dim_v)`` + bias) or ``"mlp"`` (one hidden tanh layer).
-        symmetry: ``"none"``, ``"z2_even"`` (Ising: the code is the flip-symmetrized MLP) or
-            ``"sq_invariant"`` (Potts: the MLP averaged over colour permutations); both need
-            ``encoder="mlp"`` (the symmetric part of a linear filter is a constant).
+        encoder: ``"linear"`` (filter ``W (dim_h, dim_v)`` + bias), ``"mlp"`` (one hidden tanh layer) or
+            ``"pairs"`` (:class:`PairCode`, a linear filter on the site-pair invariants; symmetric codes
+            only).
+        symmetry: ``"none"``, ``"z2_even"`` (Ising: the code is the flip-symmetrized MLP, or ``"pairs"``) or
+            ``"sq_invariant"`` (Potts: the MLP averaged over colour permutations, or ``"pairs"``); both need
+            ``encoder="mlp"`` or ``"pairs"`` (the symmetric part of a linear filter is a constant).
         q: colours of one-hot Potts blocks (``2 <= q <= 127``; ``sq_invariant`` needs ``q <= 5``), None for
             +-1 Ising blocks; ``dim_v`` and ``dim_e`` are then ``q`` times the number of sites.
         hidden: width of the MLP encoder.
@@ -109,10 +139,15 @@ class VIBEncoder(lightning.LightningModule):
             for name, size in (("dim_v", dim_v), ("dim_e", dim_e)):
                 if size % q:
                     raise ValueError(f"{name}={size} is not a multiple of q={q} (one-hot blocks: q per site)")
-        if symmetry != "none" and encoder != "mlp":
+        if symmetry != "none" and encoder == "linear":
             raise ValueError(
-                f"symmetry={symmetry!r} needs encoder='mlp', got encoder={encoder!r} (the symmetric part of "
-                "a linear filter is a constant)"
+                f"symmetry={symmetry!r} needs encoder='mlp' or 'pairs', got encoder='linear' (the symmetric "
+                "part of a linear filter is a constant)"
+            )
+        if encoder == "pairs" and symmetry == "none":
+            raise ValueError(
+                "encoder='pairs' codes the block's site-pair invariants, a symmetric code: set "
+                "symmetry='z2_even' (+-1 Ising blocks) or symmetry='sq_invariant' (one-hot Potts blocks)"
             )
         if symmetry == "z2_even" and q is not None:
             raise ValueError(
@@ -127,11 +162,13 @@ class VIBEncoder(lightning.LightningModule):
         self.save_hyperparameters()
         if encoder == "linear":
             self.encoder = nn.Linear(dim_v, dim_h)
+        elif encoder == "pairs":
+            self.encoder = PairCode(dim_v // (q or 1), q or 1, dim_h)
         else:
             self.encoder = nn.Sequential(nn.Linear(dim_v, hidden), nn.Tanh(), nn.Linear(hidden, dim_h))
         init_std = check_real(init_std, "init_std", minimum=0.0)
         nn.init.normal_(self.encoder[-1].weight if encoder == "mlp" else self.encoder.weight, std=init_std)
-        if symmetry != "none":
+        if encoder == "mlp" and symmetry != "none":
             # the even part of tanh(w.v + b) grows with |b| (it vanishes at b = 0): with the default small
             # biases the initial even code is nearly constant and the encoder collapses before the critic
             # finds the even features of E in 2 of 4 seeds (measured at L = 8, 1.5 beta_c_even); N(0, 1) in
@@ -155,7 +192,8 @@ class VIBEncoder(lightning.LightningModule):
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         """Mean code ``mu(v)``, (B, dim_h)."""
-        if self.symmetric:  # the group average of the MLP: flip (Ising) or colour permutations (Potts)
+        if self.symmetric and self.hparams.encoder == "mlp":
+            # the group average of the MLP: flip (Ising) or colour permutations (Potts)
             return symmetrized_code(self.encoder, v, self.colours)
         return self.encoder(v)
 
@@ -223,8 +261,8 @@ class VIBEncoder(lightning.LightningModule):
         )
 
     def filters(self) -> torch.Tensor:
-        """Linear encoder: the filter ``W`` (dim_h, dim_v); MLP: the code's input gradient at v = 0 (same
-        shape; zero for a Z2-even code, see :meth:`quadratic_kernel`)."""
+        """Linear encoder: the filter ``W`` (dim_h, dim_v); MLP and pairs: the code's input gradient at v = 0
+        (same shape; zero for a Z2-even or pair code, see :meth:`quadratic_kernel`)."""
         if self.hparams.encoder == "linear":
             return self.encoder.weight.detach().clone()
         v0 = torch.zeros(1, self.hparams.dim_v, device=self.device)
@@ -263,4 +301,4 @@ class VIBEncoder(lightning.LightningModule):
         return out
 
 
-__all__ = ["ENCODERS", "SYMMETRIES", "VIBEncoder", "gaussian_code_information"]
+__all__ = ["ENCODERS", "SYMMETRIES", "PairCode", "VIBEncoder", "gaussian_code_information"]

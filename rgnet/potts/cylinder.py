@@ -43,8 +43,8 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from rgnet._checks import check_bool, check_choice, check_int, check_real
-from rgnet.ib.cylinder import ring_pair_joint, scaling_dimension
-from rgnet.ib.discrete import IBResult, solve_ib
+from rgnet.ib.cylinder import check_torus_rows, ring_pair_joint, scaling_dimension, torus_ring_pair_joint
+from rgnet.ib.discrete import IBResult, critical_beta_spectral, solve_ib
 
 #: Largest number of ring states q**L (3**8; the dense transfer matrix is 6561 x 6561 float64, 344 MB).
 MAX_POTTS_CYLINDER_STATES = 3**8
@@ -225,16 +225,24 @@ def _check_ib(
     return L, q, K, separation, check_bool(invariant, "invariant")
 
 
-def potts_boundary_joint(L: int, q: int, K: float, separation: int, invariant: bool = False) -> np.ndarray:
-    """Exact joint law ``P(a, b)`` of two rings ``separation`` spacings apart on the infinite Potts cylinder.
+def potts_boundary_joint(
+    L: int, q: int, K: float, separation: int, invariant: bool = False, rows: int | None = None
+) -> np.ndarray:
+    """Exact joint law ``P(a, b)`` of two rings ``separation`` spacings apart on the infinite Potts cylinder,
+    or with ``rows`` on the ``L x rows`` torus (:func:`rgnet.ib.cylinder.torus_ring_pair_joint`; ``q**L <=
+    MAX_FULL_JOINT_STATES``).
 
     float64 ``(q**L, q**L)`` indexed by :func:`potts_ring_states`; with ``invariant`` the rows are the S_q
     orbits of :func:`potts_colour_orbits` (summed), shape ``(n_orbits, q**L)``.
     """
     L, q, K, separation, invariant = _check_ib(L, q, K, separation, invariant)
+    rows = check_torus_rows(rows, separation, q**L)
     T = potts_cylinder_transfer_matrix(L, q, K)
     values, vectors = _sector_spectrum(T, L, q, 1, "trivial")
-    joint = ring_pair_joint(T, float(values[0]), np.abs(vectors[:, 0]), separation)
+    if rows is None:
+        joint = ring_pair_joint(T, float(values[0]), np.abs(vectors[:, 0]), separation)
+    else:
+        joint = torus_ring_pair_joint(T, float(values[0]), separation, rows)
     if not invariant:
         return joint
     labels = potts_colour_orbits(L, q)
@@ -242,10 +250,15 @@ def potts_boundary_joint(L: int, q: int, K: float, separation: int, invariant: b
     return np.asarray(merge @ joint)
 
 
-def potts_predicted_beta_c(L: int, q: int, K: float, separation: int, invariant: bool = False) -> float:
+def potts_predicted_beta_c(
+    L: int, q: int, K: float, separation: int, invariant: bool = False, rows: int | None = None
+) -> float:
     """Spectral first IB transition ``(lambda_0 / |lambda_1|)^(2 separation)``, ``lambda_1`` the second level
-    of the whole spectrum, or of the trivial sector with ``invariant``."""
+    of the whole spectrum, or of the trivial sector with ``invariant``. With ``rows``: ``1 / sigma_2^2`` of
+    the ``L x rows`` torus's ring pair (:func:`rgnet.ib.discrete.critical_beta_spectral` of its joint)."""
     L, q, K, separation, invariant = _check_ib(L, q, K, separation, invariant)
+    if rows is not None:
+        return critical_beta_spectral(potts_boundary_joint(L, q, K, separation, invariant, rows))
     values, _ = potts_cylinder_spectrum(L, q, K, n_eig=2, sector="trivial" if invariant else "all")
     return float((abs(values[0]) / abs(values[1])) ** (2 * separation))
 

@@ -130,6 +130,12 @@ def test_slab_reference_beta_c_is_the_matching_cylinder(tmp_path) -> None:
     reference = slab.reference_beta_c()
     assert reference["beta_c_exact"] == pytest.approx(predicted_beta_c(6, 0.4, 2, 0.1), rel=1e-12)
     assert reference["beta_c_exact_geometry"] == "cylinder"
+    # V and E single rows: the exact value of this very 6 x 6 torus (E sees V both ways round)
+    rings = VEPairsDataModule(tmp_path, geometry="slab", block=1, buffer=1, env_width=1, **fields)
+    reference = rings.reference_beta_c()
+    assert reference["beta_c_exact_geometry"] == "torus"
+    assert reference["beta_c_exact"] == pytest.approx(predicted_beta_c(6, 0.4, 2, 0.1, rows=6), rel=1e-12)
+    assert reference["beta_c_exact"] < 0.95 * predicted_beta_c(6, 0.4, 2, 0.1)
     shell = VEPairsDataModule(tmp_path, geometry="shell", block=2, buffer=1, env_width=1, **fields)
     assert shell.reference_beta_c() == {}
     assert not any(tmp_path.iterdir())  # nothing sampled
@@ -158,6 +164,12 @@ def test_potts_pairs_are_one_hot_cuts_of_the_colours(tmp_path) -> None:
     assert reference["beta_c_exact"] == pytest.approx(potts_predicted_beta_c(6, 3, K, 2), rel=1e-12)
     assert reference["beta_c_exact_symmetric"] == pytest.approx(
         potts_predicted_beta_c(6, 3, K, 2, invariant=True), rel=1e-12
+    )
+    rings = VEPairsDataModule(tmp_path, geometry="slab", block=1, buffer=1, env_width=1, **fields)
+    reference = rings.reference_beta_c()
+    assert reference["beta_c_exact_geometry"] == "torus"
+    assert reference["beta_c_exact_symmetric"] == pytest.approx(
+        potts_predicted_beta_c(6, 3, K, 2, invariant=True, rows=6), rel=1e-12
     )
     with pytest.raises(ValueError, match=r"data's blocks have q=3 \(one-hot\) but the model has q=None"):
         VIBEncoder(18, 36).check_datamodule(dm)

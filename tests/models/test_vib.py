@@ -309,3 +309,53 @@ def test_sq_invariant_code_is_invariant_and_bad_potts_input_is_refused() -> None
         VIBEncoder(12, 12, encoder="mlp", symmetry="sq_invariant")
     with pytest.raises(ValueError, match="z2_even' is for .*Ising blocks; q=3 Potts blocks: 'sq_invariant'"):
         VIBEncoder(12, 12, encoder="mlp", symmetry="z2_even", q=3)
+
+
+def test_pair_code_is_the_linear_filter_on_site_pair_invariants() -> None:
+    from rgnet.ib import colour_permutations, permute_colours
+    from rgnet.ib.operators import one_hot_blocks
+
+    colours = torch.randint(0, 3, (64, 4), generator=torch.Generator().manual_seed(0))
+    v = one_hot_blocks(colours, 3)
+    model = VIBEncoder(12, 12, encoder="pairs", symmetry="sq_invariant", q=3)
+    assert model.encoder.weight.shape == (1, 6)  # the 6 pairs i < j of 4 sites
+    with torch.no_grad():
+        model.encoder.linear.weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0, -2.0]]))  # (0,1), (2,3)
+        model.encoder.linear.bias.zero_()
+        code = model(v)[:, 0]
+        expected = (colours[:, 0] == colours[:, 1]).float() - 2.0 * (colours[:, 2] == colours[:, 3]).float()
+        assert torch.equal(code, expected)
+        for p in colour_permutations(3)[1:]:
+            assert torch.equal(model(permute_colours(v, 3, p)), model(v))
+    ising = VIBEncoder(4, 4, encoder="pairs", symmetry="z2_even")
+    spins = 2.0 * torch.randint(0, 2, (64, 4), generator=torch.Generator().manual_seed(1)) - 1.0
+    with torch.no_grad():
+        assert torch.equal(ising(spins), ising(-spins))
+    with pytest.raises(ValueError, match="encoder='pairs' .* set symmetry='z2_even' .* or symmetry='sq_inv"):
+        VIBEncoder(12, 12, encoder="pairs", q=3)
+    with pytest.raises(ValueError, match="at least 2 sites"):
+        VIBEncoder(3, 12, encoder="pairs", symmetry="sq_invariant", q=3)
+
+
+def test_invariant_pair_code_on_exact_potts_pairs_switches_on_at_the_invariant_beta_c() -> None:
+    """q = 3 rings of 4 sites at K_c, separation 1: restricted to S_3-invariant codes (the pair code) the
+    first transition is the invariant sector's (14.9, ten times the unrestricted 1.56) and the code is the
+    energy (the ring's satisfied bonds); below it the code is off (the power check)."""
+    from rgnet.data.ve_pairs import CylinderPairsDataModule
+    from rgnet.ib import code_operator_overlaps
+    from rgnet.potts import potts_critical_coupling, potts_predicted_beta_c
+
+    K = potts_critical_coupling(3)
+    dm = CylinderPairsDataModule(L=4, K=K, separation=1, n=20000, q=3)
+    dm.setup()
+    beta_c = potts_predicted_beta_c(4, 3, K, 1, invariant=True)
+    assert beta_c > 9 * potts_predicted_beta_c(4, 3, K, 1)
+    a, b = dm.train_set.tensors
+    v = dm.val_set.tensors[0]
+    opts = {"q": 3, "encoder": "pairs", "symmetry": "sq_invariant", "warmup_steps": 300, "init_std": 1.0}
+    above = _train_on_pairs(1.5 * beta_c, a, b, **opts)
+    overlaps = code_operator_overlaps(above, v, dm.block_shape)
+    assert overlaps["overlap_energy"] > 0.9 and overlaps["overlap_magnetization"] < 0.1
+    below = _train_on_pairs(0.7 * beta_c, a, b, **opts)
+    with torch.no_grad():
+        assert float(below(v).var()) < 0.01 * float(above(v).var())

@@ -222,3 +222,64 @@ def test_bad_input() -> None:
         potts_predicted_beta_c(4, 3, K3, 1, invariant=1)
     with pytest.raises(ValueError, match="betas"):
         potts_cylinder_ib(3, 3, K3, 1, betas=[-1.0, 2.0])
+
+
+def _enumerated_ring_pair(L: int, M: int, q: int, K: float, separation: int) -> np.ndarray:
+    """P(row 0, row separation) of the L x M Potts torus by summing Boltzmann weights over all q**(L M)
+    configurations (rows of L sites, both directions periodic), indexed as potts_ring_states."""
+    n = L * M
+    codes = np.arange(q**n, dtype=np.int64)
+    spins = (codes[:, None] // q ** np.arange(n, dtype=np.int64) % q).reshape(-1, M, L)
+    bonds = (spins == np.roll(spins, 1, axis=1)).sum((1, 2)) + (spins == np.roll(spins, 1, axis=2)).sum(
+        (1, 2)
+    )
+    weights = np.exp(K * (bonds - bonds.max()))
+    a = (spins[:, 0] * q ** np.arange(L)).sum(1)
+    b = (spins[:, separation] * q ** np.arange(L)).sum(1)
+    joint = np.zeros((q**L, q**L))
+    np.add.at(joint, (a, b), weights)
+    return joint / joint.sum()
+
+
+@pytest.mark.parametrize("L, M, q, K, separation", [(3, 3, 3, K3, 1), (2, 5, 3, 0.7, 2), (3, 4, 2, -0.5, 1)])
+def test_torus_ring_pair_is_the_enumerated_torus(L: int, M: int, q: int, K: float, separation: int) -> None:
+    exact = _enumerated_ring_pair(L, M, q, K, separation)
+    np.testing.assert_allclose(potts_boundary_joint(L, q, K, separation, rows=M), exact, rtol=1e-11)
+    labels = potts_colour_orbits(L, q)
+    merged = potts_boundary_joint(L, q, K, separation, invariant=True, rows=M)
+    np.testing.assert_allclose(merged, np.stack([exact[labels == k].sum(0) for k in range(labels.max() + 1)]))
+    # power check: the infinite cylinder's ring pair is a different law (E sees V only one way round)
+    assert np.abs(potts_boundary_joint(L, q, K, separation) - exact).max() > 1e3 * 1e-11 * exact.max()
+
+
+def test_torus_beta_c_tends_to_the_cylinder_and_is_lower_on_a_short_torus() -> None:
+    L, s = 5, 2
+    for invariant in (False, True):
+        cylinder = potts_predicted_beta_c(L, 3, K3, s, invariant=invariant)
+        assert potts_predicted_beta_c(L, 3, K3, s, invariant, rows=300) == pytest.approx(cylinder, rel=1e-9)
+        short = potts_predicted_beta_c(L, 3, K3, s, invariant, rows=L)
+        assert 1.0 < short < 0.9 * cylinder  # the wrap correlates V and E more
+    # q = 2 is the Ising torus at half the coupling
+    from rgnet.ib.cylinder import predicted_beta_c
+
+    K2 = potts_critical_coupling(2)
+    assert potts_predicted_beta_c(6, 2, K2, 2, rows=8) == pytest.approx(
+        predicted_beta_c(6, K2 / 2, 2, rows=8)
+    )
+    assert potts_predicted_beta_c(6, 2, K2, 2, True, rows=8) == pytest.approx(
+        predicted_beta_c(6, K2 / 2, 2, z2_even=True, rows=8)
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"rows": 2, "separation": 2}, r"rows must be >= 3"),
+        ({"rows": 0.5}, r"rows must be an integer"),
+        ({"L": 8, "rows": 8}, r"6561 ring states exceed .*MAX_FULL_JOINT_STATES = 4096"),
+    ],
+)
+def test_torus_rows_are_checked(kwargs: dict, message: str) -> None:
+    args = {"L": 4, "q": 3, "K": K3, "separation": 1, **kwargs}
+    with pytest.raises((TypeError, ValueError), match=message):
+        potts_boundary_joint(**args)
