@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from rgnet._checks import check_bool, check_choice, check_int, check_real
-from rgnet.callbacks._tensorboard import tensorboard_writer
+from rgnet.callbacks._tensorboard import overlay_charts, tensorboard_writer
 from rgnet.contracts import (
     HasCouplings,
     HasHeldout,
@@ -49,6 +49,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+#: Per-layer quantities logged as ``couplings/layer{l}/<quantity>/fitted`` next to their reference.
+LAYER_QUANTITIES = ("K", "h", "xi")
+
+
 def _unit_positions(pl_module: lightning.LightningModule) -> list[torch.Tensor] | None:
     """The module's ``layer_positions()`` as CPU tensors, or None when it has none."""
     if not isinstance(pl_module, HasLayerPositions):
@@ -61,8 +65,11 @@ class CouplingTrajectories(lightning.Callback):
     log them and keep their history (survives checkpoint/resume). Chains or square lattices, see the module
     docstring: the reference is exact decimation (chains) or the majority-rule flow (lattices).
 
-    TensorBoard (when the trainer logs to it): scalars ``couplings/K_layer{l}``, ``couplings/h_layer{l}``,
-    ``couplings/pull_K_layer{l}`` (and ``couplings/xi_layer{l}`` on chains), and a figure
+    TensorBoard (when the trainer logs to it): the verdict ``couplings/follows_exact_flow`` or
+    ``couplings/follows_block_spin_flow`` (0/1) and ``couplings/chi2``; per layer scalars
+    ``couplings/layer{l}/K/fitted`` next to the reference ``couplings/layer{l}/K/exact`` (chains) or
+    ``.../K/majority`` (lattices), the same for ``h`` (and ``xi`` on chains), each pair overlaid on one
+    custom-scalars chart, and ``couplings/layer{l}/pull_K`` (:meth:`tags`); a figure
     ``couplings/trajectories`` of the fitted couplings over epochs next to the reference flow.
 
     Args:
@@ -181,12 +188,47 @@ class CouplingTrajectories(lightning.Callback):
         )
         writer = tensorboard_writer(trainer)
         if writer is not None:
-            for row in rows:
-                l = row["layer"]
-                for key in ("K", "h", "xi", "pull_K"):
-                    if key in row:
-                        writer.add_scalar(f"couplings/{key}_layer{l}", row[key], trainer.global_step)
+            charts = {
+                f"layer{row['layer']} {key}": f"couplings/layer{row['layer']}/{key}"
+                for row in rows
+                for key in LAYER_QUANTITIES
+                if key in row
+            }
+            overlay_charts(writer, "couplings", charts)
+            for tag, value in self.tags(rows).items():
+                writer.add_scalar(tag, float(value), trainer.global_step)
             writer.add_figure("couplings/trajectories", self.figure(), trainer.global_step)
+
+    def tags(self, rows: list[dict[str, Any]]) -> dict[str, float | bool]:
+        """The TensorBoard tags of one fit: the verdict (:func:`rgnet.rg.flow_verdict`; a bool, logged as
+        0/1) and its chi-square (on chains also the deepest layer's distance to ``K* = 0``), then per layer
+        ``couplings/layer{l}/{K,h,xi}/fitted`` next to the reference flow's value (``.../exact``: exact
+        decimation on chains; ``.../majority``: majority rule on lattices) and the pull of K."""
+        verdict = flow_verdict(rows, self.n_sigma)
+        out: dict[str, float | bool] = {}
+        for key in ("follows_exact_flow", "follows_block_spin_flow", "deepest_at_fixed_point"):
+            if key in verdict:
+                out[f"couplings/{key}"] = bool(verdict[key])
+        out["couplings/chi2"] = float(flow_chi2(rows))
+        if "distance_to_fixed_point" in verdict:
+            out["couplings/distance_to_fixed_point"] = float(verdict["distance_to_fixed_point"])
+        for row in rows:
+            prefix = f"couplings/layer{row['layer']}"
+            for key in LAYER_QUANTITIES:
+                if key not in row:
+                    continue
+                out[f"{prefix}/{key}/fitted"] = float(row[key])
+                for reference in ("exact", "majority"):
+                    if f"{key}_{reference}" in row:
+                        out[f"{prefix}/{key}/{reference}"] = float(row[f"{key}_{reference}"])
+            if "pull_K" in row:
+                out[f"{prefix}/pull_K"] = float(row["pull_K"])
+        return out
+
+    def hparam_metrics(self) -> dict[str, float | bool]:
+        """The tags of the last fit (:meth:`tags`), as logged
+        (:class:`rgnet.callbacks._tensorboard.ReportsHParamMetrics`)."""
+        return self.tags(self.history[-1]["layers"]) if self.history else {}
 
     def figure(self) -> Figure:
         """Matplotlib figure: fitted K per layer over epochs (with the reference values dashed and, on chains,

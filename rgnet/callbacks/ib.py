@@ -27,11 +27,14 @@ the exact transition of the symmetric sector ``beta_c_exact_symmetric`` and ``be
 (the Z2-even sector of Ising, the S_q-invariant sector of Potts); a sweep over beta
 compares them with where the code switches on (:func:`rgnet.runs.report.ib_relevance_figure`).
 
-Filters are logged to TensorBoard as images (rank zero, TensorBoard logger only); the history survives resume.
+TensorBoard (rank zero, TensorBoard logger only): every record's overlaps and exact informations as
+``ib/<key>`` (the bounds are the model's ``val/i_vh`` and ``val/i_he``), the references once, the filters as
+images; the history survives resume. :meth:`IBRelevance.hparam_metrics` names the final values for HParams.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning
@@ -41,6 +44,16 @@ from rgnet._checks import check_int
 from rgnet.callbacks._tensorboard import signed_images, tensorboard_writer
 from rgnet.contracts import EncodesBlocks, HasBlockPairs, HasExactJoint, HasReferenceBetaC, require
 from rgnet.ib import code_operator_overlaps, gaussian_code_informations
+
+#: Keys of a record that are the model's own logged validation metrics (``val/<key>``), not logged again.
+MODEL_TAGS = ("i_vh", "i_he")
+#: Keys of :attr:`IBRelevance.reference` logged once as ``ib/<key>`` (beta itself is a setting).
+REFERENCE_KEYS = (
+    "beta_over_beta_c_exact",
+    "beta_c_exact",
+    "beta_over_beta_c_exact_symmetric",
+    "beta_c_exact_symmetric",
+)
 
 
 class IBRelevance(lightning.Callback):
@@ -104,8 +117,11 @@ class IBRelevance(lightning.Callback):
         self.history.append(record)
         writer = tensorboard_writer(trainer)
         if writer is not None:
+            if len(self.history) == 1:  # the references, once
+                for key, value in self._references().items():
+                    writer.add_scalar(key, value, trainer.global_step)
             for key, value in record.items():
-                if key not in ("epoch", "step"):
+                if key not in ("epoch", "step", *MODEL_TAGS):  # the model logs val/i_vh and val/i_he
                     writer.add_scalar(f"ib/{key}", value, trainer.global_step)
             if encoder.symmetric:  # (dim_h, sites, sites): weights of the site pairs
                 name, w = "ib/quadratic_kernel", encoder.quadratic_kernel()
@@ -114,6 +130,25 @@ class IBRelevance(lightning.Callback):
                 name, w, shape = "ib/filters", encoder.filters().cpu(), dm.block_shape[:2]
             images = signed_images(w).reshape(-1, 1, *shape)  # grey = 0, white > 0, black < 0
             writer.add_images(name, images, trainer.global_step)
+
+    def _references(self) -> dict[str, float]:
+        """The exact transitions and where the model's beta sits against them, as ``ib/<name>`` tags."""
+        return {
+            f"ib/{key}": float(self.reference[key])
+            for key in REFERENCE_KEYS
+            if isinstance(self.reference.get(key), (int, float)) and math.isfinite(self.reference[key])
+        }
+
+    def hparam_metrics(self) -> dict[str, float]:
+        """The last record as TensorBoard tags: the model's validation bounds ``val/i_vh`` and ``val/i_he``
+        (the model logs them), ``ib/<overlap or fraction>`` and the exact informations of the code where
+        known, then the references (``ib/beta_over_beta_c_exact``, ``ib/beta_c_exact``, ...)."""
+        if not self.history:
+            return {}
+        last = self.history[-1]
+        out = {f"val/{key}": float(last[key]) for key in MODEL_TAGS if key in last}
+        out.update({f"ib/{k}": float(v) for k, v in last.items() if k not in ("epoch", "step", *MODEL_TAGS)})
+        return out | self._references()
 
     def summary_metrics(self) -> dict[str, Any]:
         """``beta``, ``beta_c_exact`` (when known), the last record (informations in nats, overlaps) and the

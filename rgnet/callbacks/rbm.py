@@ -213,7 +213,7 @@ class BlockSpinEmergence(_Periodic):
             return
         values = self.measure(pl_module)
         n_trained = _trained_layers(pl_module, trainer.current_epoch)
-        self.history.append({"epoch": trainer.current_epoch, **values})
+        self.history.append({"epoch": trainer.current_epoch, "layers_trained": n_trained, **values})
         writer = tensorboard_writer(trainer)
         if writer is None:
             return
@@ -225,6 +225,9 @@ class BlockSpinEmergence(_Periodic):
                     if k.startswith("radius_") == bool(prefix)
                 }
                 add_series(writer, f"{tag}/layer{l + 1}", series, trainer.global_step)
+            if "control" in values:
+                excess = values["trained"][l] - values["control"][l]
+                writer.add_scalar(f"block_spin/excess_over_control/layer{l + 1}", excess, trainer.global_step)
 
     def summary_metrics(self) -> dict[str, Any]:
         """Last measured locality per layer (trained, init, control, trained - control) and block radius
@@ -245,6 +248,31 @@ class BlockSpinEmergence(_Periodic):
                 f"layer{l + 1}": t - c
                 for l, (t, c) in enumerate(zip(last["trained"], last["control"], strict=True))
             }
+        return out
+
+    def hparam_metrics(self) -> dict[str, float]:
+        """The last measurement of the layers that were training by then, as the tags logged
+        (:class:`rgnet.callbacks._tensorboard.ReportsHParamMetrics`): per layer the locality in excess of the
+        control, the locality of the model and the control, then the block radii; the initialization
+        last."""
+        if not self.history:
+            return {}
+        last = self.history[-1]
+        layers = range(1, last.get("layers_trained", len(last["trained"])) + 1)
+        out: dict[str, float] = {}
+        if "control" in last:
+            for l in layers:
+                excess = last["trained"][l - 1] - last["control"][l - 1]
+                out[f"block_spin/excess_over_control/layer{l}"] = excess
+        for key, tag in (
+            ("trained", "block_spin/layer{}/trained"),
+            ("control", "block_spin/layer{}/control"),
+            ("radius_trained", "block_radius/layer{}/trained"),
+            ("radius_control", "block_radius/layer{}/control"),
+            ("init", "block_spin/layer{}/init"),
+        ):
+            if last.get(key):
+                out.update({tag.format(l): float(last[key][l - 1]) for l in layers})
         return out
 
     def state_dict(self) -> dict[str, Any]:
@@ -393,6 +421,14 @@ class RBMThermodynamics(_Periodic):
     def summary_metrics(self) -> dict[str, Any]:
         """``{"model": {...}, "data": {...}}`` (energy, abs_magnetization, specific_heat), last measured."""
         return dict(self.last)
+
+    def hparam_metrics(self) -> dict[str, float]:
+        """The last measurement as the tags logged, ``thermo/<quantity>/model`` next to ``.../data``."""
+        return {
+            f"thermo/{key}/{source}": float(self.last[source][key])
+            for key in (self.last.get("model") or {})
+            for source in ("model", "data")
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {"last": self.last, "recorded_step": self.recorded_step}

@@ -15,10 +15,10 @@ the RBM stack's units on their coarse lattices) and majority rule with the same 
   level (:func:`rgnet.rg.fit_couplings`, pseudo-likelihood) from each start, next to majority rule's.
 
 Everything lands in ``summary.json`` under the callback's name (``learned``, ``majority``, ``exact``), with
-error bars, and in TensorBoard (scalars ``rg/<map>/y_t_level<n>``..., figures ``rg/exponents`` and
-``rg/flow``). Matching and the scaling dimension need a map that applies at every lattice side (the RSMI
-filter); a map tied to one input side (the RBM stack) is measured by MCRG and the flow only
-(``matching=false``, ``scaling_dimension=false``).
+error bars, and in TensorBoard (scalars ``rg/y_t/level<n>/<map>``..., :meth:`RGMeasurement.hparam_metrics`;
+figures ``rg/exponents`` and ``rg/flow``). Matching and the scaling dimension need a map that applies at every
+lattice side (the RSMI filter); a map tied to one input side (the RBM stack) is measured by MCRG and the flow
+only (``matching=false``, ``scaling_dimension=false``).
 
 A model whose map acts on q-state Potts colours (``colours = q``: the RSMI filter on one-hot blocks) is
 measured on Potts datasets at its ``K_c = ln(1 + sqrt q)`` next to the plurality rule
@@ -397,16 +397,8 @@ class RGMeasurement(lightning.Callback):
         if writer is None:
             return
         step = trainer.global_step
-        for name in (name for name in MAPS if name in self.results):
-            for row in self.results[name]["mcrg"]["levels"]:
-                for key in ("y_t", "y_h"):
-                    if row[key] is not None:
-                        writer.add_scalar(f"rg/{name}/mcrg_{key}_level{row['level']}", row[key], step)
-            if "matching" in self.results[name]:
-                for key in ("K_c", "nu", "y_h"):
-                    value = self.results[name]["matching"][key]
-                    if value is not None:
-                        writer.add_scalar(f"rg/{name}/matching_{key}", value, step)
+        for tag, value in self.hparam_metrics().items():
+            writer.add_scalar(tag, value, step)
         writer.add_figure("rg/exponents", exponents_figure(self.results), step)
         if self.flow:
             writer.add_figure("rg/flow", flow_figure([self.results]), step)
@@ -414,6 +406,36 @@ class RGMeasurement(lightning.Callback):
     def summary_metrics(self) -> dict[str, Any]:
         """The measurements (module docstring), or ``{}`` before the end of training."""
         return dict(self.results)
+
+    def hparam_metrics(self) -> dict[str, float]:
+        """The exponents as TensorBoard tags, the learned map next to the reference rule (``<map>`` is
+        ``learned``, ``majority`` or ``plurality``): MCRG ``rg/y_t/level{n}/<map>`` and
+        ``rg/y_h/level{n}/<map>`` per level, the combined two-lattice matching
+        ``rg/matching/{K_c,nu,y_h}/<map>`` and the scaling dimension of the coarse variable
+        ``rg/Delta/level{n}/<map>`` (at the largest distance measured) where measured. Undefined values are
+        left out; the exact values (:func:`exact_values`, constants) are in the summary. Logged at the end of
+        fit."""
+        names = [name for name in MAPS if name in self.results]
+        out: dict[str, float] = {}
+        levels = sorted({row["level"] for n in names for row in self.results[n]["mcrg"]["levels"]})
+        for level in levels:
+            for key in ("y_t", "y_h"):
+                for name in names:
+                    row = next(r for r in self.results[name]["mcrg"]["levels"] if r["level"] == level)
+                    if row.get(key) is not None:
+                        out[f"rg/{key}/level{level}/{name}"] = float(row[key])
+        for key in ("K_c", "nu", "y_h"):
+            for name in names:
+                value = self.results[name].get("matching", {}).get(key)
+                if value is not None:
+                    out[f"rg/matching/{key}/{name}"] = float(value)
+        for name in names:
+            rows = self.results[name].get("scaling_dimension") or []
+            widest = max((row["fraction"] for row in rows), default=None)
+            for row in rows:
+                if row["fraction"] == widest and row["Delta"] is not None:
+                    out[f"rg/Delta/level{row['level']}/{name}"] = float(row["Delta"])
+        return out
 
     def state_dict(self) -> dict[str, Any]:
         return {"results": self.results}

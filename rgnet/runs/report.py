@@ -299,6 +299,75 @@ def group_metrics(groups: Sequence[Group]) -> list[str]:
     return sorted({name for group in groups for name in group.stats})
 
 
+#: Metrics that are settings or constants rather than results, wherever they sit in a summary (names with
+#: ``.`` or ``/``): exact values and a measurement's setup, ln 2 and ln q (what a variable can carry at most),
+#: the inputs' couplings ``K0`` and ``h0``, ``K* = 0``, epochs and steps, the model's beta and temperature
+#: tau, its layer sizes, the layer in training.
+CONSTANT_METRICS = re.compile(
+    r"(^|[./])(exact|setup)([./]|$)"
+    r"|(^|[./])(ln2|ln_q|K0|h0|fixed_point_K|epoch|epochs|step|global_step|beta|tau|layer|layer_sizes)$"
+)
+#: Metrics logged while training (the curves of Lightning's ``self.log``): after the physics in tables.
+TRAINING_METRICS = re.compile(r"^(train|val|test)[/_]")
+
+
+def metric_rank(name: str, *, verdict: bool = False) -> int:
+    """Where a metric goes in the printed table and in TensorBoard's HParams: 0 a verdict (a boolean), 1 the
+    physics, 2 what training logged (``train/``, ``val/``, ``test/``), 3 settings and constants
+    (:data:`CONSTANT_METRICS`)."""
+    if CONSTANT_METRICS.search(name):
+        return 3
+    if verdict:
+        return 0
+    return 2 if TRAINING_METRICS.match(name) else 1
+
+
+#: The index of a per-layer (level, depth, ...) metric in its name.
+_INDEX = re.compile(r"(?:layer|level|depth|variable|item)\d+")
+
+
+def same_quantity(name_a: str, a: Sequence[float | None], name_b: str, b: Sequence[float | None]) -> bool:
+    """Whether metrics ``name_a`` and ``name_b`` with the values ``a`` and ``b`` (one per run or group) are
+    one quantity under two names (``locality.layer1`` of the model and ``block_spin.locality_trained.layer1``
+    of a callback, ``train_i_vh`` and ``train/i_vh``): the same layer or level index (or none and the same
+    last word) and equal values to a relative 1e-6 (float32 copies of a float64 value) wherever either has
+    one, at least one of them not a whole number (0, 1 and counts agree by chance)."""
+    index_a, index_b = _INDEX.findall(name_a), _INDEX.findall(name_b)
+    if index_a != index_b or (
+        not index_a and re.split(r"[./_]", name_a)[-1] != re.split(r"[./_]", name_b)[-1]
+    ):
+        return False
+    pairs = [(x, y) for x, y in zip(a, b, strict=True) if x is not None or y is not None]
+    if not pairs or any(x is None or y is None for x, y in pairs):
+        return False
+    if all(float(x).is_integer() for x, _ in pairs):
+        return False
+    return all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-12) for x, y in pairs)
+
+
+def table_metrics(groups: Sequence[Group], optimized: str | None = None) -> list[str]:
+    """The metric columns of the printed table, the physics first: the experiment's ``optimized`` metric,
+    verdicts, physics, training curves, then settings and constants (:func:`metric_rank`); within each,
+    metrics that differ between groups before those that do not, then by name. A metric whose means equal
+    an earlier column's in every group (:func:`same_quantity`: the model's copy of a callback's measurement)
+    is left out; ``replicates.csv`` keeps every metric."""
+    names = group_metrics(groups)
+
+    def means(name: str) -> list[float | None]:
+        return [group.stats[name].mean if name in group.stats else None for group in groups]
+
+    def key(name: str) -> tuple[int, int, str]:
+        verdict = any(group.stats[name].boolean for group in groups if name in group.stats)
+        rank = -1 if name == optimized else metric_rank(name, verdict=verdict)
+        return (rank, 0 if len(set(means(name))) > 1 else 1, name)
+
+    kept: list[str] = []
+    for name in sorted(names, key=key):
+        if not any(same_quantity(name, means(name), other, means(other)) for other in kept):
+            kept.append(name)
+    return kept
+
+
 def replicates_table(
     groups: Sequence[Group], settings: Sequence[str], replicate_keys: Sequence[str]
 ) -> tuple[list[str], list[list[Any]]]:
@@ -327,10 +396,13 @@ def replicates_table(
     return header, rows
 
 
-def summary_table(groups: Sequence[Group], settings: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+def summary_table(
+    groups: Sequence[Group], settings: Sequence[str], optimized: str | None = None
+) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the printed and markdown table: settings, ``finished`` (``k of n``), then one
-    :func:`format_stat` cell per metric."""
-    metrics = group_metrics(groups)
+    :func:`format_stat` cell per metric, the physics first (:func:`table_metrics`; ``optimized``: the
+    experiment's ``optimized_metric``, first of all)."""
+    metrics = table_metrics(groups, optimized)
     header = [*settings, "finished", *metrics]
     rows = []
     for group in groups:
@@ -483,7 +555,10 @@ def make_report(
             figures += FIGURES[task]([run for run in runs if run.summary.get("task_name") == task], out)
     figures += rg_measurement_figures(runs, out)
     failed = [run for run in runs if run.status != "finished"]
-    summary_header, summary_rows = summary_table(groups, settings)
+    optimized = {(run.summary.get("config") or {}).get("optimized_metric") for run in runs} - {None}
+    summary_header, summary_rows = summary_table(
+        groups, settings, optimized.pop() if len(optimized) == 1 else None
+    )
     caption = replicates_caption(groups, replicate_keys)
     notes = unfinished_notes(groups, replicate_keys)
     notes += [f"FAILED {run.name}: {run.error}" for run in failed]

@@ -23,8 +23,9 @@ import contextlib
 import inspect
 import logging
 import os
+import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ from rgnet.runs.identity import (
     identity,
     lock_run_dir,
 )
-from rgnet.runs.report import flatten, is_finite_number
+from rgnet.runs.report import CONSTANT_METRICS, flatten, is_finite_number, metric_rank, same_quantity
 from rgnet.runs.summary import new_summary, write_summary
 
 log = logging.getLogger(__name__)
@@ -276,7 +277,7 @@ def _train(
         resumed_from=None if resume_from is None else str(resume_from),
     )
     if trainer.is_global_zero:
-        _log_hparams(parts["loggers"], cfg, summary["metrics"], trainer.global_step)
+        _log_hparams(parts["loggers"], cfg, summary, parts["callbacks"])
         summary["figures"] = [str(path) for path in _export_figures(parts["loggers"], run_dir / "figures")]
         write_summary(run_dir, summary)
         log.info("wrote %s", run_dir / "summary.json")
@@ -292,19 +293,122 @@ def _has_test_loop(model: Any, datamodule: Any) -> bool:
     )
 
 
-def _log_hparams(loggers: list[Any], cfg: DictConfig, metrics: Mapping[str, Any], step: int) -> None:
-    """The run's scalar settings with its real final scalar metrics, to every logger (TensorBoard hparams),
-    the metrics at the final optimizer ``step`` (a resumed run adds its finals at its own last step)."""
-    params = {
-        key: value
-        for key, value in flatten(identity(cfg)).items()
-        if isinstance(value, (int, float, str, bool)) and not key.endswith("_target_")
-    }
-    finals = {
-        f"final/{key}": float(value) for key, value in flatten(metrics).items() if is_finite_number(value)
-    }
+def _log_hparams(
+    loggers: list[Any], cfg: DictConfig, summary: Mapping[str, Any], callbacks: Mapping[str, Any]
+) -> None:
+    """TensorBoard's HParams session of the run: its settings (:func:`hparam_settings`, those given on the
+    command line marked as the ones that vary) and the tags of its final physics (:func:`hparam_metrics`).
+    Tags missing from the run's event files (the model's summary values, a step metric Lightning had not
+    written yet) are logged once at the final step; other loggers get the settings and every value."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from rgnet.callbacks._tensorboard import scalar_tags, write_hparams
+
+    params = hparam_settings(cfg, summary)
+    step = summary["global_step"]
     for logger in loggers:
-        logger.log_hyperparams(params, metrics=finals, step=step)
+        if not isinstance(logger, TensorBoardLogger):
+            metrics, _ = hparam_metrics(summary["metrics"], callbacks, ())
+            logger.log_hyperparams(params)
+            logger.log_metrics({tag: float(value) for tag, value in metrics.items()}, step=step)
+            continue
+        logger.experiment.flush()
+        metrics, missing = hparam_metrics(summary["metrics"], callbacks, scalar_tags(logger.log_dir))
+        for tag in missing:
+            logger.experiment.add_scalar(tag, float(metrics[tag]), step)
+        logger.experiment.flush()
+        differs = {*_override_keys(cfg), "epochs"} & set(params)
+        write_hparams(logger.log_dir, params, list(metrics), differs=differs, status=summary["status"])
+
+
+def hparam_settings(cfg: DictConfig, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that identify the run (:func:`rgnet.runs.identity.identity`, flattened, lists as JSON
+    text) and how far it trained: ``epochs`` and ``global_step``."""
+    params = {key: value for key, value in flatten(identity(cfg)).items() if not key.endswith("_target_")}
+    return params | {"epochs": int(summary["epochs"]), "global_step": int(summary["global_step"])}
+
+
+def _override_keys(cfg: DictConfig) -> set[str]:
+    """The settings given on the command line (in a sweep: the ones that vary): Hydra's overrides inside
+    rgnet-train, else those the run directory's name spells out (:func:`rgnet.runs.identity.run_id`)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if HydraConfig.initialized():
+        overrides = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+        return {o.key_or_group.replace("/", ".") for o in overrides}
+    return set(re.findall(r"(?:^|,)([A-Za-z_][\w.]*)=", Path(str(cfg.output_dir)).name))
+
+
+#: Plain lists of numbers in a model's summary and what their index counts (lists ``<name>_per_<unit>``
+#: count ``<unit>``s; any other list its items).
+LIST_INDEX = {
+    "prior_K": "layer",
+    "prior_h": "layer",
+    "units_sharing_a_site": "layer",
+    "filter_norm": "variable",
+}
+
+
+def _flat_scalars(metrics: Mapping[str, Any]) -> dict[str, float | bool]:
+    """Every finite number and bool of a (model's) summary under a ``/``-separated tag: lists of records with
+    a ``layer`` or ``level`` become ``<name>/layer{n}/<field>``, lists of numbers ``<name>/<index><i>``
+    (:data:`LIST_INDEX`); nested lists (weights, histories) are left out."""
+    out: dict[str, float | bool] = {}
+    for key, value in flatten(metrics).items():
+        if CONSTANT_METRICS.search(key):
+            continue
+        tag = key if "/" in key else key.replace(".", "/")  # Lightning's tags as logged
+        if isinstance(value, bool) or is_finite_number(value):
+            out[tag] = value
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            index = next((k for k in ("layer", "level") if all(k in v for v in value)), None)
+            if index is None or len({v[index] for v in value}) < len(value):
+                continue
+            for record in value:
+                for field, item in record.items():
+                    if field != index and (isinstance(item, bool) or is_finite_number(item)):
+                        out[f"{tag}/{index}{record[index]}/{field}"] = item
+        elif isinstance(value, list) and all(isinstance(v, bool) or is_finite_number(v) for v in value):
+            base, _, unit = tag.partition("_per_")
+            unit = unit or LIST_INDEX.get(tag, "item")
+            out.update({f"{base}/{unit}{i + 1}": item for i, item in enumerate(value)})
+    return out
+
+
+def hparam_metrics(
+    metrics: Mapping[str, Any], callbacks: Mapping[str, Any], logged: Collection[str]
+) -> tuple[dict[str, float | bool], list[str]]:
+    """The run's final results as TensorBoard tags for HParams, one tag per quantity, and those of them
+    that are not among the ``logged`` scalar tags.
+
+    Callbacks that report their own (:class:`rgnet.callbacks._tensorboard.ReportsHParamMetrics`: per-layer
+    couplings and their references, verdicts, exponents per level, ...) give their tags as they are; the rest
+    of ``metrics`` (Lightning's logged metrics, the model's summary, other callbacks) is flattened
+    (:func:`_flat_scalars`), leaving out non-finite values, settings and constants
+    (:data:`rgnet.runs.report.CONSTANT_METRICS`: exact values, ln 2, K0, h0, epochs, beta, ...) and values
+    another tag already holds (the model's copy of a callback's measurement, ``train_x`` of ``train/x``:
+    :func:`rgnet.runs.report.same_quantity`). Ordered verdicts first (0/1), then the callbacks' physics, the
+    model's, and the training curves (:func:`rgnet.runs.report.metric_rank`)."""
+    from rgnet.callbacks._tensorboard import ReportsHParamMetrics
+
+    reporting = {name: cb for name, cb in callbacks.items() if isinstance(cb, ReportsHParamMetrics)}
+    chosen: dict[str, tuple[float | bool, float]] = {}  # tag -> (value, rank)
+    for callback in reporting.values():
+        for tag, value in callback.hparam_metrics().items():
+            if isinstance(value, bool) or is_finite_number(value):
+                chosen.setdefault(tag, (value, 0 if isinstance(value, bool) else 1))
+    rest = {key: value for key, value in metrics.items() if key not in reporting}
+    logged_first = sorted(_flat_scalars(rest).items(), key=lambda item: item[0] not in logged)
+    for tag, value in logged_first:
+        if tag in chosen or CONSTANT_METRICS.search(tag):
+            continue
+        if any(same_quantity(tag, [float(value)], other, [float(v)]) for other, (v, _) in chosen.items()):
+            continue
+        rank = metric_rank(tag, verdict=isinstance(value, bool))
+        chosen[tag] = (value, 1.5 if rank == 1 else rank)  # the model's physics after the callbacks'
+    order = sorted(chosen, key=lambda tag: chosen[tag][1])  # stable: the callbacks' own order within a rank
+    return {tag: chosen[tag][0] for tag in order}, [tag for tag in order if tag not in logged]
 
 
 def _export_figures(loggers: list[Any], out_dir: Path) -> list[Path]:

@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader
 
+from rgnet.callbacks._tensorboard import scalar_tags
 from rgnet.callbacks.couplings import CouplingTrajectories
 from rgnet.data.chain1d import Chain1DDataModule
 from rgnet.ising import sample_1d
@@ -76,7 +77,13 @@ def test_training_integration_tensorboard_summary_and_resume(tmp_path):
     assert flow["layers"][0]["K_exact"] == pytest.approx(math.atanh(math.tanh(1.0) ** 2))
     assert summary["coupling_chi2"] == pytest.approx(sum(r["pull_K"] ** 2 for r in flow["layers"]))
     assert len(flow["trajectory_K"]) == 2 and len(flow["trajectory_K"][0]) == 2
-    assert list(tmp_path.rglob("events.out.tfevents*"))
+    events = list(tmp_path.rglob("events.out.tfevents*"))
+    # HParams: the verdict (0/1) and per layer the fitted K, xi next to exact decimation's, as logged
+    tags = cb.hparam_metrics()
+    assert tags["couplings/follows_exact_flow"] is flow["follows_exact_flow"]
+    assert tags["couplings/layer2/K/exact"] == flow["layers"][1]["K_exact"]
+    assert {"couplings/layer1/xi/fitted", "couplings/layer1/xi/exact", "couplings/layer2/pull_K"} <= set(tags)
+    assert set(tags) <= set(scalar_tags(events[0].parent))
     restored = CouplingTrajectories()
     restored.load_state_dict(cb.state_dict())
     assert json.dumps(restored.summary_metrics(), sort_keys=True) == json.dumps(summary, sort_keys=True)

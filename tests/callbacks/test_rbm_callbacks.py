@@ -82,6 +82,9 @@ def test_callbacks_write_tensorboard_images_and_scalars_and_summaries(tmp_path):
     }
     assert set(block["block_radius_control"]) == {"layer1", "layer2"}
     assert set(block["locality_trained"]) == {"layer1", "layer2"}
+    # what they report for HParams are tags they logged
+    assert "block_spin/excess_over_control/layer2" in cbs[1].hparam_metrics()
+    assert set(cbs[1].hparam_metrics()) | set(cbs[3].hparam_metrics()) <= scalars
     thermo = cbs[3].summary_metrics()
     assert set(thermo) == {"model", "data"}
     assert all(math.isfinite(v) for part in thermo.values() for v in part.values())

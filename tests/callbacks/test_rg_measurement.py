@@ -10,6 +10,7 @@ import lightning
 import pytest
 import torch
 
+from rgnet.callbacks._tensorboard import scalar_tags
 from rgnet.callbacks.rg_measurement import EXACT, RGMeasurement, exponents_figure
 from rgnet.potts import potts_critical_coupling
 from rgnet.rg import majority_2d, plurality_2d
@@ -118,6 +119,11 @@ def test_fit_end_writes_summary_metrics_and_tensorboard(tmp_path):
     assert restored.summary_metrics() == summary
     events = list((tmp_path / "tb").rglob("events.out.tfevents*"))
     assert events and events[0].stat().st_size > 1000
+    # the exponents per level, learned next to majority rule, are scalar tags HParams can show
+    tags = callback.hparam_metrics()
+    assert list(tags)[:2] == ["rg/y_t/level1/learned", "rg/y_t/level1/majority"]
+    assert {"rg/y_h/level1/learned", "rg/matching/K_c/learned", "rg/Delta/level0/majority"} <= set(tags)
+    assert set(tags) <= set(scalar_tags(events[0].parent))
 
 
 def test_a_map_tied_to_one_side_is_measured_by_mcrg_and_flow_only(tmp_path):

@@ -1,5 +1,6 @@
 """TensorBoard as a user sees it after rgnet-train: one TensorBoard run per rgnet run (event files in
-``<run dir>/tensorboard``, also after a resume), one tag per series, overlaid by a custom-scalars layout."""
+``<run dir>/tensorboard``, also after a resume), one tag per series, overlaid by a custom-scalars layout, and
+an HParams session holding the per-layer physics, the verdicts (0/1), the epochs and the settings."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from google.protobuf.json_format import MessageToDict
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.hparams import api_pb2, metadata
 
 from rgnet.runs import training
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
-#: A tiny mehta_schwab run (tests/runs/test_experiments.py sizes), without the slow end-of-fit measurements.
+#: A tiny mehta_schwab run (tests/runs/test_experiments.py sizes), without the slow end-of-fit measurement.
 TINY = [
     "experiment=mehta_schwab",
     "data.L=12",
@@ -24,7 +27,6 @@ TINY = [
     "model.layers=[144,36,9]",
     "model.epochs_per_layer=1",
     "~callbacks.rg_measurement",
-    "~callbacks.couplings",
     "callbacks.thermodynamics.n_chains=20",
     "callbacks.thermodynamics.steps=5",
     "data.progress=false",
@@ -46,14 +48,22 @@ def layout(events: EventAccumulator) -> dict[str, dict[str, list[str]]]:
     return {c.title: {chart.title: list(chart.multiline.tag) for chart in c.chart} for c in proto.category}
 
 
-def test_one_tensorboard_run_with_canonical_tags_and_overlay_layout(tmp_path):
-    cfg = training.compose_train([*TINY, f"paths.root_dir={tmp_path}", "trainer.max_epochs=1"])
+@pytest.fixture(scope="module")
+def resumed_run(tmp_path_factory) -> tuple[Path, dict]:
+    """TINY trained for one epoch, then resumed for the second layer's epoch: (run dir, last summary)."""
+    root = tmp_path_factory.mktemp("tiny")
+    cfg = training.compose_train([*TINY, f"paths.root_dir={root}", "trainer.max_epochs=1"])
     run_dir = Path(cfg.output_dir)
     assert training.run(cfg, run_dir)["status"] == "finished"
     # resumed for the second layer's epoch: appends to the same TensorBoard run
-    cfg = training.compose_train([*TINY, f"paths.root_dir={tmp_path}"])
+    cfg = training.compose_train([*TINY, f"paths.root_dir={root}"])
     summary = training.run(cfg, run_dir)
     assert summary["resumed_from"] is not None
+    return run_dir, summary
+
+
+def test_one_tensorboard_run_with_canonical_tags_and_overlay_layout(resumed_run):
+    run_dir, summary = resumed_run
     # the images are exported from the fixed directory (rgnet.runs.report.export_tensorboard_images)
     assert run_dir / "figures" / "filters__layer2.png" in map(Path, summary["figures"])
 
@@ -62,8 +72,7 @@ def test_one_tensorboard_run_with_canonical_tags_and_overlay_layout(tmp_path):
         str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "tensors": 0}
     ).Reload()
     scalars = events.Tags()["scalars"]
-    # each value is written once: no tag holds two points at one step (also across the resume; the final/*
-    # metrics of each rgnet-train call sit at its own last step)
+    # each value is written once: no tag holds two points at one step (also across the resume)
     repeated = {
         tag: steps
         for tag in scalars
@@ -76,17 +85,19 @@ def test_one_tensorboard_run_with_canonical_tags_and_overlay_layout(tmp_path):
         "block_radius/layer1": {"trained", "control"},
         "thermo/energy": {"model", "data"},
         "thermo/specific_heat": {"model", "data"},
+        "couplings/layer2/K": {"fitted", "majority"},
     }
     for chart, names in series.items():
         assert {f"{chart}/{name}" for name in names} <= set(scalars)
     assert [e.step for e in events.Scalars("block_spin/layer2/trained")] == [4]  # logged once, after resume
 
     charts = layout(events)
-    assert set(charts) == {"block_spin", "block_radius", "thermo"}
+    assert set(charts) == {"block_spin", "block_radius", "thermo", "couplings"}
     assert set(charts["block_spin"]) == {"layer1", "layer2"}
+    assert {"layer1 K", "layer2 h"} <= set(charts["couplings"])
     for chart, names in series.items():
-        category, title = chart.split("/")
-        (regex,) = charts[category][title]
+        category, title = chart.split("/", 1)
+        (regex,) = charts[category][title.replace("/", " ")]
         overlaid = {tag for tag in scalars if re.search(regex, tag)}
         assert overlaid == {f"{chart}/{name}" for name in names}
 
@@ -95,3 +106,93 @@ def test_logger_writes_into_the_run_directory_itself(tmp_path):
     cfg = training.compose_train(["experiment=mehta_schwab", f"paths.root_dir={tmp_path}"])
     logger = instantiate(cfg.logger.tensorboard)
     assert Path(logger.log_dir) == Path(cfg.output_dir) / "tensorboard"
+
+
+def hparams_session(log_dir: Path) -> tuple[api_pb2.Experiment, dict, EventAccumulator]:
+    """The run's HParams as TensorBoard reads them: the experiment (settings and metric tags), the session's
+    setting values, and the run's events."""
+    events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "tensors": 0}).Reload()
+    content = events.PluginTagToContent("hparams")
+    assert set(content) == {
+        metadata.EXPERIMENT_TAG,
+        metadata.SESSION_START_INFO_TAG,
+        metadata.SESSION_END_INFO_TAG,
+    }
+    experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
+    start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+    values = {name: MessageToDict(value) for name, value in start.hparams.items()}
+    return experiment, values, events
+
+
+def test_hparams_hold_per_layer_physics_verdicts_and_epochs(resumed_run):
+    run_dir, summary = resumed_run
+    log_dir = run_dir / "tensorboard"
+    # the resumed segment replaced the first one's session: HParams shows the run as it is now
+    assert len(list(log_dir.glob("*.hparams"))) == 1
+    experiment, values, events = hparams_session(log_dir)
+    assert values["epochs"] == summary["epochs"] == 2 and values["global_step"] == summary["global_step"]
+    assert values["model.layers"] == "[144, 36, 9]" and values["data.K"] == 0.408
+    differs = {info.name for info in experiment.hparam_infos if info.differs}
+    assert {"data.L", "data.n", "model.layers", "model.epochs_per_layer", "epochs"} <= differs
+    assert "data.K" not in differs and "threads" not in values  # not overridden; not what a run computes
+
+    tags = [info.name.tag for info in experiment.metric_infos]
+    scalars = set(events.Tags()["scalars"])
+    assert set(tags) <= scalars  # HParams shows each tag's last value
+    last = {tag: events.Scalars(tag)[-1].value for tag in tags}
+    flow = summary["metrics"]["couplings"]["coupling_flow"]
+    assert tags[0] == "couplings/follows_block_spin_flow"  # verdicts first, as 0/1
+    assert last[tags[0]] == float(flow["follows_block_spin_flow"])
+    for layer, row in enumerate(flow["layers"], start=1):
+        assert last[f"couplings/layer{layer}/K/fitted"] == pytest.approx(row["K"], rel=1e-6)
+        assert last[f"couplings/layer{layer}/K/majority"] == pytest.approx(row["K_majority"], rel=1e-6)
+        assert f"couplings/layer{layer}/pull_K" in last
+    block = summary["metrics"]["block_spin"]
+    excess = last["block_spin/excess_over_control/layer2"]
+    assert excess == pytest.approx(block["locality_excess_over_control"]["layer2"], rel=1e-6)
+    assert {"block_spin/layer2/trained", "block_radius/layer2/control", "thermo/energy/model"} <= set(tags)
+    # one separator, no final/ copies, no settings or constants, no quantity under two names
+    assert not [tag for tag in tags if "." in tag or tag.startswith("final/")]
+    assert not [tag for tag in tags if re.search(r"(^|/)(K0|h0|epoch|step|layer|ln2)$", tag)]
+    assert not {"locality/layer1", "block_radius/layer1", "reconstruction_error/depth1"} & set(tags)
+    physics = [value for value in last.values() if not float(value).is_integer()]
+    assert len(physics) == len(set(physics))
+
+
+class Reporting:
+    """A callback reporting its final values for HParams."""
+
+    def hparam_metrics(self) -> dict:
+        return {"block_spin/layer1/trained": 0.123456789, "couplings/follows_flow": False}
+
+
+def test_hparam_metrics_order_and_leave_out_settings_constants_and_copies():
+    metrics = {
+        "block_spin": {"locality_trained": {"layer1": 0.123456789}},  # the callback's own, as it reports
+        "locality": {"layer1": 0.1234568},  # the model's float32 copy of the same value
+        "ln2": 0.6931471805599453,
+        "coupling": {"K0": 0.4, "h0": 0.0, "epoch": 3, "exact": {"K_c": 0.44}},
+        "prior_K": [0.8, 0.4],
+        "uniformity_per_variable": [0.9, 0.7],
+        "same_sign": True,
+        "filters": [[0.1, 0.2]],  # weights: left to summary.json
+        "train/loss": 0.5,
+        "train_loss": 0.5000000001,  # the model's copy of the logged train/loss
+        "val_loss_min": 0.5,  # another quantity that happens to have the same value
+        "rule": "plurality",
+        "nan": float("nan"),
+    }
+    values, missing = training.hparam_metrics(metrics, {"block_spin": Reporting()}, logged={"train/loss"})
+    assert list(values) == [
+        "couplings/follows_flow",  # the callback's verdict
+        "same_sign",  # the model's verdict
+        "block_spin/layer1/trained",
+        "prior_K/layer1",
+        "prior_K/layer2",
+        "uniformity/variable1",
+        "uniformity/variable2",
+        "train/loss",
+        "val_loss_min",
+    ]
+    assert values["couplings/follows_flow"] is False
+    assert missing == [tag for tag in values if tag != "train/loss"]

@@ -264,7 +264,8 @@ def test_replicates_in_the_csv_markdown_and_printed_table(tmp_path, capsys):
     assert "3 of 3" in line["0.5"] and "2.33 ± 0.88" in line["0.5"] and "2/3 true" in line["0.5"]
     assert "5.50 ± 0.50 (n=2)" in line["0.5"]  # y: only two runs have it
     assert "3 of 4" in line["1.0"] and "4.0 ± 1.0" in line["1.0"] and "3/3 true" in line["1.0"]
-    assert line["2.0"].split() == ["2.0", "1", "of", "1", "1/1", "true", "5", "0.25", "20"]  # one run: values
+    # one run: its values; the verdict first, then the metrics that differ between groups, the constant last
+    assert line["2.0"].split() == ["2.0", "1", "of", "1", "1/1", "true", "5", "20", "0.25"]
     markdown = (report / "report.md").read_text()
     assert "| 0.5 | 3 of 3 |" in markdown and "2.33 ± 0.88" in markdown
     assert "- data.K=1.0: 3 of 4 seeds finished" in markdown and "- FAILED data.K=1.0,seed=3" in markdown
@@ -339,3 +340,42 @@ def test_format_stat():
     assert format_stat(Stat(0.25, None, 1), 3) == "0.25 (n=1)"
     assert format_stat(Stat(0.5, None, 4, boolean=True), 4) == "2/4 true"
     assert format_stat(None, 3) == ""
+
+
+def test_printed_table_shows_the_physics_first(tmp_path, capsys):
+    """Columns: the optimized metric, verdicts, physics (differing between runs first), training curves,
+    then constants and settings; a model's copy of a callback's measurement is shown once."""
+    from rgnet.cli.report import main
+
+    for K, locality in ((0.3, 0.2), (0.4, 0.5)):
+        metrics = {
+            "ln2": 0.6931471805599453,
+            "rg_measurement": {"exact": {"K_c": 0.4407, "y_t": 1.0}, "learned": {"y_t": 0.9 + K}},
+            "block_spin": {"locality_trained": {"layer1": locality}, "locality_excess": {"layer1": K / 7}},
+            "locality": {"layer1": locality},  # the model's copy of the callback's value
+            "couplings": {"K0": K, "follows_flow": True},
+            "train/loss": 1.0 - K,
+            "a_constant_result": 0.125,
+        }
+        config = {"data": {"K": K}, "seed": 0, "optimized_metric": "block_spin.locality_excess.layer1"}
+        write_summary(tmp_path / f"data.K={K}", "toy", config, metrics)
+    assert main([str(tmp_path)]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("data.K")).split()
+    assert header[:5] == [
+        "data.K",
+        "finished",
+        "block_spin.locality_excess.layer1",  # the experiment's optimized metric
+        "couplings.follows_flow",  # a verdict
+        "block_spin.locality_trained.layer1",  # physics that differs between the runs
+    ]
+    assert (
+        header.index("rg_measurement.learned.y_t")
+        < header.index("a_constant_result")
+        < header.index("train/loss")
+    )
+    assert "locality.layer1" not in header  # the same values as block_spin.locality_trained.layer1
+    markdown = (tmp_path / "report" / "report.md").read_text().splitlines()[4]
+    columns = [cell.strip() for cell in markdown.strip("|").split("|")]
+    assert columns[:3] == ["data.K", "finished", "block_spin.locality_excess.layer1"]
+    constants = ("ln2", "couplings.K0", "rg_measurement.exact.y_t", "rg_measurement.exact.K_c")
+    assert set(columns[-4:]) == set(constants)  # settings and constants last
