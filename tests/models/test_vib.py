@@ -359,3 +359,34 @@ def test_invariant_pair_code_on_exact_potts_pairs_switches_on_at_the_invariant_b
     below = _train_on_pairs(0.7 * beta_c, a, b, **opts)
     with torch.no_grad():
         assert float(below(v).var()) < 0.01 * float(above(v).var())
+
+
+def test_vib_on_monte_carlo_potts_torus_rings_switches_on_at_the_exact_torus_beta_c(tmp_path) -> None:
+    """Swendsen-Wang samples of the 6 x 6 q = 3 torus at K_c, V and E single rows 2 spacings apart (4 the
+    other way round): against the exact transition of this torus (1.22; the infinite cylinder's 1.78 would
+    be wrong here) the code is on at 1.3 beta_c and is the order parameter, and off at 0.8 beta_c."""
+    from rgnet.data.ve_pairs import VEPairsDataModule
+    from rgnet.ib import code_operator_overlaps
+    from rgnet.potts import potts_critical_coupling, potts_predicted_beta_c
+
+    K = potts_critical_coupling(3)
+    dm = VEPairsDataModule(
+        tmp_path, geometry="slab", block=1, buffer=1, env_width=1, pairs_per_config=6, L=6, K=K, q=3,
+        storage="int8", n=2000, method="swendsen_wang", seed=0, batch_size=256, progress=False,
+    )  # fmt: skip
+    reference = dm.reference_beta_c()
+    beta_c = potts_predicted_beta_c(6, 3, K, 2, rows=6)
+    assert reference["beta_c_exact"] == pytest.approx(beta_c, rel=1e-12)
+    assert reference["beta_c_exact_geometry"] == "torus"
+    assert beta_c < 0.75 * potts_predicted_beta_c(6, 3, K, 2)
+    dm.prepare_data()
+    dm.setup()
+    v, e = dm.train_set.tensors
+    held_out = dm.val_set.tensors[0]
+    opts = {"q": 3, "warmup_steps": 300, "init_std": 0.1, "lr": 0.003}
+    above = _train_on_pairs(1.3 * beta_c, v, e, **opts)
+    overlaps = code_operator_overlaps(above, held_out, dm.block_shape)
+    assert overlaps["overlap_magnetization"] > 0.95 and overlaps["overlap_energy"] < 0.2
+    below = _train_on_pairs(0.8 * beta_c, v, e, **opts)
+    with torch.no_grad():
+        assert float(below(held_out).var()) < 0.02 * float(above(held_out).var())

@@ -42,6 +42,7 @@ SMOKE: dict[str, list[str]] = {
     "ib_relevance_cylinder_even": ["data.L=4", "data.n=600", "data.batch_size=64"],
     "ib_relevance_potts": ["data.L=3", "data.n=600", "data.batch_size=64"],
     "ib_relevance_potts_invariant": ["data.L=3", "data.n=600", "data.batch_size=64"],
+    "ib_relevance_potts_torus": ["data.L=4", "data.n=100", "data.batch_size=64", "data.progress=false"],
 }
 
 
