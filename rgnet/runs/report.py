@@ -2,8 +2,9 @@
 
 A sweep directory holds one run directory per job (``rgnet-train -m ...``), each with a ``summary.json``
 (see :mod:`rgnet.runs.summary`). :func:`make_report` reads them all, finds the settings that vary between
-runs, and groups the runs that differ only in their seeds (:data:`REPLICATE_SETTINGS`): replicates. It writes
-into ``<sweep>/report/``
+runs, and groups the runs that differ only in their seeds (:data:`REPLICATE_SETTINGS`): replicates. Runs whose
+text-valued outcomes differ (:func:`outcome_keys`, e.g. the rule an RSMI map learned: plurality or minority)
+are never averaged together: the outcome joins the settings of their group. It writes into ``<sweep>/report/``
 
 - ``report.csv``: one row per run (status, varying settings, scalar metrics), as before replicates;
 - ``replicates.csv``: one row per group: its settings, how many runs it has and how many finished (only
@@ -167,6 +168,31 @@ def save_figure(figure: Any, path: Path) -> Path:
     return atomic_write_bytes(path, lambda handle: handle.write(data))
 
 
+def distinguishing_settings(settings: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[str]:
+    """The ``keys`` (in order) that a legend needs for runs or groups of these ``settings``: each kept key
+    tells apart settings that the keys kept before it do not (a setting that changes in lockstep with an
+    earlier one, e.g. ``model.lr`` with ``model.encoder``, adds nothing and is left out)."""
+    kept: list[str] = []
+
+    def classes(names: Sequence[str]) -> int:
+        return len({json.dumps([values.get(k) for k in names], default=str) for values in settings})
+
+    for key in keys:
+        if classes([*kept, key]) > classes(kept):
+            kept.append(key)
+    return kept
+
+
+def legend_label(settings: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """``tail=value`` of each key (``model.encoder`` -> ``encoder=pairs``), joined by commas."""
+    return ", ".join(f"{key.rsplit('.', 1)[-1]}={settings.get(key)}" for key in keys)
+
+
+def legend_below(axes: Axes, columns: int = 1) -> None:
+    """The legend of ``axes`` under its x axis, so that it covers no curve."""
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=columns, fontsize="x-small")
+
+
 def is_finite_number(value: Any) -> bool:
     """A finite int or float (not a bool): what TensorBoard and the report figures can plot."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
@@ -238,21 +264,37 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, json.dumps(value, sort_keys=True, default=str))
 
 
+def outcome_keys(runs: Sequence[Run]) -> list[str]:
+    """Text-valued metrics whose value differs between the finished runs (sorted): categorical outcomes of a
+    run, such as the rule an RSMI map learned, which a mean over seeds must not mix."""
+    values: dict[str, set[str]] = {}
+    for run in runs:
+        if run.status == "finished":
+            for key, value in run.metrics.items():
+                if isinstance(value, str):
+                    values.setdefault(key, set()).add(value)
+    return sorted(key for key, seen in values.items() if len(seen) > 1)
+
+
 def group_replicates(runs: Sequence[Run]) -> tuple[list[Group], list[str], list[str]]:
-    """The runs with a readable summary, grouped by every varying setting except the replicate ones.
+    """The runs with a readable summary, grouped by every varying setting except the replicate ones, and by
+    the :func:`outcome_keys` of the finished runs.
 
     Returns ``(groups, settings, replicate_keys)``: the groups sorted by their settings, the varying
-    settings that tell groups apart and the varying replicate settings (seeds) averaged over. Every numeric
-    metric of a group is the :func:`mean_sem` of its finite values in the group's finished runs, every
-    boolean metric the fraction true (:class:`Stat`). Unreadable summaries belong to no group.
+    settings (then the outcomes) that tell groups apart and the varying replicate settings (seeds) averaged
+    over. Every numeric metric of a group is the :func:`mean_sem` of its finite values in the group's
+    finished runs, every boolean metric the fraction true (:class:`Stat`). Unreadable summaries belong to no
+    group; an unfinished run has no outcome (None).
     """
     readable = [run for run in runs if run.status != "unreadable"]
     varying = varying_settings(readable)
-    settings = [key for key in varying if not is_replicate_setting(key)]
+    outcomes = outcome_keys(readable)
+    settings = [key for key in varying if not is_replicate_setting(key)] + outcomes
     replicate_keys = [key for key in varying if is_replicate_setting(key)]
     by_key: dict[str, Group] = {}
     for run in readable:
-        values = {key: run.settings.get(key) for key in settings}
+        values = {key: run.settings.get(key) for key in settings if key not in outcomes}
+        values |= {key: run.metrics.get(key) if run.status == "finished" else None for key in outcomes}
         key = json.dumps(values, sort_keys=True, default=str)
         by_key.setdefault(key, Group(values, [])).runs.append(run)
     groups = sorted(by_key.values(), key=lambda group: [_sort_key(v) for v in group.settings.values()])
@@ -463,7 +505,9 @@ def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     )
     written: list[Path] = []
     for x_key in numeric:
-        others = [key for key in settings if key != x_key]
+        others = distinguishing_settings(
+            [group.settings for group in groups], [key for key in settings if key != x_key]
+        )
         for metric in metrics:
             if len(written) >= MAX_GENERIC_FIGURES:
                 log.info("more than %d metric figures; the rest are in the CSV", MAX_GENERIC_FIGURES)
@@ -473,7 +517,7 @@ def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
                 stat = group.stats.get(metric)
                 if stat is None:
                     continue
-                label = ", ".join(f"{k}={group.settings[k]}" for k in others) or metric
+                label = legend_label(group.settings, others) or metric
                 lines.setdefault(label, []).append((float(group.settings[x_key]), stat))
             if not any(len(points) > 1 for points in lines.values()):
                 continue
@@ -493,7 +537,7 @@ def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
                 over = "/".join(replicate_keys) or "runs"
                 axes.set_title(f"mean ± standard error over {over} (n = {n} per point)", fontsize="small")
             if len(lines) > 1:
-                axes.legend(fontsize="small")
+                legend_below(axes)
             safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{metric}__vs__{x_key}")
             written.append(save_figure(figure, out_dir / f"{safe}.png"))
     return written
@@ -673,9 +717,10 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     finished = [run for run in runs if run.status == "finished"]
-    others = [
-        key for key in varying_settings(finished) if key != "model.beta" and not is_replicate_setting(key)
-    ]
+    others = distinguishing_settings(
+        [run.settings for run in finished],
+        [key for key in varying_settings(finished) if key != "model.beta" and not is_replicate_setting(key)],
+    )
     groups: dict[str, list[dict[str, float]]] = {}
     for run in finished:
         ib = (run.summary.get("metrics") or {}).get("ib_relevance") or {}
@@ -687,11 +732,10 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
         if is_finite_number(ib.get(exact_key)):
             point["beta_c_exact"] = float(ib[exact_key])
             point["symmetric"] = float(exact_key == "beta_c_exact_symmetric")
-        label = ", ".join(f"{k}={run.settings.get(k)}" for k in others)
-        groups.setdefault(label, []).append(point)
+        groups.setdefault(legend_label(run.settings, others), []).append(point)
     if not groups:
         return []
-    figure, (info_axes, overlap_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (info_axes, overlap_axes) = plt.subplots(1, 2, figsize=(12, 4.5))
     replicated = False
     for index, (label, seeds) in enumerate(sorted(groups.items())):
         points = _average_points(seeds, "beta")
@@ -745,8 +789,9 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     overlap_axes.set_ylim(-0.02, 1.02)
     overlap_axes.set_title("operator overlaps of the code")
     for axes in (info_axes, overlap_axes):
-        axes.legend(fontsize="x-small")
+        legend_below(axes)
     task = str(finished[0].summary.get("task_name", "ib_relevance"))
+    figure.suptitle(f"{task}: {len(finished)} runs")
     return [save_figure(figure, out_dir / f"{task}_information_curve.png")]
 
 
@@ -868,16 +913,27 @@ def rg_measurement_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
 
     from rgnet.callbacks.rg_measurement import exponents_figure, flow_figure
 
-    results = [
-        run.summary["metrics"]["rg_measurement"]
+    finished = [
+        run
         for run in runs
         if run.status == "finished" and (run.summary.get("metrics") or {}).get("rg_measurement")
     ]
-    if not results:
+    if not finished:
         return []
-    exponents = exponents_figure(_seed_averaged(results))
-    exponents.suptitle(f"RG exponents per level ({len(results)} runs: mean +- standard error)")
-    written = [save_figure(exponents, out_dir / "rg_exponents_per_level.png")]
+    outcomes = outcome_keys(finished)
+    by_outcome: dict[str, list[Run]] = {}
+    for run in finished:  # runs that learned different rules are averaged apart
+        label = ", ".join(f"{key.rsplit('.', 1)[-1]}={run.metrics.get(key)}" for key in outcomes)
+        by_outcome.setdefault(label, []).append(run)
+    written = []
+    for label, group in sorted(by_outcome.items()):
+        results = [run.summary["metrics"]["rg_measurement"] for run in group]
+        exponents = exponents_figure(_seed_averaged(results))
+        which = f"{len(results)} run{'' if len(results) == 1 else 's'}" + (f", {label}" if label else "")
+        exponents.suptitle(f"RG exponents per level ({which}: mean +- standard error)")
+        suffix = "" if not label else "__" + re.sub(r"[^A-Za-z0-9=]+", "_", label)
+        written.append(save_figure(exponents, out_dir / f"rg_exponents_per_level{suffix}.png"))
+    results = [run.summary["metrics"]["rg_measurement"] for run in finished]
     if any(r.get("learned", {}).get("flow") for r in results):
         written.append(save_figure(flow_figure(results), out_dir / "rg_flow_K_K2.png"))
     return written
@@ -890,4 +946,7 @@ FIGURES: dict[str, Callable[[Sequence[Run], Path], list[Path]]] = {
     "ib_relevance": ib_relevance_figure,
     "ib_relevance_cylinder": ib_relevance_figure,
     "ib_relevance_cylinder_even": ib_relevance_figure,
+    "ib_relevance_potts": ib_relevance_figure,
+    "ib_relevance_potts_invariant": ib_relevance_figure,
+    "ib_relevance_potts_torus": ib_relevance_figure,
 }

@@ -157,6 +157,35 @@ def test_ib_relevance_sweep_report(tmp_path):
     assert ib_relevance_figure(unfinished, tmp_path) == []
 
 
+def test_legends_name_only_the_settings_that_tell_the_curves_apart_and_cover_no_curve(
+    tmp_path, shown_figures
+):
+    """A Potts IB sweep over two encoders whose lr and init_std change with the encoder: one label per
+    encoder (``encoder=pairs``), no lockstep settings; the legends sit below the axes."""
+    from rgnet.runs.report import distinguishing_settings
+
+    for encoder, lr in (("linear", 0.003), ("pairs", 0.01)):
+        for beta in (1.0, 2.0, 3.0):
+            config = {"model": {"beta": beta, "encoder": encoder, "lr": lr, "init_std": lr * 100}, "seed": 0}
+            write_summary(
+                tmp_path / f"{encoder}{beta}",
+                "ib_relevance_potts_torus",
+                config,
+                ib_metrics(beta, 1.2, beta > 1.5),
+            )
+    keys = ["model.encoder", "model.init_std", "model.lr"]
+    assert distinguishing_settings([run.settings for run in load_runs(tmp_path)], keys) == ["model.encoder"]
+    make_report(tmp_path)
+    info_axes, overlap_axes = shown_figures["ib_relevance_potts_torus_information_curve.png"]
+    labels = [text.get_text() for text in info_axes.get_legend().get_texts()]
+    assert "encoder=pairs: I(H;V)" in labels and not any("lr=" in label for label in labels)
+    figure = info_axes.figure
+    figure.canvas.draw()
+    for axes in (info_axes, overlap_axes):
+        legend_box = axes.get_legend().get_window_extent()
+        assert legend_box.y1 < axes.get_window_extent().y0  # below the x axis, over no curve
+
+
 def rg_measurement(y_t: float, y_h: float) -> dict:
     levels = [{"level": n, "y_t": y_t, "y_t_err": 0.01, "y_h": y_h, "y_h_err": 0.002} for n in (1, 2)]
     matching = [{"level": 2, "operator": "nn", "y_t": y_t, "y_t_err": 0.02, "y_h": y_h, "y_h_err": 0.003}]
@@ -178,6 +207,33 @@ def test_rg_measurement_report_averages_exponents_over_seeds(tmp_path):
     assert level["y_t"] == pytest.approx(1.0) and level["y_t_err"] == pytest.approx(0.1)  # std 0.141 / sqrt 2
     single = _seed_averaged([report["runs"][0].summary["metrics"]["rg_measurement"]])
     assert single["learned"]["matching"]["levels"][0]["y_t_err"] == 0.02  # one run: its own error
+
+
+def test_seeds_that_learned_different_rules_are_never_averaged_together(tmp_path, shown_figures):
+    """rsmi_potts seeds end in the plurality or the minority optimum (the summary's ``rule``): the groups and
+    the exponents figures keep them apart; a failed seed has no rule."""
+    from rgnet.runs.report import group_replicates
+
+    for seed, rule, y_t in ((0, "plurality", 1.18), (1, "minority", 2.4), (2, "plurality", 1.20)):
+        metrics = {**rg_measurement(y_t, 1.87), "rule": rule}
+        write_summary(tmp_path / f"seed={seed}", "rsmi_potts", {"seed": seed}, metrics)
+    write_summary(tmp_path / "seed=3", "rsmi_potts", {"seed": 3}, {}, status="failed")
+    groups, settings, replicate_keys = group_replicates(load_runs(tmp_path))
+    assert settings == ["rule"] and replicate_keys == ["seed"]
+    by_rule = {group.settings["rule"]: group for group in groups}
+    assert set(by_rule) == {"minority", "plurality", None}
+    assert by_rule["plurality"].replicates(replicate_keys) == "seed=0,2"
+    assert [run.name for run in by_rule[None].runs] == ["seed=3"]
+    report = make_report(tmp_path)
+    names = {path.name for path in report["figures"]}
+    assert {f"rg_exponents_per_level__rule={rule}.png" for rule in ("minority", "plurality")} <= names
+    assert "rg_exponents_per_level.png" not in names
+    # the plurality figure's learned y_t is the mean of 1.18 and 1.20 alone (the minority 2.4 left out)
+    (learned_y_t, *_) = shown_figures["rg_exponents_per_level__rule=plurality.png"]
+    ys = [y for line in learned_y_t.get_lines() for y in line.get_ydata()]
+    assert any(y == pytest.approx(1.19) for y in ys) and not any(y > 2.0 for y in ys)
+    rows = report["text"].splitlines()
+    assert {"minority", "plurality"} <= {row.split()[0] for row in rows if row.strip()}
 
 
 def replicate_sweep(root):
