@@ -1,5 +1,6 @@
 """How every callback reaches TensorBoard: the trainer's writer on rank zero; series overlaid on one chart
-(custom-scalars layout); signed weights as images; the run's HParams session (settings and the canonical tags
+(custom-scalars layout); weights and spins as figures with one colour scale, a colour bar and the run they
+show; the run's HParams session (settings and the canonical tags
 of its final physics)."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import json
 import math
 import os
 import re
+import textwrap
 import time
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +21,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
     from torch.utils.tensorboard import SummaryWriter
 
 #: The custom-scalars layout declared so far on each writer: category -> chart title -> tag regex.
@@ -59,13 +62,6 @@ def overlay_charts(writer: SummaryWriter, category: str, charts: Mapping[str, st
             for cat, cats in layout.items()
         }
     )
-
-
-def signed_images(weights: torch.Tensor) -> torch.Tensor:
-    """Weights ``(n, ...)`` as grey levels in [0, 1], each of the ``n`` scaled by its own max ``|w|``: 0.5 is
-    zero, 1 (white) its largest positive weight, 0 (black) its most negative one. Same shape and dtype."""
-    scale = weights.reshape(weights.shape[0], -1).abs().amax(dim=1).clamp_min(1e-12)
-    return 0.5 + 0.5 * weights / scale.reshape(-1, *[1] * (weights.dim() - 1))
 
 
 @runtime_checkable
@@ -167,3 +163,126 @@ def scalar_tags(log_dir: str | os.PathLike[str]) -> dict[str, int]:
                 if value.HasField("simple_value"):
                     tags[value.tag] = max(event.step, tags.get(value.tag, event.step))
     return tags
+
+
+# ------------------------------------------------------------------------------------------- figures
+def run_title(trainer: lightning.Trainer) -> str:
+    """Which run a figure shows: the task and the run's directory name (its command-line settings) when it
+    logs into an rgnet run directory (``<task>/<run>/tensorboard``), the data's ``K`` and ``h`` when the data
+    module has them (:class:`rgnet.contracts.HasCouplings`) and the seed Lightning was given."""
+    from rgnet.contracts import HasCouplings
+
+    parts = []
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            log_dir = Path(logger.log_dir)
+            if log_dir.name == "tensorboard":
+                parts.append(f"{log_dir.parent.parent.name}: {log_dir.parent.name}")
+            break
+    settings = []
+    datamodule = getattr(trainer, "datamodule", None)
+    if isinstance(datamodule, HasCouplings):
+        settings += [f"K={datamodule.K:.6g}", f"h={datamodule.h:.6g}"]
+    if os.environ.get("PL_GLOBAL_SEED") is not None:
+        settings.append(f"seed={os.environ['PL_GLOBAL_SEED']}")
+    if settings:
+        parts.append(", ".join(settings))
+    return "\n".join(parts)
+
+
+def wrap_title(text: str, width_inches: float, fontsize: float = 9) -> str:
+    """``text`` wrapped to fit ``width_inches`` at ``fontsize`` points (a run name breaks at its commas)."""
+    chars = max(30, int(width_inches * 72 / (0.55 * fontsize)))
+    return "\n".join(textwrap.fill(re.sub(r",(?=\S)", ", ", line), chars) for line in text.splitlines())
+
+
+def tile(images: Any, columns: int, gap: int = 1) -> Any:
+    """Images ``(n, H, W)`` (numpy) as one array of ``columns`` tiles per row, NaN between tiles."""
+    import numpy as np
+
+    n, H, W = images.shape
+    rows = -(-n // columns)
+    grid = np.full((rows * (H + gap) - gap, columns * (W + gap) - gap), np.nan)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        grid[r * (H + gap) : r * (H + gap) + H, c * (W + gap) : c * (W + gap) + W] = images[i]
+    return grid
+
+
+def image_grid_figure(
+    images: Any,
+    *,
+    title: str,
+    columns: int | None = None,
+    signed: bool = True,
+    colorbar_label: str = "weight",
+    row_labels: Sequence[str] | None = None,
+    column_labels: Sequence[str] | None = None,
+    annotate: bool | None = None,
+) -> Figure:
+    """Images ``(n, H, W)`` (tensor or array) as one matplotlib figure with one colour scale and its colour
+    bar: ``signed`` (weights) on a diverging map symmetric about 0 (white) up to the largest ``|w|`` of all
+    the images, else (spins) grey from -1 (black) to +1 (white). ``row_labels`` / ``column_labels`` name the
+    rows and columns of tiles; small images (at most 64 values each and 16 images) carry their values.
+    The figure is at least 6 x 4 inches (720 x 480 pixels at TensorBoard's 120 dpi)."""
+    import matplotlib
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    data = np.asarray(images.detach().float().cpu() if isinstance(images, torch.Tensor) else images, float)
+    if data.ndim == 2:
+        data = data[None]
+    n, H, W = data.shape
+    columns = columns or max(1, math.ceil(math.sqrt(n * H / W)))
+    grid = tile(data, columns)
+    if signed:
+        limit = float(np.nanmax(np.abs(data))) or 1.0
+        cmap, vmin, vmax = matplotlib.colormaps["RdBu_r"], -limit, limit
+    else:
+        cmap, vmin, vmax = matplotlib.colormaps["gray"], -1.0, 1.0
+    cmap = cmap.with_extremes(bad="0.8")
+    rows = -(-n // columns)
+    if annotate is None:
+        annotate = H * W <= 64 and n <= 16
+    # inches per value: small grids (annotated) get big cells, lattices of many tiles small ones
+    cell = min(1.5, max(0.35, 6.0 / grid.shape[1])) if annotate else min(0.6, max(0.05, 8.0 / grid.shape[1]))
+    width = min(14.0, max(6.0, grid.shape[1] * cell + 2.2))
+    height = min(14.0, max(3.5, grid.shape[0] * cell + 1.8))
+    figure = Figure(figsize=(width, height), dpi=120, layout="constrained")
+    axes = figure.subplots()
+    shown = axes.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    image_height = grid.shape[0] * cell / max(height - 1.8, 0.1)  # of the axes' height, roughly
+    colorbar = figure.colorbar(shown, ax=axes, shrink=min(0.9, max(0.35, image_height)))
+    colorbar.set_label(colorbar_label)
+    axes.set_xticks([c * (W + 1) + (W - 1) / 2 for c in range(min(columns, n))])
+    axes.set_xticklabels(column_labels or ["" for _ in range(min(columns, n))])
+    axes.set_yticks([r * (H + 1) + (H - 1) / 2 for r in range(rows)])
+    axes.set_yticklabels(row_labels or ["" for _ in range(rows)])
+    axes.tick_params(length=0)
+    if annotate:
+        fontsize = min(11.0, max(6.0, 14 * cell))
+        for i in range(n):
+            r, c = divmod(i, columns)
+            for y in range(H):
+                for x in range(W):
+                    value = data[i, y, x]
+                    colour = "white" if abs(value) > 0.6 * max(abs(vmin), abs(vmax)) else "black"
+                    axes.text(
+                        c * (W + 1) + x,
+                        r * (H + 1) + y,
+                        f"{value:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=fontsize,
+                        color=colour,
+                    )
+    figure.suptitle(wrap_title(title, width - 0.5), fontsize=9)
+    return figure
+
+
+def legend_below(axes: Any, columns: int = 2, **options: Any) -> None:
+    """The legend of ``axes`` under it, outside the data (the figure needs ``layout="constrained"``)."""
+    handles, labels = axes.get_legend_handles_labels()
+    if handles:
+        options = {"fontsize": 7, "frameon": False, **options}
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=columns, **options)

@@ -23,7 +23,13 @@ import numpy as np
 import torch
 
 from rgnet._checks import check_bool, check_choice, check_int, check_real
-from rgnet.callbacks._tensorboard import overlay_charts, tensorboard_writer
+from rgnet.callbacks._tensorboard import (
+    legend_below,
+    overlay_charts,
+    run_title,
+    tensorboard_writer,
+    wrap_title,
+)
 from rgnet.contracts import (
     HasCouplings,
     HasHeldout,
@@ -197,7 +203,7 @@ class CouplingTrajectories(lightning.Callback):
             overlay_charts(writer, "couplings", charts)
             for tag, value in self.tags(rows).items():
                 writer.add_scalar(tag, float(value), trainer.global_step)
-            writer.add_figure("couplings/trajectories", self.figure(), trainer.global_step)
+            writer.add_figure("couplings/trajectories", self.figure(run_title(trainer)), trainer.global_step)
 
     def tags(self, rows: list[dict[str, Any]]) -> dict[str, float | bool]:
         """The TensorBoard tags of one fit: the verdict (:func:`rgnet.rg.flow_verdict`; a bool, logged as
@@ -230,45 +236,57 @@ class CouplingTrajectories(lightning.Callback):
         (:class:`rgnet.callbacks._tensorboard.ReportsHParamMetrics`)."""
         return self.tags(self.history[-1]["layers"]) if self.history else {}
 
-    def figure(self) -> Figure:
-        """Matplotlib figure: fitted K per layer over epochs (with the reference values dashed and, on chains,
-        K* = 0 dotted) and the final couplings against depth."""
+    def figure(self, run: str = "") -> Figure:
+        """Matplotlib figure: fitted K per layer against the epochs trained (band: its standard error; the
+        reference flow's value dashed in the layer's colour and, on chains, K* = 0 dotted) and the last fit's
+        couplings against depth next to the reference flow; legends under the axes, ``run`` (the run shown,
+        :func:`rgnet.callbacks._tensorboard.run_title`) in the title."""
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
-        fig = Figure(figsize=(10, 4))
+        fig = Figure(figsize=(11, 5), dpi=120, layout="constrained")
         ax_t, ax_l = fig.subplots(1, 2)
         if not self.history:
             return fig
         last = self.history[-1]
         ref_key, ref_name = REFERENCE_FLOWS[flow_geometry(last["layers"])]
-        epochs = [rec["epoch"] for rec in self.history]
+        epochs = [rec["epoch"] + 1 for rec in self.history]
         n_layers = len(last["layers"])
         for i in range(n_layers):
             K = np.array([rec["layers"][i]["K"] for rec in self.history])
             err = np.array([rec["layers"][i]["K_err"] for rec in self.history])
-            line = ax_t.plot(epochs, K, marker="o", ms=3, label=f"layer {i + 1}")[0]
-            ax_t.fill_between(epochs, K - err, K + err, color=line.get_color(), alpha=0.25)
-            ax_t.axhline(last["layers"][i][ref_key], color=line.get_color(), ls="--", lw=1)
+            colour = f"C{i % 10}"
+            ax_t.plot(epochs, K, marker="o", ms=3, color=colour, label=f"layer {i + 1} fitted")
+            ax_t.fill_between(epochs, K - err, K + err, color=colour, alpha=0.25)
+            reference = last["layers"][i][ref_key]
+            ax_t.axhline(reference, color=colour, ls="--", lw=1, label=f"layer {i + 1} {ref_name}")
         ax_t.axhline(FIXED_POINT_K, color="k", ls=":", lw=1, label="K* = 0")
-        ax_t.set_xlabel("epoch")
-        ax_t.set_ylabel("fitted K of layer output")
-        ax_t.set_title(f"coupling trajectories (dashed: {ref_name})")
-        ax_t.legend(fontsize=7)
+        ax_t.set_xlabel("epochs trained")
+        ax_t.set_ylabel("fitted K of the layer's output")
+        ax_t.set_title("coupling trajectories")
+        legend_below(ax_t, columns=2)
         depth = np.arange(0, n_layers + 1)
-        ax_l.plot(depth, [last["K0"]] + [r[ref_key] for r in last["layers"]], "s--", label=ref_name)
+        flow = [last["K0"]] + [r[ref_key] for r in last["layers"]]
+        ax_l.plot(depth, flow, "s--", color="C7", label=ref_name)
         ax_l.errorbar(
             depth[1:],
             [r["K"] for r in last["layers"]],
             yerr=[r["K_err"] for r in last["layers"]],
             fmt="o",
+            color="C3",
             capsize=3,
-            label=f"fitted (epoch {last['epoch']})",
+            label=f"fitted after {last['epoch'] + 1} epochs",
         )
-        ax_l.axhline(FIXED_POINT_K, color="k", ls=":", lw=1)
-        ax_l.set_xlabel("layer l")
+        ax_l.axhline(FIXED_POINT_K, color="k", ls=":", lw=1, label="K* = 0")
+        ax_l.set_xlabel("layer l (0: the input)")
+        ax_l.set_xticks(depth)
         ax_l.set_ylabel("K_l")
-        ax_l.legend(fontsize=7)
-        fig.tight_layout()
+        ax_l.set_title(f"couplings per layer against the {ref_name}")
+        legend_below(ax_l, columns=3)
+        inputs = f"K0 = {last['K0']:.4g}, h0 = {last['h0']:.4g}"
+        title = f"couplings of the layers' outputs ({inputs})\n{run}".strip()
+        fig.suptitle(wrap_title(title, 10.5), fontsize=9)
+        ax_t.xaxis.set_major_locator(MaxNLocator(integer=True))
         return fig
 
     def summary_metrics(self) -> dict[str, Any]:

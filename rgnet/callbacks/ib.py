@@ -35,15 +35,18 @@ images; the history survives resume. :meth:`IBRelevance.hparam_metrics` names th
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning
 import torch
 
 from rgnet._checks import check_int
-from rgnet.callbacks._tensorboard import signed_images, tensorboard_writer
+from rgnet.callbacks._tensorboard import image_grid_figure, run_title, tensorboard_writer
 from rgnet.contracts import EncodesBlocks, HasBlockPairs, HasExactJoint, HasReferenceBetaC, require
 from rgnet.ib import code_operator_overlaps, gaussian_code_informations
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Keys of a record that are the model's own logged validation metrics (``val/<key>``), not logged again.
 MODEL_TAGS = ("i_vh", "i_he")
@@ -123,13 +126,34 @@ class IBRelevance(lightning.Callback):
             for key, value in record.items():
                 if key not in ("epoch", "step", *MODEL_TAGS):  # the model logs val/i_vh and val/i_he
                     writer.add_scalar(f"ib/{key}", value, trainer.global_step)
-            if encoder.symmetric:  # (dim_h, sites, sites): weights of the site pairs
-                name, w = "ib/quadratic_kernel", encoder.quadratic_kernel()
-                shape = w.shape[-2:]
-            else:
-                name, w, shape = "ib/filters", encoder.filters().cpu(), dm.block_shape[:2]
-            images = signed_images(w).reshape(-1, 1, *shape)  # grey = 0, white > 0, black < 0
-            writer.add_images(name, images, trainer.global_step)
+            name = "ib/quadratic_kernel" if encoder.symmetric else "ib/filters"
+            figure = self.figure(encoder, dm, trainer.current_epoch + 1, run_title(trainer))
+            writer.add_figure(name, figure, trainer.global_step)
+
+    def figure(self, encoder: EncodesBlocks, dm: HasBlockPairs, epochs: int, run: str = "") -> Figure:
+        """The code's weights after ``epochs`` epochs on one colour scale (blue < 0 < red, colour bar): the
+        linear filter of each code component as the block (per colour for one-hot Potts blocks, colour-major),
+        or for symmetric codes the weights of the site pairs (``sites x sites`` per component and colour)."""
+        beta = self.reference.get("beta")
+        if encoder.symmetric:  # (dim_h, sites, sites): weights of the site pairs
+            w = encoder.quadratic_kernel().detach().float().cpu()
+            images, what = w.reshape(-1, *w.shape[-2:]), "weights of the site pairs (sites x sites)"
+        else:
+            w = encoder.filters().detach().float().cpu()
+            h, width = dm.block_shape[:2]
+            images, what = w.reshape(-1, h, width), f"filter on the {h} x {width} block"
+        per_component = images.shape[0] // w.shape[0]
+        labels = [
+            f"code {i // per_component + 1}" + (f", colour {i % per_component}" if per_component > 1 else "")
+            for i in range(images.shape[0])
+        ]
+        title = f"VIB code: {what}, epoch {epochs}" + ("" if beta is None else f", beta = {beta:.4g}")
+        return image_grid_figure(
+            images,
+            title=f"{title}\n{run}".strip(),
+            columns=min(images.shape[0], 8),
+            column_labels=labels[: min(images.shape[0], 8)] if images.shape[0] <= 8 else None,
+        )
 
     def _references(self) -> dict[str, float]:
         """The exact transitions and where the model's beta sits against them, as ``ib/<name>`` tags."""

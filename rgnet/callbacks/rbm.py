@@ -9,18 +9,26 @@ physics results are also returned by ``summary_metrics()`` (rgnet-train writes t
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning
 import torch
 
 from rgnet._checks import check_choice, check_int, check_real
-from rgnet.callbacks._tensorboard import add_series, overlay_charts, signed_images, tensorboard_writer
+from rgnet.callbacks._tensorboard import (
+    add_series,
+    image_grid_figure,
+    overlay_charts,
+    run_title,
+    tensorboard_writer,
+)
 from rgnet.ising.observables import energy_per_site, magnetization_per_site
 from rgnet.models.rbm import RBM
 from rgnet.models.rbm_stack import RBMStack
 from rgnet.rg.receptive_fields import box_window, lattice_side, locality, rms_radius
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CONTROLS = ("shuffle", "random", "none")
 #: What RBMThermodynamics measures (TensorBoard ``thermo/<quantity>/{model,data}``).
@@ -62,34 +70,17 @@ def _due(trainer: lightning.Trainer, every: int) -> bool:
     return epoch % every == 0 or last
 
 
-def tile_images(images: torch.Tensor, columns: int | None = None, pad: int = 1) -> torch.Tensor:
-    """Tile ``images`` (n, H, W) in [0, 1] into one image (rows (H + pad) - pad, ...) with gaps of 0.5."""
-    n, H, W = images.shape
-    columns = columns or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / columns)
-    grid = torch.full((rows * (H + pad) - pad, columns * (W + pad) - pad), 0.5)
-    for i in range(n):
-        r, c = divmod(i, columns)
-        grid[r * (H + pad) : r * (H + pad) + H, c * (W + pad) : c * (W + pad) + W] = images[i]
-    return grid
-
-
-def field_images(fields: torch.Tensor, L: int) -> torch.Tensor:
-    """Receptive fields (units, L*L) as float32 CPU images (units, L, L) in [0, 1]: 0.5 is zero, each field
-    scaled by its max |w| (:func:`rgnet.callbacks._tensorboard.signed_images`)."""
-    return signed_images(fields).reshape(-1, L, L).float().cpu()
-
-
 class _Periodic(lightning.Callback):
     def __init__(self, every_n_epochs: int) -> None:
         self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", minimum=1)
 
 
 class RBMFilters(_Periodic):
-    """Image grid of every hidden unit's (effective) receptive field per trained layer, every N epochs.
+    """Figure of every hidden unit's (effective) receptive field per trained layer, every N epochs.
 
     Tags ``filters/layer{l}`` (l = 1 is W_1, deeper layers r_l = r_{l-1} W_l); at most ``max_units`` units
-    per layer; each field scaled to its own max |weight| (grey = 0, white > 0, black < 0).
+    per layer as ``L x L`` tiles on one colour scale per layer (blue < 0 < red, up to the layer's largest
+    ``|weight|``, with its colour bar), titled with the run (:func:`rgnet.callbacks._tensorboard.run_title`).
     """
 
     def __init__(self, every_n_epochs: int = 5, max_units: int = 100) -> None:
@@ -105,8 +96,16 @@ class RBMFilters(_Periodic):
             return
         L = _check_module(pl_module)
         for l, fields in enumerate(_fields(pl_module)[: _trained_layers(pl_module, trainer.current_epoch)]):
-            grid = tile_images(field_images(fields[: self.max_units], L))
-            writer.add_image(f"filters/layer{l + 1}", grid, trainer.global_step, dataformats="HW")
+            figure = self.figure(fields, L, l + 1, trainer.current_epoch + 1, run_title(trainer))
+            writer.add_figure(f"filters/layer{l + 1}", figure, trainer.global_step)
+
+    def figure(self, fields: torch.Tensor, L: int, layer: int, epochs: int, run: str = "") -> Figure:
+        """The first ``max_units`` fields ``(units, L*L)`` of ``layer`` after ``epochs`` epochs."""
+        shown = min(self.max_units, fields.shape[0])
+        field = "W_1" if layer == 1 else f"r_{layer} = r_{layer - 1} W_{layer}"
+        title = f"layer {layer} receptive fields {field}: {shown} of {fields.shape[0]} units, epoch {epochs}"
+        images = fields[:shown].detach().float().cpu().reshape(-1, L, L)
+        return image_grid_figure(images, title=f"{title}\n{run}".strip(), colorbar_label="weight")
 
 
 class BlockSpinEmergence(_Periodic):
@@ -292,8 +291,9 @@ class BlockSpinEmergence(_Periodic):
 class RBMReconstructions(_Periodic):
     """Held-out configurations and their reconstructions from each trained depth, one image every N epochs.
 
-    Tag ``reconstructions``: the first row holds ``n_samples`` validation configurations, row ``d`` their
-    reconstructions from depth ``d`` (up by conditional means, down by conditional means; white = +1).
+    Tag ``reconstructions``: a figure whose first row (``data``) holds ``n_samples`` validation configurations
+    and row ``model, depth d`` their reconstructions from depth ``d`` (up by conditional means, down by
+    conditional means), as spins: black -1, white +1, grey the conditional mean in between (colour bar).
     """
 
     def __init__(self, every_n_epochs: int = 5, n_samples: int = 8) -> None:
@@ -329,9 +329,19 @@ class RBMReconstructions(_Periodic):
                 rows.append(pl_module.visible_mean(pl_module.hidden_mean(v)))
         rbm = _first_rbm(pl_module)
         images = torch.cat(rows)
-        images = (images + 1) / 2 if rbm.inputs == "spin" else images
-        grid = tile_images(images.reshape(-1, L, L).cpu(), columns=v.shape[0])
-        writer.add_image("reconstructions", grid, trainer.global_step, dataformats="HW")
+        images = images if rbm.inputs == "spin" else 2 * images - 1  # binary units: {0, 1} -> {-1, +1}
+        labels = ["data", *(f"model, depth {d}" for d in range(1, len(rows)))]
+        title = f"held-out configurations and their reconstructions, epoch {trainer.current_epoch + 1}"
+        figure = image_grid_figure(
+            images.reshape(-1, L, L),
+            title=f"{title}\n{run_title(trainer)}".strip(),
+            columns=v.shape[0],
+            signed=False,
+            colorbar_label="spin (conditional mean)",
+            row_labels=labels,
+            annotate=False,
+        )
+        writer.add_figure("reconstructions", figure, trainer.global_step)
 
 
 class RBMThermodynamics(_Periodic):

@@ -38,7 +38,7 @@ import lightning
 import torch
 
 from rgnet._checks import check_bool, check_choice, check_int, check_real
-from rgnet.callbacks._tensorboard import tensorboard_writer
+from rgnet.callbacks._tensorboard import legend_below, run_title, tensorboard_writer, wrap_title
 from rgnet.contracts import BLOCK_SPIN_MODES, HasBlockSpinMap, TiedToSides, require
 from rgnet.data.dataset import get_or_create_dataset
 from rgnet.ising.exact import K_CRITICAL
@@ -399,9 +399,10 @@ class RGMeasurement(lightning.Callback):
         step = trainer.global_step
         for tag, value in self.hparam_metrics().items():
             writer.add_scalar(tag, value, step)
-        writer.add_figure("rg/exponents", exponents_figure(self.results), step)
+        run = run_title(trainer)
+        writer.add_figure("rg/exponents", exponents_figure(self.results, run), step)
         if self.flow:
-            writer.add_figure("rg/flow", flow_figure([self.results]), step)
+            writer.add_figure("rg/flow", flow_figure([self.results], run), step)
 
     def summary_metrics(self) -> dict[str, Any]:
         """The measurements (module docstring), or ``{}`` before the end of training."""
@@ -444,13 +445,14 @@ class RGMeasurement(lightning.Callback):
         self.results = dict(state_dict.get("results", {}))
 
 
-def exponents_figure(results: dict[str, Any]) -> Figure:
+def exponents_figure(results: dict[str, Any], run: str = "") -> Figure:
     """y_t and y_h per level (MCRG: filled; matching: hollow) for every measured map, the exact values of
-    ``results["exact"]`` (Ising's without it) dashed."""
+    ``results["exact"]`` (Ising's without it) dashed; legends under the axes, ``run`` (the run shown) under
+    the title."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=(10, 4.8), dpi=120, layout="constrained")
     axes = fig.subplots(1, 2)
     names = [name for name in MAPS if name in results]
     exact = results.get("exact") or EXACT
@@ -483,21 +485,22 @@ def exponents_figure(results: dict[str, Any]) -> Figure:
         ax.set_xlabel("level n")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(key)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"RG exponents of the {' and '.join(_TITLES[name] for name in names) or 'maps'}")
-    fig.tight_layout()
+        legend_below(ax)
+    maps = " and ".join(_TITLES[name] for name in names) or "maps"
+    fig.suptitle(wrap_title(f"RG exponents of the {maps}\n{run}".strip(), 9.5), fontsize=9)
     return fig
 
 
 _TITLES = {"learned": "learned map", "majority": "majority rule", "plurality": "plurality rule"}
 
 
-def flow_figure(runs: Sequence[dict[str, Any]]) -> Figure:
+def flow_figure(runs: Sequence[dict[str, Any]], run: str = "") -> Figure:
     """The fitted flow in the (K, K2) plane from every start of every run's results, per map (learned:
-    solid circles, majority rule: dashed squares); levels whose fit did not converge are left out."""
+    solid circles, majority rule: dashed squares); levels whose fit did not converge are left out; the
+    legend to the right of the axes, ``run`` (the run shown) under the title."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 4.5))
+    fig = Figure(figsize=(8, 4.8), dpi=120, layout="constrained")
     ax = fig.subplots()
     for results in runs:
         for name, style in (("learned", "o-"), ("majority", "s--")):
@@ -510,9 +513,8 @@ def flow_figure(runs: Sequence[dict[str, Any]]) -> Figure:
     ax.plot([EXACT["K_c"]], [0.0], "k*", ms=12, label="K_c (original lattice)")
     ax.set_xlabel("K (nearest neighbour)")
     ax.set_ylabel("K2 (next-nearest neighbour)")
-    ax.set_title("coupling flow over levels")
-    ax.legend(fontsize=6)
-    fig.tight_layout()
+    ax.set_title(wrap_title(f"coupling flow over levels\n{run}".strip(), 5.5), fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     return fig
 
 

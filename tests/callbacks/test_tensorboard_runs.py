@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from google.protobuf.json_format import MessageToDict
 from hydra.utils import instantiate
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import api_pb2, metadata
@@ -66,6 +67,9 @@ def test_one_tensorboard_run_with_canonical_tags_and_overlay_layout(resumed_run)
     run_dir, summary = resumed_run
     # the images are exported from the fixed directory (rgnet.runs.report.export_tensorboard_images)
     assert run_dir / "figures" / "filters__layer2.png" in map(Path, summary["figures"])
+    for name in ("filters__layer2.png", "reconstructions.png", "couplings__trajectories.png"):
+        width, height = Image.open(run_dir / "figures" / name).size  # figures, not 14-pixel images
+        assert width >= 700 and height >= 400, name
 
     assert event_dirs(run_dir) == [run_dir / "tensorboard"]
     events = EventAccumulator(
