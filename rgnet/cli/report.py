@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from rgnet.runs.config import ConfigError, check_directory
 from rgnet.runs.report import make_report
 
 
@@ -24,8 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="where to write the report (default: <sweep_dir>/report)")
     args = parser.parse_args(argv)
     try:
+        if Path(args.sweep_dir).is_dir():  # before anything is read or written
+            out = args.out if args.out is not None else Path(args.sweep_dir) / "report"
+            check_directory(out, "--out", label=None if args.out is not None else f"--out (default {out})")
         report = make_report(args.sweep_dir, args.out)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ConfigError) as err:
         print(f"rgnet-report: {err}", file=sys.stderr)
         return 2
     print(report["text"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,28 @@ def check_groups(cfg: DictConfig, groups: Sequence[str], hint: str = "") -> None
     for group in groups:
         if not isinstance(cfg.get(group), DictConfig):
             raise ConfigError(f"config group {group!r} is missing{hint}")
+
+
+def check_directory(path: object, setting: str, label: str | None = None) -> Path:
+    """The directory ``path`` of ``setting`` (``paths.cache_dir``, ...) exists or can be created, and can
+    be written; returns it resolved. Probed by creating and removing a temporary directory in it or in its
+    nearest existing parent (``os.access`` says yes to ``/proc`` for root, and mkdir there fails), so a bad
+    path fails before anything is written and nothing is left behind (the parent's modification time is
+    restored). An empty or non-string path is refused
+    (``paths.output_dir=`` would put the runs under ``/``). ``label`` names the directory in the message
+    (default ``<setting>=<path>``)."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ConfigError(f"{setting} must be a directory path, got {path!r}")
+    label = label or f"{setting}={path}"
+    target = Path(path).expanduser().resolve()
+    existing = next(p for p in [target, *target.parents] if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"{label} cannot be created or written: {existing} is not a directory")
+    try:
+        before = existing.stat()
+        os.rmdir(tempfile.mkdtemp(prefix=".rgnet-probe-", dir=existing))
+        os.utime(existing, ns=(before.st_atime_ns, before.st_mtime_ns))  # the probe leaves no trace
+    except OSError as err:
+        reason = err.strerror or err
+        raise ConfigError(f"{label} cannot be created or written: {existing}: {reason}") from None
+    return target

@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rgnet.files import sha256_json, sha256_text
-from rgnet.runs.config import ConfigError
+from rgnet.runs.config import ConfigError, check_directory
 
 #: Top-level keys (and config groups) whose values do not change what a run computes.
 NON_IDENTITY_KEYS = (
@@ -122,10 +122,12 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 def check_writable(run_dir: Path) -> None:
-    """``run_dir`` must exist as a writable directory or be creatable (checked before anything is written)."""
-    existing = next((p for p in [run_dir, *run_dir.parents] if p.exists()), None)
-    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"output directory {run_dir} cannot be created or written (check paths.output_dir)")
+    """``run_dir`` must exist as a writable directory or be creatable (checked before anything is written,
+    by :func:`rgnet.runs.config.check_directory`: a probe that leaves nothing behind)."""
+    try:
+        check_directory(run_dir, "paths.output_dir", label=f"output directory {run_dir}")
+    except ConfigError as err:
+        raise ConfigError(f"{err} (check paths.output_dir)") from None
 
 
 def _try_lock(run_dir: Path, *, create: bool) -> int | None:
