@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -53,6 +54,8 @@ from rgnet.files import (
     sha256_json,
 )
 from rgnet.ising.samplers import METHODS, SAMPLERS
+from rgnet.ising.samplers.base import START_STATES
+from rgnet.ising.samplers.kernel import resolve_kernel
 from rgnet.ising.sampling import SampleSet, generate_2d
 from rgnet.potts.sampling import POTTS_METHODS, generate_potts_2d
 
@@ -65,6 +68,11 @@ READABLE_VERSIONS = (1, 2)
 STORAGES = ("bits", "int8")
 #: Sampler options (``opts``) of the Potts datasets (keyword arguments of generate_potts_2d).
 POTTS_OPTIONS = ("flips_per_sweep", "max_sweeps")
+#: Largest |K| and |h| of a dataset: far beyond it every sampler is frozen in its ground state, and the
+#: estimators overflow (the specific heat's K**2 near 1e154).
+MAX_COUPLING = 100.0
+#: Sampler options (``opts``) of the Ising datasets besides the sampler's own keyword arguments.
+ISING_SCHEDULE_OPTIONS = ("max_sweeps",)
 METADATA_CHECKSUM = "metadata_sha256"
 
 #: Metadata keys written by :func:`save_dataset` itself; ``extra_metadata`` may not override them.
@@ -344,8 +352,8 @@ class DatasetConfig:
             raise ValueError(
                 f"L must be even for method={self.method!r} (checkerboard colouring), got {self.L}"
             )
-        fix("K", check_real(self.K, "K"))
-        fix("h", check_real(self.h, "h"))
+        fix("K", check_real(self.K, "K", minimum=-MAX_COUPLING, maximum=MAX_COUPLING))
+        fix("h", check_real(self.h, "h", minimum=-MAX_COUPLING, maximum=MAX_COUPLING))
         fix("n", check_int(self.n, "n", minimum=1))
         if self.seed is None:
             raise ValueError("seed must be an integer for a cached dataset (None would not be reproducible)")
@@ -367,6 +375,37 @@ class DatasetConfig:
         fix("opts", {str(key): value for key, value in self.opts.items()})
         if self.q is not None:
             self._check_potts()
+        else:
+            self._check_ising()
+
+    def _check_ising(self) -> None:
+        """What the Ising sampler of ``method`` takes (before any work): K >= 0 for the cluster methods,
+        its own options (``backend``, ``start``, Wolff's ``flips_per_sweep``) and ``max_sweeps``."""
+        sampler = SAMPLERS[self.method]
+        if self.method in ("wolff", "swendsen_wang") and self.K < 0:
+            raise ValueError(
+                f"K must be >= 0 for method={self.method!r} (Fortuin-Kasteleyn clusters need a ferromagnetic "
+                f"coupling; use method=checkerboard or heatbath for K < 0), got {self.K}"
+            )
+        given = ("self", "L", "K", "h", "chains", "seed", "device")
+        allowed = [
+            name for name in inspect.signature(sampler.__init__).parameters if name not in given
+        ] + list(ISING_SCHEDULE_OPTIONS)
+        unknown = sorted(set(self.opts) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"opts {unknown} are not options of method={self.method!r}; allowed: {sorted(allowed)}"
+            )
+        if "backend" in self.opts:
+            try:
+                resolve_kernel(self.opts["backend"], torch.device(self.device), sampler.kernels)
+            except ValueError as err:
+                raise ValueError(f"opts.{err}") from None
+        if "start" in self.opts:
+            check_choice(self.opts["start"], "opts.start", START_STATES)
+        for name in ("flips_per_sweep", "max_sweeps"):
+            if name in self.opts:
+                check_int(self.opts[name], f"opts.{name}", minimum=1)
 
     def _check_potts(self) -> None:
         """What the Potts samplers support (before any work): K >= 0, CPU, int8 storage, their opts (any
