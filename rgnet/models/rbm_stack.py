@@ -18,7 +18,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from rgnet._checks import check_choice, check_int, check_real
-from rgnet.contracts import BLOCK_SPIN_MODES, HasLatticeSide
+from rgnet.contracts import BLOCK_SPIN_MODES, HasBlockPairs, HasLatticeSide
 from rgnet.models.rbm import RBM, check_configurations
 from rgnet.rg.blocking import sign_with_coin
 from rgnet.rg.flow import assign_to_lattice, lattice_sides
@@ -236,7 +236,26 @@ class RBMStack(lightning.LightningModule):
     def check_datamodule(self, datamodule: object) -> None:
         """Raise ValueError when ``datamodule`` serves q-state Potts colours (one-hot; the stack's inputs
         and its block-spin measurements are Ising spins) or lattices of another L*L than ``layers[0]``
-        (rgnet-train calls this before any data is made; :meth:`on_fit_start` repeats it)."""
+        (rgnet-train calls this before any data is made; :meth:`on_fit_start` repeats it); also when it
+        serves (V, E) block pairs, images instead of flat configurations (``data.shape=image``), or when the
+        stack expects {0, 1} inputs (``inputs="binary"``) of the data's +-1 spins."""
+        if datamodule is None:  # plain Lightning use with loaders: checked batch by batch
+            return
+        if isinstance(datamodule, HasBlockPairs):
+            raise TypeError(
+                "the RBM stack trains on whole 2D Ising configurations (data=ising2d or data=ising2d_file), "
+                f"but {type(datamodule).__name__} serves (V, E) block pairs"
+            )
+        shape = getattr(datamodule, "shape", "flat")
+        if shape != "flat":
+            raise ValueError(
+                f"the RBM stack takes flat configurations of L*L sites, but the data serve shape={shape!r}: "
+                "set data.shape=flat"
+            )
+        if self.rbms[0].inputs != "spin":
+            raise ValueError(
+                f"model.inputs={self.rbms[0].inputs!r} but the data serve +-1 spins: set model.inputs=spin"
+            )
         q = getattr(datamodule, "q", None)
         if q is not None:
             raise ValueError(
