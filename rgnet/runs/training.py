@@ -35,6 +35,7 @@ from rgnet.contracts import ChecksDataModule, ChecksModel, ReportsSummaryMetrics
 from rgnet.files import atomic_write_json
 from rgnet.runs.config import (
     ConfigError,
+    check_directory,
     check_flag,
     check_groups,
     check_int_setting,
@@ -66,11 +67,39 @@ def compose_train(
     return compose("train", overrides, output_dir)
 
 
+#: Top-level settings and config groups of a composed ``conf/train.yaml`` (``+seeed=1`` is an error).
+TOP_LEVEL_KEYS = (
+    "task_name",
+    "output_dir",
+    "seed",
+    "threads",
+    "resume",
+    "test",
+    "optimized_metric",
+    "checkpoint_every_n_steps",
+    "paths",
+    "data",
+    "model",
+    "trainer",
+    "logger",
+    "callbacks",
+)
+
+
 def check_top_level(cfg: DictConfig) -> None:
-    """The run's own settings (seed, flags, task name, thread and checkpoint counts) and its groups."""
+    """The run's own settings (seed, flags, task name, thread and checkpoint counts, paths) and its groups."""
+    unknown = sorted(str(key) for key in cfg if key not in TOP_LEVEL_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {unknown} of {COMMAND}; allowed: {list(TOP_LEVEL_KEYS)}")
     check_groups(
-        cfg, ("paths", "data", "model", "trainer"), " (choose an experiment, e.g. experiment=mehta_schwab)"
+        cfg,
+        ("paths", "data", "model", "trainer", "logger", "callbacks"),
+        " (choose an experiment, e.g. experiment=mehta_schwab)",
     )
+    for key in ("output_dir", "cache_dir"):
+        value = cfg.paths.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"paths.{key} must be a directory path, got {value!r}")
     check_int_setting(cfg, "seed", minimum=0, maximum=2**32 - 1, optional=False)
     for flag in ("resume", "test"):
         check_flag(cfg, flag)
@@ -89,11 +118,34 @@ def build(cfg: DictConfig, *, multirun: bool = False) -> dict[str, Any]:
     "trainer_kwargs"}``. Raises :class:`ConfigError` naming the offending field. ``multirun``: the run is
     one job of a local sweep (which cannot start DDP ranks by re-running the command).
     """
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return _build(cfg, multirun=multirun)
+    except OmegaConfBaseException as err:  # a missing value (data=ising2d_file without data.path), ...
+        raise ConfigError(error_text(err)) from None
+
+
+def _cache_dirs(cfg: DictConfig) -> list[tuple[str, Any]]:
+    """(setting, directory) of each dataset cache the run uses: the data's and the callbacks'."""
+    nodes = [("data", cfg.data)] + [(f"callbacks.{name}", node) for name, node in cfg.callbacks.items()]
+    found = []
+    for prefix, node in nodes:
+        if isinstance(node, DictConfig) and "cache_dir" in node:
+            value = node.cache_dir
+            setting = "paths.cache_dir" if value == cfg.paths.cache_dir else f"{prefix}.cache_dir"
+            found.append((setting, value))
+    return found
+
+
+def _build(cfg: DictConfig, *, multirun: bool) -> dict[str, Any]:
     import lightning
 
     from rgnet.runs.cluster import under_slurm
 
     check_top_level(cfg)
+    for setting, directory in _cache_dirs(cfg):
+        check_directory(directory, setting)
     datamodule = instantiate(cfg.data, "data")
     model = instantiate(cfg.model, "model")
     if isinstance(model, ChecksDataModule):  # sizes that do not fit the data, caught before the data are made
@@ -113,32 +165,201 @@ def build(cfg: DictConfig, *, multirun: bool = False) -> dict[str, Any]:
             except (ValueError, TypeError) as err:
                 raise ConfigError(f"callbacks.{name}: {error_text(err)}") from None
     loggers = [instantiate(node, f"logger.{name}") for name, node in cfg.logger.items() if node is not None]
+    for name, logger in zip([n for n, node in cfg.logger.items() if node is not None], loggers, strict=True):
+        _check_logger_options(logger, f"logger.{name}")
     trainer_kwargs = to_plain(cfg.trainer)
-    for key in ("callbacks", "logger"):
+    if not isinstance(trainer_kwargs, dict):
+        raise ConfigError(f"trainer must be a mapping of Trainer settings, got {trainer_kwargs!r}")
+    for key in ("callbacks", "logger", "plugins"):
         if key in trainer_kwargs:
-            raise ConfigError(f"trainer.{key} is set by the {key} group, not in trainer")
+            raise ConfigError(f"trainer.{key} is set by rgnet-train (the {key} group), not in trainer")
     try:  # unknown Trainer arguments fail here, before any data is made
         inspect.signature(lightning.Trainer).bind(**trainer_kwargs)
     except TypeError as err:
         raise ConfigError(f"trainer: {err}") from None
+    check_trainer_settings(trainer_kwargs)
     if trainer_kwargs.get("strategy") == "ddp" and multirun and not under_slurm():
         raise ConfigError(
             "trainer.strategy=ddp starts its ranks by re-running the command, which a local multirun "
             "cannot do; sweep with trainer.strategy=ddp_spawn, or submit the sweep with "
             "hydra/launcher=submitit_slurm"
         )
+    trainer = make_trainer(trainer_kwargs, list(callbacks.values()), loggers)
     return {
         "datamodule": datamodule,
         "model": model,
         "callbacks": callbacks,
         "loggers": loggers,
         "trainer_kwargs": trainer_kwargs,
+        "trainer": trainer,
     }
+
+
+def _check_logger_options(logger: Any, field: str) -> None:
+    """A TensorBoard logger hands its unknown keyword arguments to the event writer, which fails on them only
+    at the first logged value (mid-training): they are checked here against the writer's signature."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    if not isinstance(logger, TensorBoardLogger):
+        return
+    from torch.utils.tensorboard import SummaryWriter
+
+    extra = dict(getattr(logger, "_kwargs", {}))
+    try:
+        inspect.signature(SummaryWriter).bind(**extra)
+    except TypeError:
+        allowed = [p for p in inspect.signature(SummaryWriter).parameters if p != "log_dir"]
+        raise ConfigError(
+            f"{field}: unknown option(s) {sorted(extra)} of the TensorBoard logger; besides "
+            f"TensorBoardLogger's own it takes {allowed}"
+        ) from None
+
+
+#: Lightning accelerators rgnet runs on.
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+#: Trainer flags that must be true or false (Lightning takes any truthy value and fails later, or not at all).
+TRAINER_FLAGS = (
+    "enable_checkpointing",
+    "enable_model_summary",
+    "enable_progress_bar",
+    "sync_batchnorm",
+    "use_distributed_sampler",
+    "inference_mode",
+    "detect_anomaly",
+    "barebones",
+)
+
+
+def _trainer_int(kwargs: Mapping[str, Any], key: str, minimum: int, *, extra: tuple[Any, ...] = ()) -> None:
+    """``trainer.<key>``, when set, is an integer >= ``minimum`` or one of the values ``extra``."""
+    if key not in kwargs:
+        return
+    value = kwargs[key]
+    if any(value is e or (value == e and not isinstance(value, bool)) for e in extra):
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        allowed = " or ".join([f"an integer >= {minimum}", *("null" if e is None else str(e) for e in extra)])
+        raise ConfigError(f"trainer.{key} must be {allowed}, got {value!r}")
+
+
+def check_trainer_settings(kwargs: Mapping[str, Any]) -> None:
+    """The Trainer settings that Lightning accepts and fails on only later, mid-training, or with a message
+    that does not name the setting (``max_epochs=abc``: a bare AssertionError; ``max_epochs=0``: a run
+    that trains nothing; ``log_every_n_steps=0``: a division by zero at the first step; ``trainer=gpu`` on
+    a machine without a GPU). Raises :class:`ConfigError` naming the setting and the allowed values."""
+    import torch
+
+    _trainer_int(kwargs, "max_epochs", 1, extra=(-1, None))
+    _trainer_int(kwargs, "max_steps", 1, extra=(-1,))
+    for key in ("min_epochs", "min_steps", "reload_dataloaders_every_n_epochs"):
+        _trainer_int(kwargs, key, 0, extra=(None,))
+    for key in ("num_nodes", "log_every_n_steps", "accumulate_grad_batches"):
+        _trainer_int(kwargs, key, 1)
+    _trainer_int(kwargs, "check_val_every_n_epoch", 1, extra=(None,))
+    for key in TRAINER_FLAGS:
+        if key in kwargs and not isinstance(kwargs[key], bool):
+            raise ConfigError(f"trainer.{key} must be true or false, got {kwargs[key]!r}")
+    if kwargs.get("benchmark") is not None and not isinstance(kwargs["benchmark"], bool):
+        raise ConfigError(f"trainer.benchmark must be true, false or null, got {kwargs['benchmark']!r}")
+    deterministic = kwargs.get("deterministic")
+    if deterministic is not None and not isinstance(deterministic, bool) and deterministic != "warn":
+        raise ConfigError(f"trainer.deterministic must be true, false, 'warn' or null, got {deterministic!r}")
+    fast = kwargs.get("fast_dev_run", False)
+    if not isinstance(fast, bool) and (not isinstance(fast, int) or fast < 0):
+        raise ConfigError(f"trainer.fast_dev_run must be true, false or an integer >= 0, got {fast!r}")
+    clip = kwargs.get("gradient_clip_val")
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip >= 0):
+        raise ConfigError(f"trainer.gradient_clip_val must be a number >= 0 or null, got {clip!r}")
+    interval = kwargs.get("val_check_interval")
+    if interval is not None and (
+        isinstance(interval, bool)
+        or not isinstance(interval, (int, float))
+        or (isinstance(interval, int) and interval < 1)
+        or (isinstance(interval, float) and not 0.0 < interval <= 1.0)
+    ):
+        raise ConfigError(
+            "trainer.val_check_interval must be an integer >= 1 (batches), a fraction in (0, 1] of an epoch "
+            f"or null, got {interval!r}"
+        )
+    max_time = kwargs.get("max_time")
+    if max_time is not None and not (
+        isinstance(max_time, dict)
+        or (isinstance(max_time, str) and re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", max_time))
+    ):
+        raise ConfigError(
+            "trainer.max_time must be 'DD:HH:MM:SS' (e.g. '00:12:00:00'), a mapping such as {hours: 12} "
+            f"or null, got {max_time!r}"
+        )
+    root = kwargs.get("default_root_dir")
+    if root is not None and (not isinstance(root, str) or not root.strip()):
+        raise ConfigError(f"trainer.default_root_dir must be a directory path or null, got {root!r}")
+    accelerator = kwargs.get("accelerator", "auto")
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(f"trainer.accelerator must be one of {list(ACCELERATORS)}, got {accelerator!r}")
+    devices = kwargs.get("devices", "auto")
+    valid_devices = (
+        (isinstance(devices, int) and not isinstance(devices, bool) and (devices >= 1 or devices == -1))
+        or devices == "auto"
+        or (isinstance(devices, str) and devices.replace(",", "").replace(" ", "").isdigit())
+        or (
+            isinstance(devices, list)
+            and bool(devices)
+            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices)
+        )
+    )
+    if not valid_devices:
+        raise ConfigError(
+            "trainer.devices must be a number of devices >= 1, -1 (all), 'auto' or a list of device indices, "
+            f"got {devices!r}"
+        )
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator={accelerator!r}: no CUDA GPU is available on this machine; use trainer=cpu "
+            "(or trainer=ddp_sim for DDP on the CPU)"
+        )
+    if accelerator in ("gpu", "cuda") and isinstance(devices, int) and devices > torch.cuda.device_count():
+        raise ConfigError(
+            f"trainer.devices={devices} but this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+        )
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Any:
+    """Lightning's notes at Trainer construction (GPU available, tips) are shown by the run, not the check."""
+    import lightning.pytorch  # noqa: F401 - its import sets its loggers' levels: before they are raised here
+
+    names = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning")
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def make_trainer(trainer_kwargs: Mapping[str, Any], callbacks: list[Any], loggers: list[Any]) -> Any:
+    """The run's ``lightning.Trainer`` (cheap: nothing is written until it fits); Lightning's own refusals
+    (``precision=banana``, ``strategy=fsdp`` on the CPU, ``max_time=forever``) become a
+    :class:`ConfigError` naming the trainer settings."""
+    import lightning
+
+    from rgnet.runs.cluster import cluster_plugins
+
+    plugins = cluster_plugins()
+    try:
+        return lightning.Trainer(
+            **trainer_kwargs, callbacks=callbacks, logger=loggers or False, plugins=plugins or None
+        )
+    except Exception as err:  # noqa: BLE001 - Lightning raises many types (Misconfiguration, Value, Import)
+        raise ConfigError(f"trainer: {error_text(err)}") from None
 
 
 def check(cfg: DictConfig) -> None:
     """Everything :func:`run` checks before it starts work, without starting it (raises ConfigError)."""
-    build(cfg)
+    with _quiet_lightning():
+        build(cfg)
     check_run_dir(cfg, Path(cfg.output_dir).resolve())
 
 
@@ -229,20 +450,10 @@ def _train(
     rank_zero: bool,
 ) -> dict[str, Any]:
     """The work of :func:`run` once ``run_dir`` is checked and held."""
-    import lightning
-
-    from rgnet.runs.cluster import cluster_plugins
-
     run_identity = identity(cfg)
     if rank_zero and not (run_dir / RUN_CONFIG).is_file():
         atomic_write_json(run_dir / RUN_CONFIG, run_identity)
-    plugins = cluster_plugins()
-    trainer = lightning.Trainer(
-        **parts["trainer_kwargs"],
-        callbacks=list(parts["callbacks"].values()),
-        logger=parts["loggers"] or False,
-        plugins=plugins or None,
-    )
+    trainer = parts["trainer"]
     model, datamodule = parts["model"], parts["datamodule"]
     if resume_from is not None and resume_from.name != LAST_CHECKPOINT.name:
         log.warning(
