@@ -26,9 +26,10 @@ from rgnet.bench.rbm import cd_throughput_table
 from rgnet.bench.rg import COLUMNS as MCRG_COLUMNS
 from rgnet.bench.rg import check_mcrg_size, mcrg_table
 from rgnet.bench.samplers import independent_samples_table, throughput_table
+from rgnet.data.dataset import MAX_COUPLING
 from rgnet.ising import METHODS
 from rgnet.potts import POTTS_METHODS
-from rgnet.runs.config import ConfigError, compose
+from rgnet.runs.config import ConfigError, check_directory, compose, to_plain
 from rgnet.runs.summary import device_name, new_summary, write_summary
 from rgnet.tables import format_records
 
@@ -41,15 +42,24 @@ def compose_bench(overrides: list[str] | tuple[str, ...] = (), output_dir: str |
     return compose("bench", overrides, output_dir)
 
 
+def _listed(value: Any, name: str) -> Any:
+    """``value`` if it is a list (``methods=wolff`` is a string, iterated letter by letter otherwise)."""
+    if not OmegaConf.is_list(value):
+        raise TypeError(f"{name} must be a list, e.g. {name}=[...], got {value!r}")
+    return value
+
+
 def _potts_settings(cfg: DictConfig) -> dict[str, Any]:
     """The checked ``potts`` section: keyword arguments of the sampler and cylinder tables."""
-    methods = tuple(check_choice(m, "potts.methods", POTTS_METHODS) for m in cfg.methods)
+    methods = tuple(
+        check_choice(m, "potts.methods", POTTS_METHODS) for m in _listed(cfg.methods, "potts.methods")
+    )
     L = check_int(cfg.L, "potts.L", minimum=2, maximum=1 << 15)
     if "heatbath" in methods and L % 2:
         raise ValueError(f"potts.L must be even for heatbath (the Ising checkerboard), got {L}")
     return {
         "sampler": {
-            "qs": tuple(check_int(q, "potts.q", minimum=2, maximum=127) for q in cfg.q),
+            "qs": tuple(check_int(q, "potts.q", minimum=2, maximum=127) for q in _listed(cfg.q, "potts.q")),
             "L": L,
             "chains": check_int(cfg.chains, "potts.chains", minimum=1),
             "methods": methods,
@@ -57,7 +67,7 @@ def _potts_settings(cfg: DictConfig) -> dict[str, Any]:
         "cylinder": {
             "circumferences": tuple(
                 check_circumference(c, f"potts.cylinder_circumferences[{i}]")
-                for i, c in enumerate(cfg.cylinder_circumferences)
+                for i, c in enumerate(_listed(cfg.cylinder_circumferences, "potts.cylinder_circumferences"))
             ),
             "separation": check_int(cfg.cylinder_separation, "potts.cylinder_separation", minimum=1),
         },
@@ -67,20 +77,20 @@ def _potts_settings(cfg: DictConfig) -> dict[str, Any]:
 def _settings(cfg: DictConfig) -> dict[str, Any]:
     device = check_device(cfg.device)
     sizes = []
-    for i, pair in enumerate(cfg.sizes):
-        if len(pair) != 2:
-            raise ValueError(f"sizes[{i}] must be [L, chains], got {list(pair)}")
+    for i, pair in enumerate(_listed(cfg.sizes, "sizes")):
+        if not OmegaConf.is_list(pair) or len(pair) != 2:
+            raise ValueError(f"sizes[{i}] must be [L, chains], got {to_plain(pair)!r}")
         sizes.append(
             (
                 check_int(pair[0], f"sizes[{i}].L", minimum=2),
                 check_int(pair[1], f"sizes[{i}].chains", minimum=1),
             )
         )
-    methods = tuple(check_choice(m, "methods", METHODS) for m in cfg.methods)
+    methods = tuple(check_choice(m, "methods", METHODS) for m in _listed(cfg.methods, "methods"))
     rbm_layers = []
-    for i, pair in enumerate(cfg.rbm.layers):
-        if len(pair) != 2:
-            raise ValueError(f"rbm.layers[{i}] must be [n_visible, n_hidden], got {list(pair)}")
+    for i, pair in enumerate(_listed(cfg.rbm.layers, "rbm.layers")):
+        if not OmegaConf.is_list(pair) or len(pair) != 2:
+            raise ValueError(f"rbm.layers[{i}] must be [n_visible, n_hidden], got {to_plain(pair)!r}")
         rbm_layers.append(
             (
                 check_int(pair[0], f"rbm.layers[{i}].n_visible", minimum=1),
@@ -91,14 +101,16 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
     if mcrg_n:
         check_mcrg_size(cfg.mcrg.L, cfg.mcrg.levels)
     potts = _potts_settings(cfg.potts)
-    if bool(cfg.gpu_kernels) and device.type != "cuda":
+    if not isinstance(cfg.gpu_kernels, bool):
+        raise TypeError(f"gpu_kernels must be true or false, got {cfg.gpu_kernels!r}")
+    if cfg.gpu_kernels and device.type != "cuda":
         raise ValueError("gpu_kernels=true needs device=cuda")
     return {
         "rbm_layers": tuple(rbm_layers),
         "rbm_batch": check_int(cfg.rbm.batch, "rbm.batch", minimum=1),
-        "rbm_ks": tuple(check_int(k, "rbm.ks", minimum=1) for k in cfg.rbm.ks),
+        "rbm_ks": tuple(check_int(k, "rbm.ks", minimum=1) for k in _listed(cfg.rbm.ks, "rbm.ks")),
         "device": device,
-        "K": check_real(cfg.K, "K", minimum=0.0),
+        "K": check_real(cfg.K, "K", minimum=0.0, maximum=MAX_COUPLING),
         "sizes": tuple(sizes),
         "methods": methods,
         "independent_L": check_int(cfg.independent.L, "independent.L", minimum=2),
@@ -114,9 +126,11 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
 def validate_config(cfg: DictConfig) -> dict[str, Any]:
     """Checked benchmark settings (raises :class:`ConfigError` naming the field before any timing)."""
     try:
-        return _settings(cfg)
+        settings = _settings(cfg)
     except (TypeError, ValueError) as err:
         raise ConfigError(str(err)) from None
+    check_directory(cfg.paths.get("output_dir"), "paths.output_dir")
+    return settings
 
 
 def run(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict[str, Any]:

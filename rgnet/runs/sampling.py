@@ -31,6 +31,7 @@ from rgnet.potts import (
 )
 from rgnet.runs.config import (
     ConfigError,
+    check_directory,
     check_flag,
     check_groups,
     check_int_setting,
@@ -52,6 +53,10 @@ OBSERVABLES = (
     ("susceptibility", "susceptibility chi"),
     ("binder", "Binder U4"),
 )
+#: Top-level settings and config groups of a composed ``conf/sample.yaml``.
+TOP_LEVEL_KEYS = ("paths", "data", "progress", "overwrite_corrupt", "threads", "output_dir")
+#: The data modules whose datasets rgnet-sample makes (``data=ising2d``, ``data=potts2d``).
+DATASET_TARGETS = ("rgnet.data.datamodule.IsingDataModule.from_fields",)
 #: Keys of the ``data`` group that configure the training data module, not the dataset.
 NOT_DATASET_FIELDS = ("_target_", "cache_dir", *LOADER_OPTIONS)
 
@@ -66,21 +71,31 @@ def validate_config(cfg: DictConfig) -> DatasetConfig:
 
     Raises :class:`ConfigError` naming the offending field (e.g. ``data.L``).
     """
+    from omegaconf.errors import OmegaConfBaseException
+
+    unknown = sorted(str(key) for key in cfg if key not in TOP_LEVEL_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {unknown} of {COMMAND}; allowed: {list(TOP_LEVEL_KEYS)}")
     check_groups(cfg, ("data", "paths"))
+    if "_target_" in cfg.data and cfg.data.get("_target_") not in DATASET_TARGETS:
+        raise ConfigError(
+            f"data: rgnet-sample makes the 2D datasets of data=ising2d and data=potts2d only, not those of "
+            f"{cfg.data._target_}"
+        )
     try:
         data = OmegaConf.to_container(cfg.data, resolve=True)
         for key in NOT_DATASET_FIELDS:  # the data module's keys, shared with rgnet-train
             data.pop(key, None)
         dataset = DatasetConfig.from_mapping(data, prefix="data.")
-    except (ValueError, TypeError) as err:
-        raise ConfigError(error_text(err)) from err
+    except (ValueError, TypeError, OmegaConfBaseException) as err:
+        raise ConfigError(error_text(err)) from None
     if dataset.n < 2:
         raise ConfigError(f"data.n must be >= 2 for error bars, got {dataset.n}")
-    if not isinstance(cfg.paths.get("cache_dir"), str) or not cfg.paths.cache_dir:
-        raise ConfigError(f"paths.cache_dir must be a directory path, got {cfg.paths.get('cache_dir')!r}")
     for flag in ("progress", "overwrite_corrupt"):
         check_flag(cfg, flag)
     check_int_setting(cfg, "threads", minimum=1)
+    for key in ("cache_dir", "output_dir"):
+        check_directory(cfg.paths.get(key), f"paths.{key}")
     return dataset
 
 
