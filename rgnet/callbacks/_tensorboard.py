@@ -240,7 +240,7 @@ def image_grid_figure(
         cmap, vmin, vmax = matplotlib.colormaps["RdBu_r"], -limit, limit
     else:
         cmap, vmin, vmax = matplotlib.colormaps["gray"], -1.0, 1.0
-    cmap = cmap.with_extremes(bad="0.8")
+    cmap = cmap.with_extremes(bad="0.8" if signed else "#9ecae1")  # gaps: no colour of the data's scale
     rows = -(-n // columns)
     if annotate is None:
         annotate = H * W <= 64 and n <= 16

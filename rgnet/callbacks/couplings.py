@@ -194,8 +194,9 @@ class CouplingTrajectories(lightning.Callback):
         )
         writer = tensorboard_writer(trainer)
         if writer is not None:
+            reference = "exact" if any("K_exact" in row for row in rows) else "majority"
             charts = {
-                f"layer{row['layer']} {key}": f"couplings/layer{row['layer']}/{key}"
+                f"layer {row['layer']} {key}: fitted, {reference}": f"couplings/layer{row['layer']}/{key}"
                 for row in rows
                 for key in LAYER_QUANTITIES
                 if key in row

@@ -152,10 +152,16 @@ class BlockSpinEmergence(_Periodic):
     def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
         _check_module(pl_module)
         writer = tensorboard_writer(trainer)
-        if writer is not None:
-            for tag in ("block_spin", "block_radius"):
+        if writer is not None:  # one chart per layer, titled with what it overlays
+            data = {"shuffle": "site-shuffled data", "random": "K = 0 spins"}.get(self.control_mode)
+            control = f", control ({data})" if data else ""
+            titles = {
+                "block_spin": "layer {} locality: trained, init" + control,
+                "block_radius": "layer {} block radius (lattice spacings): trained" + control,
+            }
+            for tag, title in titles.items():
                 layers = range(1, _n_layers(pl_module) + 1)
-                overlay_charts(writer, tag, {f"layer{l}": f"{tag}/layer{l}" for l in layers})
+                overlay_charts(writer, tag, {title.format(l): f"{tag}/layer{l}" for l in layers})
         if self.init_locality is None:
             self.init_locality = self._locality(pl_module)
         if self.control_mode != "none" and self.control is None:
@@ -383,7 +389,8 @@ class RBMThermodynamics(_Periodic):
     def on_fit_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
         writer = tensorboard_writer(trainer)
         if writer is not None:
-            overlay_charts(writer, "thermo", {key: f"thermo/{key}" for key in THERMO_QUANTITIES})
+            titles = {key: f"{key.replace('_', ' ')} per site: model, data" for key in THERMO_QUANTITIES}
+            overlay_charts(writer, "thermo", {titles[key]: f"thermo/{key}" for key in THERMO_QUANTITIES})
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self._data = []

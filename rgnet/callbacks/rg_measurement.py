@@ -450,7 +450,6 @@ def exponents_figure(results: dict[str, Any], run: str = "") -> Figure:
     ``results["exact"]`` (Ising's without it) dashed; legends under the axes, ``run`` (the run shown) under
     the title."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(10, 4.8), dpi=120, layout="constrained")
     axes = fig.subplots(1, 2)
@@ -483,7 +482,10 @@ def exponents_figure(results: dict[str, Any], run: str = "") -> Figure:
             value = Fraction(exact[key]).limit_denominator(60)
             ax.axhline(exact[key], color="k", ls="--", lw=1, label=f"exact {key} = {value}")
         ax.set_xlabel("level n")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        levels = sorted({r["level"] for name in names for r in results[name]["mcrg"]["levels"]})
+        if levels:  # a tick per level, a little room either side (one level gave ticks at 0.85 ... 1.05)
+            ax.set_xlim(levels[0] - 0.5, levels[-1] + 0.5)
+            ax.set_xticks(levels)
         ax.set_ylabel(key)
         legend_below(ax)
     maps = " and ".join(_TITLES[name] for name in names) or "maps"

@@ -540,15 +540,31 @@ def hparam_settings(cfg: DictConfig, summary: Mapping[str, Any]) -> dict[str, An
 
 
 def _override_keys(cfg: DictConfig) -> set[str]:
-    """The settings given on the command line (in a sweep: the ones that vary): Hydra's overrides inside
-    rgnet-train, else those the run directory's name spells out (:func:`rgnet.runs.identity.run_id`)."""
+    """The settings that vary between the runs this one is compared with: in a Hydra sweep the swept ones
+    (the sweep overrides of the sweep's ``multirun.yaml``, e.g. ``data.K=0.3,0.408``, and the sweeper's
+    ``params``); in a single rgnet-train run its command-line overrides (Hydra's, else those the run
+    directory's name spells out, :func:`rgnet.runs.identity.run_id`)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-    if HydraConfig.initialized():
-        overrides = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
-        return {o.key_or_group.replace("/", ".") for o in overrides}
-    return set(re.findall(r"(?:^|,)([A-Za-z_][\w.]*)=", Path(str(cfg.output_dir)).name))
+    parser = OverridesParser.create()
+    if not HydraConfig.initialized():
+        return set(re.findall(r"(?:^|,)([A-Za-z_][\w.]*)=", Path(str(cfg.output_dir)).name))
+    hydra = HydraConfig.get()
+    sweep = Path(str(hydra.sweep.dir)) / "multirun.yaml" if hydra.mode == RunMode.MULTIRUN else None
+    if sweep is not None and sweep.is_file():
+        unreadable = (OSError, ValueError, AttributeError, HydraException, OmegaConfBaseException)
+        with contextlib.suppress(*unreadable):  # then the job's own overrides, below
+            swept = OmegaConf.load(sweep).hydra
+            overrides = parser.parse_overrides(list(swept.overrides.task))
+            keys = {o.key_or_group for o in overrides if o.is_sweep_override()}
+            keys |= set((swept.sweeper.get("params") or {}).keys())
+            return {key.replace("/", ".") for key in keys}
+    return {o.key_or_group.replace("/", ".") for o in parser.parse_overrides(list(hydra.overrides.task))}
 
 
 #: Plain lists of numbers in a model's summary and what their index counts (lists ``<name>_per_<unit>``

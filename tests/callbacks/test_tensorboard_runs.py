@@ -97,11 +97,19 @@ def test_one_tensorboard_run_with_canonical_tags_and_overlay_layout(resumed_run)
 
     charts = layout(events)
     assert set(charts) == {"block_spin", "block_radius", "thermo", "couplings"}
-    assert set(charts["block_spin"]) == {"layer1", "layer2"}
-    assert {"layer1 K", "layer2 h"} <= set(charts["couplings"])
+    # each chart says what it overlays
+    titles = {
+        "block_spin/layer1": "layer 1 locality: trained, init, control (site-shuffled data)",
+        "block_spin/layer2": "layer 2 locality: trained, init, control (site-shuffled data)",
+        "block_radius/layer1": "layer 1 block radius (lattice spacings): trained, control (site-shuffled "
+        "data)",
+        "thermo/energy": "energy per site: model, data",
+        "thermo/specific_heat": "specific heat per site: model, data",
+        "couplings/layer2/K": "layer 2 K: fitted, majority",
+    }
+    assert set(charts["block_spin"]) == {titles["block_spin/layer1"], titles["block_spin/layer2"]}
     for chart, names in series.items():
-        category, title = chart.split("/", 1)
-        (regex,) = charts[category][title.replace("/", " ")]
+        (regex,) = charts[chart.split("/")[0]][titles[chart]]
         overlaid = {tag for tag in scalars if re.search(regex, tag)}
         assert overlaid == {f"{chart}/{name}" for name in names}
 
@@ -200,3 +208,38 @@ def test_hparam_metrics_order_and_leave_out_settings_constants_and_copies():
     ]
     assert values["couplings/follows_flow"] is False
     assert missing == [tag for tag in values if tag != "train/loss"]
+
+
+@pytest.fixture
+def hydra_job():
+    """Make the process look like a Hydra job with the given ``hydra`` settings (mode, sweep, overrides)."""
+    from hydra.conf import HydraConf
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    def start(**settings):
+        cfg = OmegaConf.create({"hydra": OmegaConf.merge(OmegaConf.structured(HydraConf), settings)})
+        HydraConfig.instance().set_config(cfg)
+
+    yield start
+    HydraConfig.instance().cfg = None
+
+
+def test_the_swept_settings_are_the_ones_that_differ(tmp_path, hydra_job):
+    """TensorBoard shows the hparams marked as differing first: in a sweep the swept ones, not every
+    override the jobs share."""
+    from omegaconf import OmegaConf
+
+    shared = ["experiment=mehta_schwab", "data.L=12", "model.layers=[144,36,9]"]
+    sweep = {"overrides": {"task": [*shared, "data.K=0.3,0.408", "seed=range(3)"]}}
+    OmegaConf.save(
+        {"hydra": {**sweep, "sweeper": {"params": {"model.lr": "interval(0.01, 0.1)"}}}},
+        tmp_path / "multirun.yaml",
+    )
+    cfg = training.compose_train([*shared, "data.K=0.3", "seed=1", f"paths.root_dir={tmp_path}"])
+    hydra_job(
+        mode="MULTIRUN", sweep={"dir": str(tmp_path)}, overrides={"task": [*shared, "data.K=0.3", "seed=1"]}
+    )
+    assert training._override_keys(cfg) == {"data.K", "seed", "model.lr"}
+    hydra_job(mode="RUN", overrides={"task": [*shared, "data.K=0.3"]})  # one run: its overrides
+    assert training._override_keys(cfg) == {"experiment", "data.L", "model.layers", "data.K"}
