@@ -15,6 +15,7 @@ from rgnet.data.dataset import (
     dataset_path,
     get_or_create_dataset,
     load_dataset,
+    read_dataset_metadata,
     save_dataset,
     spins_sha256,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "dataset_path",
     "get_or_create_dataset",
     "load_dataset",
+    "read_dataset_metadata",
     "save_dataset",
     "spins_sha256",
 ]

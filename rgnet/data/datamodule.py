@@ -19,10 +19,22 @@ from rgnet.data.dataset import (
     check_metadata,
     get_or_create_dataset,
     load_dataset,
+    read_dataset_metadata,
 )
 from rgnet.potts.observables import check_potts_spins
 
 SHAPES = ("flat", "image")
+#: Dataset parameters that models and measurements read from the data config (``${data.L}``, ``${data.K}``):
+#: with a dataset file each one given must be the file's.
+FILE_PARAMETERS = ("q", "L", "K", "h")
+#: Settings of other data groups, with what serves them, for the message when they reach a 2D dataset.
+_OTHER_GROUPS = {
+    "geometry": "(V, E) pairs (data=ve_pairs)", "block": "(V, E) pairs (data=ve_pairs)",
+    "buffer": "(V, E) pairs (data=ve_pairs)", "env_width": "(V, E) pairs (data=ve_pairs)",
+    "pairs_per_config": "(V, E) pairs (data=ve_pairs)",
+    "separation": "exact ring pairs of the infinite cylinder (data=cylinder_pairs), which no file holds",
+    "N": "1D chains (data=chain1d), which no 2D dataset file holds",
+}  # fmt: skip
 
 
 def item_shape(L: int, shape: str, q: int | None = None) -> tuple[int, ...]:
@@ -61,13 +73,40 @@ class SpinDataset(Dataset):
         return item.reshape(-1) if self.shape == "flat" else item
 
 
+def _file_expectation(path: str | os.PathLike[str], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata a dataset file must carry: each of :data:`FILE_PARAMETERS` in ``fields`` (``q`` None
+    for Ising), checked now against the file's header; ValueError naming ``data.<field>`` and the file's
+    value otherwise."""
+    metadata = read_dataset_metadata(path)
+    expect: dict[str, Any] = {}
+    for name in FILE_PARAMETERS:
+        if name not in fields:
+            continue
+        given, stored = fields[name], metadata.get(name)
+        same = (
+            given == stored
+            if name in ("L", "q") or given is None or stored is None
+            else math.isclose(float(given), float(stored), rel_tol=1e-12, abs_tol=1e-15)
+        )
+        if not same:
+            raise ValueError(
+                f"data.{name}={given!r}, but the dataset file {path} holds {name}={stored!r}: set "
+                f"data.{name}={stored!r} (models and measurements take it from the data config) or use "
+                "another file"
+            )
+        if stored is not None:
+            expect[name] = stored
+    return expect
+
+
 class IsingDataModule(lightning.LightningDataModule):
     """Train/validation split of one 2D Ising dataset, batches of float32 +-1, or of one q-state Potts
     dataset (``config.q`` set, or a file whose metadata has ``q``), batches of one-hot float32 colours.
 
     Give exactly one of ``path`` (a file written by :func:`rgnet.data.save_dataset`, optionally checked
-    against ``expect``) or ``config`` (dataset parameters, see :class:`rgnet.data.DatasetConfig`) together
-    with ``cache_dir``; the latter is generated in :meth:`prepare_data` if not cached yet.
+    against ``expect``; its metadata are read at once, its spins in :meth:`setup`) or ``config`` (dataset
+    parameters, see :class:`rgnet.data.DatasetConfig`) together with ``cache_dir``; the latter is generated
+    in :meth:`prepare_data` if not cached yet.
 
     Args:
         val_fraction: fraction of the configurations held out for validation, in (0, 1); both parts must
@@ -102,11 +141,12 @@ class IsingDataModule(lightning.LightningDataModule):
         if (path is None) == (config is None):
             raise ValueError("give exactly one of path (a dataset file) or config (dataset parameters)")
         self.path = None if path is None else Path(path)
+        #: the file's metadata, checked (its header now, the spins against them in setup); None for config
+        self.metadata: dict[str, Any] | None = None
         if self.path is not None:
             if cache_dir is not None:
                 raise ValueError("cache_dir is only used with config, not with path")
-            if not self.path.is_file():
-                raise FileNotFoundError(f"dataset file not found: {self.path}")
+            self.metadata = read_dataset_metadata(self.path)
         self.config = None if config is None else DatasetConfig.from_mapping(config, prefix="config.")
         if self.config is not None and cache_dir is None:
             raise ValueError("cache_dir is required when the dataset is given by config")
@@ -127,27 +167,41 @@ class IsingDataModule(lightning.LightningDataModule):
         if self.config is not None:
             n_val = self._n_val(self.config.n)
             self._check_split(self.config.n, n_val)
-        self.metadata: dict[str, Any] | None = None
         self.train_set: SpinDataset | None = None
         self.val_set: SpinDataset | None = None
 
     @classmethod
-    def from_fields(cls, cache_dir: str | os.PathLike[str], **fields: Any) -> IsingDataModule:
+    def from_fields(
+        cls, cache_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None, **fields: Any
+    ) -> IsingDataModule:
         """Data module from one flat mapping, as the Hydra ``data`` group (``data.K``, ``data.batch_size``).
 
         ``fields`` holds the dataset parameters (the fields of :class:`rgnet.data.DatasetConfig`) and the
         loader options (:data:`LOADER_OPTIONS`) side by side; anything else is an error naming the field.
-        The dataset itself is generated or loaded later, in :meth:`prepare_data` / :meth:`setup`.
+        The dataset itself is generated or loaded later, in :meth:`prepare_data` / :meth:`setup`. With
+        ``path`` the configurations are those of that dataset file instead (``rgnet-sample`` output): its
+        metadata are read now (not its spins), each of :data:`FILE_PARAMETERS` given must equal the file's
+        (configs size models and references from them), and the generation settings (n, method, seed, ...)
+        are the file's own.
         """
         dataset_names = DatasetConfig.field_names()
         unknown = sorted(set(fields) - set(dataset_names) - set(LOADER_OPTIONS))
         if unknown:
+            served = sorted({_OTHER_GROUPS[name] for name in unknown if name in _OTHER_GROUPS})
+            if served:
+                raise ValueError(
+                    f"the data settings {unknown} belong to {' and '.join(served)}, not to a 2D dataset of "
+                    "whole configurations; to read a dataset file keep the experiment's data group and pass "
+                    "data.path=FILE"
+                )
             raise ValueError(
                 f"unknown data field(s) {unknown}; allowed: dataset parameters {list(dataset_names)} and "
                 f"loader options {list(LOADER_OPTIONS)}"
             )
-        dataset = DatasetConfig.from_mapping({k: v for k, v in fields.items() if k in dataset_names})
         loader = {k: v for k, v in fields.items() if k in LOADER_OPTIONS}
+        if path is not None:
+            return cls(path, expect=_file_expectation(path, fields), **loader)
+        dataset = DatasetConfig.from_mapping({k: v for k, v in fields.items() if k in dataset_names})
         return cls(config=dataset, cache_dir=cache_dir, **loader)
 
     @classmethod
@@ -203,8 +257,6 @@ class IsingDataModule(lightning.LightningDataModule):
         metadata (``q`` absent: None, an Ising dataset)."""
         if self.config is not None:
             return getattr(self.config, name)
-        if self.metadata is None:
-            raise RuntimeError(f"call setup() before reading {name} of a dataset given by path")
         if name == "q":
             return self.metadata.get("q")
         if name not in self.metadata:
@@ -213,22 +265,22 @@ class IsingDataModule(lightning.LightningDataModule):
 
     @property
     def L(self) -> int:
-        """Linear lattice size of the dataset (available after :meth:`setup`, or from ``config``)."""
+        """Linear lattice size of the dataset (from ``config`` or the file's metadata)."""
         return int(self._parameter("L"))
 
     @property
     def K(self) -> float:
-        """Coupling ``K = J / kT`` of the dataset (after :meth:`setup`, or from ``config``)."""
+        """Coupling ``K = J / kT`` of the dataset (from ``config`` or the file's metadata)."""
         return float(self._parameter("K"))
 
     @property
     def h(self) -> float:
-        """Field ``h`` of the dataset (after :meth:`setup`, or from ``config``)."""
+        """Field ``h`` of the dataset (from ``config`` or the file's metadata)."""
         return float(self._parameter("h"))
 
     @property
     def q(self) -> int | None:
-        """Potts colours q of the dataset, None for Ising (after :meth:`setup`, or from ``config``)."""
+        """Potts colours q of the dataset, None for Ising (from ``config`` or the file's metadata)."""
         return self._parameter("q")
 
     @property

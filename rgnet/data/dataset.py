@@ -200,6 +200,11 @@ def _read_archive(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
         if isinstance(err, DatasetError):
             raise
         raise DatasetError(f"{unreadable}: {err}") from err
+    return stored, _decode_metadata(meta_bytes, unreadable)
+
+
+def _decode_metadata(meta_bytes: np.ndarray, unreadable: str) -> dict[str, Any]:
+    """The JSON object stored as the archive's ``metadata`` bytes (DatasetError naming ``unreadable``)."""
     try:
         if meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1:
             raise ValueError("metadata is not a byte array")
@@ -208,7 +213,7 @@ def _read_archive(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
             raise ValueError("metadata is not a JSON object")
     except ValueError as err:
         raise DatasetError(f"{unreadable}: bad metadata ({err})") from err
-    return stored, metadata
+    return metadata
 
 
 def _check_header(path: Path, metadata: Mapping[str, Any]) -> None:
@@ -241,6 +246,24 @@ def _check_header(path: Path, metadata: Mapping[str, Any]) -> None:
         raise DatasetError(
             f"{path}: metadata field 'storage' must be one of {list(allowed)}, got {storage!r}"
         )
+
+
+def read_dataset_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata of the dataset file at ``path``, checked as :func:`load_dataset` checks them (format,
+    metadata checksum, valid declared values) without reading the spins: cheap, for checks before any work.
+    Raises FileNotFoundError or :class:`DatasetError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset file not found: {path}")
+    unreadable = f"{path} is not a readable rgnet dataset (truncated, corrupted or another format)"
+    try:
+        with np.load(path, allow_pickle=False) as archive:  # an NpzFile reads a member only when asked
+            meta_bytes = archive["metadata"]
+    except (OSError, EOFError, ValueError, KeyError, AttributeError, zipfile.BadZipFile) as err:
+        raise DatasetError(f"{unreadable}: {err}") from err
+    metadata = _decode_metadata(meta_bytes, unreadable)
+    _check_header(path, metadata)
+    return metadata
 
 
 def load_dataset(

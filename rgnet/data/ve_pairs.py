@@ -119,7 +119,8 @@ class VEPairsDataModule(lightning.LightningDataModule):
         geometry, block, buffer, env_width: see the module docstring (validated here, before any sampling).
         pairs_per_config: cuts per configuration at random periodic offsets (seeded by ``split_seed``).
         **fields: the dataset and loader fields of :meth:`IsingDataModule.from_fields` (``L, K, h, n, method,
-            seed, batch_size, val_fraction, ...``); the train/validation split is by configuration.
+            seed, batch_size, val_fraction, ...``, or ``path``: the configurations of a dataset file); the
+            train/validation split is by configuration.
     """
 
     def __init__(
@@ -133,6 +134,11 @@ class VEPairsDataModule(lightning.LightningDataModule):
         **fields: Any,
     ) -> None:
         super().__init__()
+        if fields.get("shape", "flat") != "flat":
+            raise ValueError(
+                f"shape={fields['shape']!r}: (V, E) pairs are served as flat vectors (batch, dim_v) and "
+                "(batch, dim_e); only shape='flat' applies"
+            )
         self.spins = IsingDataModule.from_fields(cache_dir, **fields)
         #: colours of Potts data (one-hot blocks), None for Ising spins
         self.q: int | None = self.spins.q
@@ -169,20 +175,20 @@ class VEPairsDataModule(lightning.LightningDataModule):
         slabs: the infinite cylinder of circumference ``L`` at the same separation ``buffer + 1``
         (``L <= 20``; Potts: ``q**L`` within ``MAX_POTTS_CYLINDER_STATES``), ``"cylinder"``: a reference, not
         the torus value (the wrap adds correlation and lowers beta_c). Both with ``beta_c_exact_symmetric``
-        (the symmetric sector's, for symmetric encoders) at ``h = 0``; Potts needs h = 0. Shell geometry, or
-        generated data of another kind (a file): ``{}``.
+        (the symmetric sector's, for symmetric encoders) at ``h = 0``; Potts needs h = 0. Configurations
+        from the cache or from a dataset file (``path``) alike. Shell geometry: ``{}``.
         """
         from rgnet.ib.cylinder import MAX_FULL_JOINT_STATES
         from rgnet.ising.exact import MAX_CYLINDER_CIRCUMFERENCE
         from rgnet.potts.cylinder import MAX_POTTS_CYLINDER_STATES
 
-        config, L, q = self.spins.config, self.spins.L, self.q
+        L, K, h, q = self.spins.L, self.spins.K, self.spins.h, self.q
         fits = L <= MAX_CYLINDER_CIRCUMFERENCE if q is None else q**L <= MAX_POTTS_CYLINDER_STATES
-        if self.geometry != "slab" or config is None or not fits or (q is not None and config.h != 0.0):
+        if self.geometry != "slab" or not fits or (q is not None and h != 0.0):
             return {}
         rings = self.v_index.numel() == L and self.e_index.numel() == L
         torus = rings and (q or 2) ** L <= MAX_FULL_JOINT_STATES
-        return _reference(L, config.K, self.buffer + 1, config.h, q, rows=L if torus else None)
+        return _reference(L, K, self.buffer + 1, h, q, rows=L if torus else None)
 
     def _cut(self, spins: torch.Tensor, generator: torch.Generator) -> TensorDataset:
         """Pairs from ``spins`` int8 (n, L, L) (+-1, or colours 0..q-1), each configuration rolled to

@@ -81,12 +81,19 @@ def _slurm_gpus(accelerator: str, devices: int) -> int | None:
     return int(devices) if str(accelerator) in GPU_ACCELERATORS else None
 
 
+def _required(key: str, what: str) -> None:
+    """Raise the ConfigError of a setting ``key`` that the command line must give (``what`` it is)."""
+    raise ConfigError(f"{key} is required: set {key}=... ({what})")
+
+
 def register_resolvers() -> None:
     """OmegaConf resolvers of rgnet's configs: ``mul`` (integer product), ``add`` (integer sum), ``sub``
     (a - b), ``len`` (length of
     a list, e.g. ``${len:${model.layers}}``), ``K_c`` (``${K_c:}``, the 2D Ising critical coupling),
     ``potts_K_c`` (``${potts_K_c:${data.q}}``, the q-state Potts one),
-    ``slurm_gpus`` (GPUs per node a SLURM job of ``(accelerator, devices)`` requests, :func:`_slurm_gpus`) and
+    ``slurm_gpus`` (GPUs per node a SLURM job of ``(accelerator, devices)`` requests, :func:`_slurm_gpus`),
+    ``required`` (``${required:data.path,what it is}``: a value the command line must set, where ``???``
+    would not do because a default beneath it wins the merge, :func:`_required`) and
     ``run_id`` (a run's directory name from its overrides, :func:`rgnet.runs.identity.run_id`)."""
     from rgnet.runs.identity import run_id
 
@@ -98,6 +105,7 @@ def register_resolvers() -> None:
         ("K_c", _critical_coupling),
         ("potts_K_c", _potts_critical_coupling),
         ("slurm_gpus", _slurm_gpus),
+        ("required", _required),
         ("run_id", lambda overrides: run_id(list(overrides))),
     )
     for name, function in resolvers:
@@ -129,7 +137,14 @@ def compose(
             cfg = hydra_compose(config_name, overrides=list(overrides), return_hydra_config=True)
             run_dir = output_dir if output_dir is not None else cfg.hydra.run.dir
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(error_text(err)) from None
+        message = error_text(err)
+        if "Could not override 'data.path'" in message:
+            message += (
+                "\nThis data group is not read from a dataset file: data.path belongs to data=ising2d, "
+                "potts2d and ve_pairs (rgnet-sample output); 1D chains and exact cylinder pairs are made "
+                "anew."
+            )
+        raise ConfigError(message) from None
     with open_dict(cfg):
         del cfg["hydra"]
         cfg.output_dir = str(run_dir)

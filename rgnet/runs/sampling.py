@@ -82,8 +82,14 @@ def validate_config(cfg: DictConfig) -> DatasetConfig:
             f"data: rgnet-sample makes the 2D datasets of data=ising2d and data=potts2d only, not those of "
             f"{cfg.data._target_}"
         )
+    if OmegaConf.to_container(cfg.data, resolve=False).get("path") is not None:  # unresolved: no error yet
+        raise ConfigError(
+            "data.path: rgnet-sample generates a dataset into the cache (data=ising2d or data=potts2d, "
+            "data.path null); a dataset file is read by rgnet-train (data.path=FILE)"
+        )
     try:
         data = OmegaConf.to_container(cfg.data, resolve=True)
+        data.pop("path", None)
         for key in NOT_DATASET_FIELDS:  # the data module's keys, shared with rgnet-train
             data.pop(key, None)
         dataset = DatasetConfig.from_mapping(data, prefix="data.")

@@ -146,10 +146,14 @@ CASES = [
     train(f"{RSMIP} paths.cache_dir=/proc/rgnet", "paths.cache_dir"),
     train(f"{MS} callbacks.rg_measurement.cache_dir=/proc/x", "callbacks.rg_measurement.cache_dir=/proc/x"),
     train("paths=cluster", "Could not find 'paths/cluster'", "default"),
-    # --- data files: data=ising2d_file without its path
-    train("data=ising2d_file", "data.path"),
-    train(f"{MS} data=ising2d_file", "data.path"),
-    train(f"{RSMI} data=ising2d_file", "data.path"),
+    # --- data files: data=ising2d_file without its path, files that are not there or not datasets, a file
+    # for a data group that reads none
+    train("data=ising2d_file", "data.path is required"),
+    train(f"{MS} data=ising2d_file", "data.path is required"),
+    train(f"{RSMI} data=ising2d_file", "data.path is required"),
+    train(f"{MS} data.path=TMP/missing.npz", "data: dataset file not found", "missing.npz"),
+    train(f"{RSMI} data.path=TMP/afile", "afile is not a readable rgnet dataset"),
+    train(f"{CF} data.path=TMP/afile", "data.path belongs to data=ising2d, potts2d and ve_pairs"),
     # --- unknown keys, wrong groups
     train("+foo=1", "unknown setting(s) ['foo']", "seed"),
     train("+seeed=3", "unknown setting(s) ['seeed']"),
@@ -189,7 +193,7 @@ CASES = [
     train(f"{CF} model=rbm_stack", "model: ", "data.L"),
     train(f"{CF} data=ising2d", "model: ", "data.N"),
     train(f"{IB} model=rsmi", "model: ", "'beta'"),
-    train(f"{IB} data=ising2d", "data: unknown data field(s) ['block']", "loader options"),
+    train(f"{IB} data=ising2d", "data: the data settings ['block'] belong to (V, E) pairs", "data.path=FILE"),
     # --- top-level settings
     train("seed=-1", "seed must be >= 0"),
     train("seed=abc", "seed must be an integer"),
@@ -326,7 +330,8 @@ CASES = [
     sample("data=potts2d +data.opts.backend=torch", "data.opts ['backend']", "'max_sweeps'"),
     sample("data=chain1d", "data: rgnet-sample makes the 2D datasets", "data=potts2d"),
     sample("data=ve_pairs", "data: rgnet-sample makes the 2D datasets", "VEPairsDataModule"),
-    sample("data=ising2d_file", "data: rgnet-sample makes the 2D datasets", "from_file"),
+    sample("data=ising2d_file", "data.path: rgnet-sample generates a dataset", "rgnet-train"),
+    sample("data.path=/tmp/x.npz", "data.path: rgnet-sample generates a dataset", "data.path null"),
     sample("data=no_such_data", "Could not find 'data/no_such_data'", "ising2d", "potts2d"),
     sample("progress=maybe", "progress must be true or false"),
     sample("overwrite_corrupt=yes", "overwrite_corrupt must be true or false"),

@@ -166,8 +166,7 @@ def test_dataloaders_need_setup(dataset_file):
     dm = IsingDataModule(dataset_file[0])
     with pytest.raises(RuntimeError, match="setup"):
         dm.train_dataloader()
-    with pytest.raises(RuntimeError, match="setup"):
-        _ = dm.L
+    assert dm.L == 6  # from the file's metadata, read at once
 
 
 def test_spin_dataset_validates():
@@ -199,3 +198,26 @@ def test_from_fields_splits_dataset_and_loader_options(tmp_path):
         IsingDataModule.from_fields(tmp_path, L=4, K=0.3, n=10, KK=1)
     with pytest.raises(ValueError, match="K must be finite"):
         IsingDataModule.from_fields(tmp_path, L=4, K=float("nan"), n=10)
+
+
+def test_from_fields_reads_a_dataset_file_whose_parameters_match(dataset_file, tmp_path):
+    """data.path: the file's metadata are read before any work (its spins only in setup); each physical
+    parameter given must be the file's, the generation settings are the file's own."""
+    path, spins = dataset_file
+    dm = IsingDataModule.from_fields(tmp_path / "cache", path=path, L=6, K=0.3, h=0.0, n=9999, method="wolff")
+    assert (dm.L, dm.K, dm.h, dm.q) == (6, 0.3, 0.0, None)  # known before setup: models are sized from it
+    dm.setup()
+    assert dm.metadata["n"] == 50 and not (tmp_path / "cache").exists()
+    for field, value, stored in (("K", 0.31, "0.3"), ("L", 8, "6"), ("q", 3, "None"), ("h", 0.1, "0.0")):
+        with pytest.raises(
+            ValueError, match=rf"^data\.{field}={value}, but the dataset file .* holds {field}={stored}"
+        ):
+            IsingDataModule.from_fields(tmp_path, path=path, **{field: value})
+    with pytest.raises(FileNotFoundError, match="dataset file not found"):
+        IsingDataModule.from_fields(tmp_path, path=tmp_path / "missing.npz", L=6)
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DatasetError, match="not a readable rgnet dataset"):
+        IsingDataModule.from_fields(tmp_path, path=broken, L=6)
+    with pytest.raises(ValueError, match=r"\['geometry'\] belong to \(V, E\) pairs"):
+        IsingDataModule.from_fields(tmp_path, path=path, geometry="slab")

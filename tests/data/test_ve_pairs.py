@@ -141,6 +141,11 @@ def test_slab_reference_beta_c_is_the_matching_cylinder(tmp_path) -> None:
     assert not any(tmp_path.iterdir())  # nothing sampled
 
 
+def test_pairs_are_flat_vectors_only(tmp_path) -> None:
+    with pytest.raises(ValueError, match="shape='image': \\(V, E\\) pairs are served as flat vectors"):
+        VEPairsDataModule(tmp_path, geometry="slab", L=6, K=0.4, n=16, shape="image")
+
+
 def test_training_set_smaller_than_a_batch_is_an_error():
     from rgnet.data.ve_pairs import CylinderPairsDataModule
 

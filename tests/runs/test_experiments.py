@@ -76,6 +76,58 @@ def test_fast_dev_run(experiment, tmp_path):
     assert (Path(cfg.output_dir) / "summary.json").is_file()
 
 
+def _configurations(cfg) -> Path:
+    """The cached dataset file of the configurations ``cfg``'s data module is made of (generated now)."""
+    from rgnet.data import dataset_path
+
+    dm = training.build(cfg)["datamodule"]
+    spins = getattr(dm, "spins", dm)  # (V, E) pairs are cut from an IsingDataModule
+    spins.prepare_data()
+    return dataset_path(spins.cache_dir, spins.config)
+
+
+#: experiments whose data are 2D configurations, generated or read from a dataset file (data.path)
+FILE_EXPERIMENTS = [e for e in EXPERIMENTS if "path" in training.compose_train([f"experiment={e}"]).data]
+
+
+@pytest.mark.parametrize("experiment", FILE_EXPERIMENTS)
+def test_every_2d_experiment_trains_on_a_dataset_file(experiment, tmp_path):
+    """rgnet-sample output given as data.path: read, not generated into the cache; a file of
+    another coupling is refused before any work, naming data.K and the file's value."""
+    import shutil
+
+    smoke = [f"experiment={experiment}", "debug=fast_dev_run", *SMOKE[experiment]]
+    made = _configurations(training.compose_train([*smoke, f"paths.root_dir={tmp_path / 'make'}"]))
+    file = shutil.copy(made, tmp_path / "mine.npz")
+    root = tmp_path / "use"
+    cfg = training.compose_train([*smoke, f"paths.root_dir={root}", f"data.path={file}"])
+    assert training.run(cfg, cfg.output_dir)["status"] == "finished"
+    assert not list(root.rglob(made.name))  # read from the file, not generated (measurements make their own)
+    other = training.compose_train([*smoke, f"paths.root_dir={root}", f"data.path={file}", "data.K=0.3"])
+    with pytest.raises(ConfigError, match=r"^data: data\.K=0\.3, but the dataset file .* holds K="):
+        training.build(other)
+    if training.compose_train([f"experiment={experiment}"]).data._target_.endswith("from_fields"):
+        assert "path" in training.compose_train([*smoke, "data=ising2d_file", f"data.path={file}"]).data
+
+
+def test_data_groups_that_are_no_dataset_file_say_so(tmp_path):
+    with pytest.raises(ConfigError, match=r"data\.path belongs to data=ising2d, potts2d and ve_pairs"):
+        training.compose_train(["experiment=ib_relevance_cylinder", "data.path=x.npz"])
+    for experiment in ("rsmi", "ib_relevance"):
+        cfg = training.compose_train(
+            [
+                f"experiment={experiment}",
+                "data=ising2d_file",
+                f"data.path={tmp_path}",
+                f"paths.root_dir={tmp_path}",
+            ]
+        )
+        with pytest.raises(
+            ConfigError, match=r"belong to \(V, E\) pairs .* keep the experiment's data group"
+        ):
+            training.build(cfg)
+
+
 def test_model_that_does_not_fit_the_data_is_refused_before_sampling(tmp_path):
     cfg = training.compose_train(
         ["experiment=coupling_flow_1d", f"paths.root_dir={tmp_path}", "model.n_visible=32"]
