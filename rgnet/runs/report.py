@@ -43,6 +43,8 @@ IGNORED_SETTINGS = re.compile(
     r"^(paths|output_dir|hydra|logger|callbacks|trainer\.(?!max_epochs)|debug|resume|test|optimized_metric|"
     r"checkpoint_every_n_steps|data\.(progress|num_workers|cache_dir|pin_memory))"
 )
+#: Metric columns of the printed table (after the settings; the rest are in report.md and the CSVs).
+PRINTED_METRICS = 6
 #: At most this many metric-vs-setting figures (the rest are in the CSV).
 MAX_GENERIC_FIGURES = 40
 
@@ -348,6 +350,7 @@ def group_metrics(groups: Sequence[Group]) -> list[str]:
 CONSTANT_METRICS = re.compile(
     r"(^|[./])(exact|setup)([./]|$)"
     r"|(^|[./])(ln2|ln_q|K0|h0|fixed_point_K|epoch|epochs|step|global_step|beta|tau|layer|layer_sizes)$"
+    r"|(^|[./])(beta_c_exact|beta_over_beta_c_exact)(_symmetric)?$"  # an IB run's exact references
 )
 #: Metrics logged while training (the curves of Lightning's ``self.log``): after the physics in tables.
 TRAINING_METRICS = re.compile(r"^(train|val|test)[/_]")
@@ -600,9 +603,8 @@ def make_report(
     figures += rg_measurement_figures(runs, out)
     failed = [run for run in runs if run.status != "finished"]
     optimized = {(run.summary.get("config") or {}).get("optimized_metric") for run in runs} - {None}
-    summary_header, summary_rows = summary_table(
-        groups, settings, optimized.pop() if len(optimized) == 1 else None
-    )
+    optimized_metric = optimized.pop() if len(optimized) == 1 else None
+    summary_header, summary_rows = summary_table(groups, settings, optimized_metric)
     caption = replicates_caption(groups, replicate_keys)
     notes = unfinished_notes(groups, replicate_keys)
     notes += [f"FAILED {run.name}: {run.error}" for run in failed]
@@ -618,7 +620,20 @@ def make_report(
     markdown_path = atomic_write_bytes(
         out / "report.md", lambda handle: handle.write(f"{markdown}\n".encode())
     )
-    lines = [caption, format_table(summary_header, summary_rows, max_columns=8, numbers_right=False)]
+    # the printed table: the settings that tell groups apart (lockstep ones in report.md), then the metrics
+    shown = distinguishing_settings([group.settings for group in groups], settings)
+    printed_header, printed_rows = summary_table(groups, shown, optimized_metric)
+    lines = [caption]
+    if len(shown) < len(settings):
+        lockstep = [key for key in settings if key not in shown]
+        lines.append(
+            f"(not shown: {', '.join(lockstep)}, which change with the settings shown; see report.md)"
+        )
+    lines.append(
+        format_table(
+            printed_header, printed_rows, max_columns=len(shown) + 1 + PRINTED_METRICS, numbers_right=False
+        )
+    )
     lines += notes
     lines.append(
         f"{finished_line}; wrote {csv_path} (per run), {replicates_path.name}, {markdown_path.name} and "

@@ -175,7 +175,12 @@ def test_legends_name_only_the_settings_that_tell_the_curves_apart_and_cover_no_
             )
     keys = ["model.encoder", "model.init_std", "model.lr"]
     assert distinguishing_settings([run.settings for run in load_runs(tmp_path)], keys) == ["model.encoder"]
-    make_report(tmp_path)
+    text = make_report(tmp_path)["text"]
+    # the printed table too: lockstep settings named once above it, the metrics (not references) after
+    assert "(not shown: model.init_std, model.lr, which change with the settings shown" in text
+    header = text.splitlines()[2].split()
+    assert header[:3] == ["model.beta", "model.encoder", "finished"]
+    assert "ib_relevance.beta_c_exact" not in header[:6]
     info_axes, overlap_axes = shown_figures["ib_relevance_potts_torus_information_curve.png"]
     labels = [text.get_text() for text in info_axes.get_legend().get_texts()]
     assert "encoder=pairs: I(H;V)" in labels and not any("lr=" in label for label in labels)
