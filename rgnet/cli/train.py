@@ -23,8 +23,10 @@ from omegaconf import DictConfig
 
 from rgnet.cli import main_with_precheck
 from rgnet.runs import training
+from rgnet.runs.cluster import log_per_rank
 from rgnet.runs.config import CONFIG_PATH, ConfigError, plain_config, register_resolvers
 from rgnet.runs.identity import RunDirBusy
+from rgnet.runs.segments import progress_of
 from rgnet.runs.summary import record_failure
 
 log = logging.getLogger(__name__)
@@ -48,20 +50,40 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     start = time.perf_counter()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = _is_multirun()
+    rank = lightning.fabric.utilities.rank_zero.rank_zero_only.rank
+    log_per_rank(rank)  # the other DDP ranks write train.rank<r>.log beside rank 0's train.log
     try:
         summary = training.run(cfg, run_dir, multirun=multirun)
         return training.optimized_value(cfg, summary)
     except Exception as err:  # noqa: BLE001 - a sweep reports a failed job and goes on
+        progress = progress_of(err)  # the step reached, the segments (when training had started)
+        out_of_requeues = _out_of_requeues(err)
+        if out_of_requeues:
+            err = RuntimeError(
+                f"{err} (hydra.launcher.max_num_timeout used up) at step {progress.get('global_step', '?')}; "
+                "run the same command again to resume from checkpoints/last.ckpt"
+            )
         # a run refused by the lock must not write into the directory of the run that holds it
-        if lightning.fabric.utilities.rank_zero.rank_zero_only.rank == 0 and not isinstance(err, RunDirBusy):
+        if rank == 0 and not isinstance(err, RunDirBusy):
             with contextlib.suppress(OSError):
                 record_failure(
-                    training.COMMAND, plain_config(cfg), run_dir, err, start, task_name=cfg.get("task_name")
+                    training.COMMAND,
+                    plain_config(cfg),
+                    run_dir,
+                    err,
+                    start,
+                    task_name=cfg.get("task_name"),
+                    **progress,
                 )
-        log.error("run failed: %s", err, exc_info=not isinstance(err, ConfigError))
+        log.error("run failed: %s", err, exc_info=not (isinstance(err, ConfigError) or out_of_requeues))
         if not multirun:
             raise SystemExit(f"rgnet-train: {err}") from None
         return float("nan")
+
+
+def _out_of_requeues(err: BaseException) -> bool:
+    """submitit's USR2 handler found max_num_timeout used up (it raises this inside the fit)."""
+    return type(err).__name__ == "UncompletedJobError" and "too many times" in str(err)
 
 
 def main() -> None:

@@ -1,11 +1,14 @@
-"""Running under SLURM: what rgnet changes in Lightning there; whether a sweep's request fits the cluster."""
+"""Running under SLURM: what rgnet changes in Lightning there; whether a sweep's request fits the cluster;
+one log file per rank of a distributed run."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rgnet.runs.config import ConfigError
@@ -19,7 +22,9 @@ def under_slurm() -> bool:
 
 
 def cluster_plugins() -> list[Any]:
-    """Under SLURM, Lightning's own auto-requeue is switched off: requeueing is submitit's (one mechanism)."""
+    """Under SLURM, Lightning's own auto-requeue (a SIGUSR1 handler that requeues the job) is switched off:
+    submitit handles USR2 (requeue), SLURM requeues preempted and ``scontrol requeue``-d jobs itself, and
+    Lightning's SIGTERM handler stops the fit at the next batch (see the README's "GPUs and SLURM")."""
     from lightning.pytorch.plugins.environments import SLURMEnvironment
 
     return [SLURMEnvironment(auto_requeue=False)] if under_slurm() else []
@@ -90,3 +95,29 @@ def check_slurm_sweep(launcher: Mapping[str, Any]) -> None:
     listed = subprocess.run(["sinfo", "-h", "-o", "%P %c %m %G"], capture_output=True, text=True, timeout=60)
     if listed.returncode == 0:
         check_slurm_request(launcher, parse_sinfo(listed.stdout))
+
+
+def log_per_rank(rank: int) -> None:
+    """Every rank of a distributed run runs the command, and Hydra opens the same ``<job>.log``
+    (``train.log``) in each: ranks other than 0 write ``<job>.rank<r>.log`` beside it instead."""
+    if rank == 0:
+        return
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if not isinstance(handler, logging.FileHandler):
+            continue
+        path = Path(handler.baseFilename)
+        if path.stem.endswith(f".rank{rank}"):
+            continue
+        own = logging.FileHandler(
+            path.with_name(f"{path.stem}.rank{rank}{path.suffix}"),
+            mode=handler.mode,
+            encoding=handler.encoding,
+        )
+        own.setLevel(handler.level)
+        own.setFormatter(handler.formatter)
+        for log_filter in handler.filters:
+            own.addFilter(log_filter)
+        root.removeHandler(handler)
+        handler.close()
+        root.addHandler(own)

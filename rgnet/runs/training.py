@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import time
+import warnings
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from rgnet.runs.identity import (
     lock_run_dir,
 )
 from rgnet.runs.report import CONSTANT_METRICS, flatten, is_finite_number, metric_rank, same_quantity
+from rgnet.runs.segments import MID_EPOCH_WARNING, Segment, attach_progress, outcome_of, segment_fields
 from rgnet.runs.summary import new_summary, write_summary
 
 log = logging.getLogger(__name__)
@@ -158,12 +160,14 @@ def _build(cfg: DictConfig, *, multirun: bool) -> dict[str, Any]:
         for name, node in cfg.callbacks.items()
         if node is not None
     }
-    for name, callback in callbacks.items():  # a measurement that cannot serve the model: before any data
-        if isinstance(callback, ChecksModel):
-            try:
+    for name, callback in callbacks.items():  # a measurement that cannot serve the model or the data: before
+        try:  # any data is made
+            if isinstance(callback, ChecksModel):
                 callback.check_model(model)
-            except (ValueError, TypeError) as err:
-                raise ConfigError(f"callbacks.{name}: {error_text(err)}") from None
+            if isinstance(callback, ChecksDataModule):
+                callback.check_datamodule(datamodule)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"callbacks.{name}: {error_text(err)}") from None
     loggers = [instantiate(node, f"logger.{name}") for name, node in cfg.logger.items() if node is not None]
     for name, logger in zip([n for n, node in cfg.logger.items() if node is not None], loggers, strict=True):
         _check_logger_options(logger, f"logger.{name}")
@@ -466,11 +470,23 @@ def _train(
         log.info("resuming from %s", resume_from)
     # no pickled code runs from a checkpoint whatever torch's default (check_checkpoint loaded it so too)
     safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
-    trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None, **safe)
+    segment = _start_segment(trainer, run_dir, start) if rank_zero else None  # this process's part of the run
     tested = False
-    if cfg.test and _has_test_loop(model, datamodule) and not trainer.fast_dev_run:
-        trainer.test(model, datamodule=datamodule, verbose=False)
-        tested = True
+    try:
+        with warnings.catch_warnings():  # rgnet says what a mid-epoch resume restores (mid_epoch_note)
+            warnings.filterwarnings("ignore", message=MID_EPOCH_WARNING)
+            ckpt_path = str(resume_from) if resume_from else None
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, **safe)
+        if cfg.test and _has_test_loop(model, datamodule) and not trainer.fast_dev_run:
+            trainer.test(model, datamodule=datamodule, verbose=False)
+            tested = True
+    except BaseException as err:  # a signal, a requeue, an error: the segment records how far it got
+        if segment is not None:
+            segment.end(outcome_of(err), trainer.global_step)
+            attach_progress(err, run_dir)
+        raise
+    if segment is not None:
+        segment.end(outcome_of(None, interrupted=trainer.interrupted), trainer.global_step)
     metrics = collect_metrics(trainer, model, parts["callbacks"])
     summary = new_summary(
         COMMAND,
@@ -486,6 +502,7 @@ def _train(
         global_step=trainer.global_step,
         tested=tested,
         resumed_from=None if resume_from is None else str(resume_from),
+        **(segment_fields(run_dir) if segment is not None else {}),  # restarts, wall time of all segments
     )
     if trainer.is_global_zero:
         _log_hparams(parts["loggers"], cfg, summary, parts["callbacks"])
@@ -493,6 +510,14 @@ def _train(
         write_summary(run_dir, summary)
         log.info("wrote %s", run_dir / "summary.json")
     return summary
+
+
+def _start_segment(trainer: Any, run_dir: Path, start: float) -> Segment:
+    """Record this process's segment of the run (segments.json, from ``start``, its ``perf_counter``);
+    its heartbeat rides on the trainer's callbacks."""
+    segment = Segment(run_dir, trainer.global_step, started=start)
+    trainer.callbacks.append(segment.callback())
+    return segment
 
 
 def _has_test_loop(model: Any, datamodule: Any) -> bool:
