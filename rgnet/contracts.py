@@ -7,6 +7,7 @@ lacks it and the missing members); an optional one with a plain ``isinstance``.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
@@ -147,6 +148,21 @@ class HasCouplings(Protocol):
 
     K: float
     h: float
+
+
+def check_couplings_match(datamodule: object, **given: tuple[str, float | None]) -> None:
+    """Raise ``ValueError`` when a coupling a measurement was given differs from the one its data were drawn
+    at (a :class:`HasCouplings` data module; others pass): ``given`` maps the data's coupling (``K``, ``h``)
+    to ``(setting, value)`` of the measurement (value None: not given, taken from the data)."""
+    if not isinstance(datamodule, HasCouplings):
+        return
+    for coupling, (setting, value) in given.items():
+        actual = float(getattr(datamodule, coupling))
+        if value is not None and not math.isclose(float(value), actual, rel_tol=1e-12, abs_tol=1e-15):
+            raise ValueError(
+                f"{setting}={value}, but the data were drawn at {coupling}={actual}: a measurement refers "
+                f"to its data's couplings (set {setting} to ${{data.{coupling}}})"
+            )
 
 
 @runtime_checkable

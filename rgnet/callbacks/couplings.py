@@ -36,6 +36,7 @@ from rgnet.contracts import (
     HasLatticeSide,
     HasLayerOutputs,
     HasLayerPositions,
+    check_couplings_match,
     require,
 )
 from rgnet.rg.flow import (
@@ -130,6 +131,11 @@ class CouplingTrajectories(lightning.Callback):
             loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
             spins = torch.cat([b[0] if isinstance(b, (list, tuple)) else b for b in loader])
         return spins[: self.max_samples]
+
+    def check_datamodule(self, datamodule: object) -> None:
+        """``K0``, ``h0`` when given must be the data's couplings (rgnet-train calls this before any data is
+        made)."""
+        check_couplings_match(datamodule, K=("K0", self.K0), h=("h0", self.h0))
 
     def _couplings(self, trainer: lightning.Trainer) -> tuple[float, float]:
         """``(K0, h0)``: as given, else the data module's (:class:`rgnet.contracts.HasCouplings`; needed for

@@ -22,6 +22,7 @@ from rgnet.callbacks._tensorboard import (
     run_title,
     tensorboard_writer,
 )
+from rgnet.contracts import check_couplings_match
 from rgnet.ising.observables import energy_per_site, magnetization_per_site
 from rgnet.models.rbm import RBM
 from rgnet.models.rbm_stack import RBMStack
@@ -378,6 +379,10 @@ class RBMThermodynamics(_Periodic):
         self._data: list[torch.Tensor] = []
         self.last: dict[str, dict[str, float]] = {}
         self.recorded_step: int | None = None
+
+    def check_datamodule(self, datamodule: object) -> None:
+        """``K`` must be the data's coupling (rgnet-train calls this before any data is made)."""
+        check_couplings_match(datamodule, K=("K", self.K))
 
     def _observables(self, v: torch.Tensor, L: int, inputs: str) -> dict[str, float]:
         spins = (v if inputs == "spin" else 2 * v - 1).reshape(-1, L, L)

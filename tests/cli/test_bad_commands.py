@@ -154,6 +154,10 @@ CASES = [
     train(f"{MS} data.path=TMP/missing.npz", "data: dataset file not found", "missing.npz"),
     train(f"{RSMI} data.path=TMP/afile", "afile is not a readable rgnet dataset"),
     train(f"{CF} data.path=TMP/afile", "data.path belongs to data=ising2d, potts2d and ve_pairs"),
+    # --- measurements given couplings other than their data's
+    train(f"{MS} callbacks.thermodynamics.K=-1", "callbacks.thermodynamics: K=-1.0, but the data were drawn"),
+    train(f"{CF} callbacks.coupling_trajectories.K0=-1", "K0=-1.0, but the data were drawn at K=1.0"),
+    train(f"{CF} callbacks.coupling_trajectories.h0=0.3", "h0=0.3", "${data.h}"),
     # --- unknown keys, wrong groups
     train("+foo=1", "unknown setting(s) ['foo']", "seed"),
     train("+seeed=3", "unknown setting(s) ['seeed']"),
