@@ -73,17 +73,32 @@ def names_identity(key: str) -> bool:
     return not (parts[0] == "data" and len(parts) == 2 and parts[1] in NON_IDENTITY_DATA_KEYS)
 
 
+#: Where a setting's group goes in a run's name (then alphabetically): the physics first, so that
+#: TensorBoard's sidebar and image cards, which cut long names, show what a sweep varies; measurements last.
+_NAME_ORDER = ("data", "model", "seed", "trainer")
+
+
+def _name_rank(key: str) -> int:
+    group = key.lstrip("+~").split(".", 1)[0]
+    if group == "callbacks":
+        return len(_NAME_ORDER) + 1
+    return _NAME_ORDER.index(group) if group in _NAME_ORDER else len(_NAME_ORDER)
+
+
 def run_id(overrides: Sequence[str]) -> str:
     """Directory name of a run from its command-line overrides (Hydra's ``hydra.overrides.task``).
 
-    The overrides that name the identity (:func:`names_identity`), sorted and joined by commas;
+    The overrides that name the identity (:func:`names_identity`), data and model settings first, then the
+    seed, the trainer, other settings and the measurements (``callbacks.*``), each group sorted, joined by
+    commas;
     ``default`` when there are none; no path separators; at most :data:`MAX_RUN_ID` characters (longer
     names keep a prefix and a hash of the whole).
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides(list(overrides))
-    lines = sorted(o.input_line for o in parsed if names_identity(o.key_or_group) and o.input_line)
+    kept = [o for o in parsed if names_identity(o.key_or_group) and o.input_line]
+    lines = [o.input_line for o in sorted(kept, key=lambda o: (_name_rank(o.key_or_group), o.input_line))]
     name = ",".join(lines).replace(os.sep, "_").replace("/", "_") or "default"
     if len(name) > MAX_RUN_ID:
         name = f"{name[: MAX_RUN_ID - 13]}~{sha256_text(name)[:12]}"

@@ -243,3 +243,13 @@ def test_the_swept_settings_are_the_ones_that_differ(tmp_path, hydra_job):
     assert training._override_keys(cfg) == {"data.K", "seed", "model.lr"}
     hydra_job(mode="RUN", overrides={"task": [*shared, "data.K=0.3"]})  # one run: its overrides
     assert training._override_keys(cfg) == {"experiment", "data.L", "model.layers", "data.K"}
+
+
+def test_run_names_put_the_physics_before_the_measurement_settings():
+    """TensorBoard names a run by its directory and cuts long names: what a sweep varies (data, model,
+    seed) comes first, callbacks.* last; the order of the command line does not matter."""
+    from rgnet.runs.identity import run_id
+
+    swept = ["callbacks.rg_measurement.levels=1", "seed=2", "model.lr=0.1", "data.K=0.3", "data.L=12"]
+    assert run_id(swept) == "data.K=0.3,data.L=12,model.lr=0.1,seed=2,callbacks.rg_measurement.levels=1"
+    assert run_id(swept[::-1]) == run_id(swept)
