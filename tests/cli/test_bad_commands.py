@@ -17,8 +17,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import numba
 import pytest
 import torch
 
@@ -26,6 +28,7 @@ import rgnet.cli.bench
 import rgnet.cli.report
 import rgnet.cli.sample
 import rgnet.cli.train
+from rgnet._threads import GOOD_NEIGHBOUR_ENV
 from rgnet.runs import benchmark, sampling, training
 
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="the command is valid where a GPU exists")
@@ -407,7 +410,7 @@ def snapshot(root: Path) -> dict[str, int]:
 
 
 @pytest.fixture
-def work(tmp_path, monkeypatch):
+def work(tmp_path, monkeypatch) -> Iterator[Path]:
     """The case's working directory (the current directory and RGNET_ROOT), holding ``afile``; work is
     forbidden (training, dataset generation, benchmarks)."""
     (tmp_path / "afile").write_text("a file where a directory is expected\n")
@@ -420,7 +423,14 @@ def work(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "_train", forbidden)
     monkeypatch.setattr(sampling, "get_or_create_dataset", forbidden)
     monkeypatch.setattr(benchmark, "run", forbidden)
-    return tmp_path
+    # the entry points size the thread pools and set good-neighbour variables for the process they run in:
+    # restored afterwards, so that no case changes the threads of the tests that follow in this process
+    for key in GOOD_NEIGHBOUR_ENV:
+        monkeypatch.delenv(key, raising=False)  # (restored to this process's value afterwards)
+    threads = torch.get_num_threads(), numba.get_num_threads()
+    yield tmp_path
+    torch.set_num_threads(threads[0])
+    numba.set_num_threads(threads[1])
 
 
 def run_in_process(command: str, args: list[str], monkeypatch, capfd) -> tuple[int, str, str]:
