@@ -99,7 +99,9 @@ def check_slurm_sweep(launcher: Mapping[str, Any]) -> None:
 
 def log_per_rank(rank: int) -> None:
     """Every rank of a distributed run runs the command, and Hydra opens the same ``<job>.log``
-    (``train.log``) in each: ranks other than 0 write ``<job>.rank<r>.log`` beside it instead."""
+    (``train.log``) in each when srun starts the ranks: ranks other than 0 write ``<job>.rank<r>.log``
+    beside it instead. (Lightning's own DDP launcher already names its ranks' jobs
+    ``<job>_ddp_process_<r>``: those logs are kept.)"""
     if rank == 0:
         return
     root = logging.getLogger()
@@ -107,7 +109,7 @@ def log_per_rank(rank: int) -> None:
         if not isinstance(handler, logging.FileHandler):
             continue
         path = Path(handler.baseFilename)
-        if path.stem.endswith(f".rank{rank}"):
+        if path.stem.endswith((f".rank{rank}", f"_process_{rank}")):  # Lightning's DDP launcher names it
             continue
         own = logging.FileHandler(
             path.with_name(f"{path.stem}.rank{rank}{path.suffix}"),

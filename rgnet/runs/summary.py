@@ -4,6 +4,8 @@ way of naming the device, so that sweeps and benchmarks aggregate without specia
 Fixed keys: ``command``, ``status`` (``finished``, ``interrupted`` or ``failed``), ``created`` (UTC, ISO),
 ``config`` (resolved), ``config_hash``, ``device`` (:func:`device_name`), ``versions``, ``wall_time_s``;
 each command adds its results beside them. A failed run records ``error`` and ``traceback`` instead.
+``rgnet-train``'s ``wall_time_s`` is that of all the run's segments together (a requeued or resumed run
+trains in several processes: :func:`rgnet.runs.segments.segment_fields`), beside ``segment_wall_time_s``.
 """
 
 from __future__ import annotations

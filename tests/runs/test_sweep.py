@@ -6,9 +6,10 @@ import json
 import logging
 import sys
 
+import pytest
 from omegaconf import OmegaConf
 
-from rgnet.runs.sweep import SweepReport
+from rgnet.runs.sweep import SweepReport, record_job
 
 
 def test_multirun_report_is_printed_once(tmp_path, capsys):
@@ -23,7 +24,9 @@ def test_multirun_report_is_printed_once(tmp_path, capsys):
     level = root.level
     root.setLevel(logging.INFO)
     try:
-        callback.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+        with pytest.raises(SystemExit) as stop:  # a job did not finish: exit status 1
+            callback.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+        assert stop.value.code == 1
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
@@ -31,3 +34,29 @@ def test_multirun_report_is_printed_once(tmp_path, capsys):
     assert "1 of 2 jobs finished" in captured.err and "FAILED b: ValueError: bad" in captured.err
     both = captured.out + captured.err
     assert both.count("jobs finished") == 1 and both.count("FAILED b") == 1
+
+
+def test_two_sweeps_in_one_directory_report_their_own_runs(tmp_path, capsys):
+    """Runs of another sweep that share ``outputs/<task>`` (written at the same time, or failed) are not in
+    this multirun's report: the launcher names the runs it launched."""
+    ours, theirs = SweepReport(), SweepReport()
+    ours.on_multirun_start(OmegaConf.create({"hydra": {"launcher": {}}}))
+    for name, status in (("seed=0", "finished"), ("seed=1", "finished"), ("seed=9", "failed")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"status": status, "error": "theirs"}))
+    record_job(tmp_path / "seed=0", "seed=0")
+    record_job(tmp_path / "seed=1", "seed=1")
+    record_job(tmp_path / "seed=1", "seed=1")  # a job reported twice counts once
+    ours.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    out = capsys.readouterr().out
+    assert "2 of 2 jobs finished" in out and "seed=9" not in out
+    assert theirs.rows(tmp_path)[-1] == ("seed=9", "failed", "theirs")  # (no launcher word: by time written)
+
+
+def test_a_job_whose_summary_is_missing_is_not_finished(tmp_path, capsys):
+    report = SweepReport()
+    report.on_multirun_start(OmegaConf.create({"hydra": {"launcher": {}}}))
+    record_job(tmp_path / "seed=2", "seed=2")
+    with pytest.raises(SystemExit):
+        report.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert "NO SUMMARY seed=2" in capsys.readouterr().err

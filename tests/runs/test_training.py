@@ -166,7 +166,8 @@ def test_cli_rejects_bad_input_before_creating_anything(tmp_path):
 
 
 def test_multirun_survives_a_failing_job_and_reports_it(tmp_path):
-    result = cli(tmp_path, "-m", *toy_overrides(tmp_path, "model.lr=0.1,0.3,-2"))
+    result = cli(tmp_path, "-m", *toy_overrides(tmp_path, "model.lr=0.1,0.3,-2"), check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr  # a job did not finish
     sweep = tmp_path / "outputs" / "toy"
     good, bad = read_summary(sweep / "model.lr=0.1"), read_summary(sweep / "model.lr=-2")
     assert good["status"] == "finished" and good["metrics"]["m_hat"] > 0
@@ -230,6 +231,8 @@ def test_ddp_on_cpu_with_two_processes_writes_one_run(tmp_path):
     assert summary["status"] == "finished"
     assert summary["global_step"] == 2  # 58 configurations over 2 ranks, batches of 16: 2 steps per rank
     assert sorted(p.name for p in (tmp_path / "outputs" / "toy").iterdir()) == ["default"]
+    logs = sorted(p.name for p in runs[0].glob("*.log"))
+    assert logs == ["train.log", "train_ddp_process_1.log"]  # one log per rank
 
 
 def test_submitit_local_launcher(tmp_path):
