@@ -34,13 +34,18 @@ def record_job(run_dir: Path | None, overrides: str, outcome: tuple[str, str] | 
     _JOBS.append((None if run_dir is None else Path(run_dir), overrides, outcome))
 
 
-def _row(run_dir: Path) -> tuple[str, str, str]:
+def _row(run_dir: Path, since: float | None = None) -> tuple[str, str, str]:
+    """(run, status, error) from the run's summary; one older than ``since`` was not written by this job."""
+    path = run_dir / SUMMARY
     try:
-        summary = json.loads((run_dir / SUMMARY).read_text())
+        summary = json.loads(path.read_text())
+        written = path.stat().st_mtime
     except FileNotFoundError:
-        return (run_dir.name, "no summary", f"{run_dir / SUMMARY} was not written")
+        return (run_dir.name, "no summary", f"{path} was not written (see the job's log)")
     except (ValueError, OSError) as err:
         return (run_dir.name, "unreadable", str(err))
+    if since is not None and written < since - 1.0:
+        return (run_dir.name, "stale", f"the job wrote no summary ({path} is older than this sweep)")
     return (run_dir.name, str(summary.get("status", "?")), str(summary.get("error") or ""))
 
 
@@ -94,7 +99,7 @@ class SweepReport(HydraCallback):
             elif run_dir is None:
                 rows.append((name, "unknown", "its run directory could not be composed"))
             else:
-                rows.append(_row(run_dir))
+                rows.append(_row(run_dir, since=self.started))
         return sorted(rows)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

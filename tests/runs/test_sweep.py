@@ -60,3 +60,19 @@ def test_a_job_whose_summary_is_missing_is_not_finished(tmp_path, capsys):
     with pytest.raises(SystemExit):
         report.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
     assert "NO SUMMARY seed=2" in capsys.readouterr().err
+
+
+def test_a_summary_older_than_the_sweep_is_not_this_jobs(tmp_path, capsys):
+    """A job refused before it wrote anything (another rgnet-train holds the run) leaves an earlier sweep's
+    finished summary in place: the report does not count it as finished."""
+    import os
+
+    (tmp_path / "seed=3").mkdir()
+    (tmp_path / "seed=3" / "summary.json").write_text(json.dumps({"status": "finished"}))
+    os.utime(tmp_path / "seed=3" / "summary.json", (1e9, 1e9))
+    report = SweepReport()
+    report.on_multirun_start(OmegaConf.create({"hydra": {"launcher": {}}}))
+    record_job(tmp_path / "seed=3", "seed=3")
+    with pytest.raises(SystemExit):
+        report.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert "STALE seed=3: the job wrote no summary" in capsys.readouterr().err
