@@ -4,21 +4,24 @@ the same benchmark (these machines are noisy), with idle OpenMP threads sleeping
 
 A job is a fresh Python process doing what a small training run does: it imports rgnet, samples a 2D Ising
 dataset with Swendsen-Wang (numba's parallel kernels) and trains an RBM on it for a few epochs (torch), with
-``threads`` threads for both. ``seconds`` is the mean over the N jobs of each job's own wall time (imports
-included); ``slowdown`` is that over the same policy's one-job time. The target (issue 15): two jobs take at
+``threads`` threads for both. A round times one job alone, then each count of jobs together; ``seconds`` is
+the median over ``repeats`` rounds of the mean over the N jobs of each job's own wall time (imports
+included), ``slowdown`` the median over the rounds of that mean over the same round's one-job time (the
+ratio within a round, as the machine's load drifts between rounds). The target (issue 15): two jobs take at
 most 1.5x the time of one alone when each has its share of the cores.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 #: Columns of :func:`neighbours_table`.
-COLUMNS = ["wait_policy", "jobs", "threads", "seconds", "slowdown"]
+COLUMNS = ["wait_policy", "jobs", "threads", "repeats", "seconds", "slowdown"]
 #: OpenMP wait policies compared (rgnet's default first).
 WAIT_POLICIES = ("PASSIVE", "ACTIVE")
 
@@ -79,21 +82,30 @@ def neighbours_table(
     n: int = 2000,
     epochs: int = 5,
     wait_policies: Sequence[str] = WAIT_POLICIES,
+    repeats: int = 1,
 ) -> list[dict[str, Any]]:
-    """Rows of :data:`COLUMNS`: per wait policy, one job alone, then each count in ``jobs`` side by side."""
+    """Rows of :data:`COLUMNS`: per wait policy, one job alone, then each count in ``jobs`` side by side
+    (``repeats`` rounds, module docstring)."""
+    counts = [count for count in jobs if count != 1]
     rows = []
     for policy in wait_policies:
-        alone = sum(run_jobs(1, policy, L, n, epochs, threads))
-        for count in jobs:
-            times = [alone] if count == 1 else run_jobs(count, policy, L, n, epochs, threads)
-            mean = sum(times) / len(times)
+        alone: list[float] = []
+        together: dict[int, list[float]] = {count: [] for count in counts}
+        for _ in range(repeats):
+            alone.append(sum(run_jobs(1, policy, L, n, epochs, threads)))
+            for count in counts:
+                times = run_jobs(count, policy, L, n, epochs, threads)
+                together[count].append(sum(times) / len(times))
+        for count in [1, *counts]:
+            seconds = alone if count == 1 else together[count]
             rows.append(
                 {
                     "wait_policy": policy,
                     "jobs": count,
                     "threads": threads,
-                    "seconds": mean,
-                    "slowdown": mean / alone,
+                    "repeats": repeats,
+                    "seconds": statistics.median(seconds),
+                    "slowdown": statistics.median(t / a for t, a in zip(seconds, alone, strict=True)),
                 }
             )
     return rows

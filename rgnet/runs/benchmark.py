@@ -14,6 +14,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rgnet._checks import check_choice, check_device, check_int, check_real
+from rgnet.bench.neighbours import COLUMNS as NEIGHBOUR_COLUMNS
+from rgnet.bench.neighbours import WAIT_POLICIES, neighbours_table
 from rgnet.bench.potts import (
     CYLINDER_COLUMNS,
     SAMPLER_COLUMNS,
@@ -74,6 +76,25 @@ def _potts_settings(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def _neighbour_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The checked ``neighbours`` section: keyword arguments of :func:`neighbours_table`."""
+    return {
+        "jobs": tuple(
+            check_int(count, "neighbours.jobs", minimum=1, maximum=64)
+            for count in _listed(cfg.jobs, "neighbours.jobs")
+        ),
+        "threads": check_int(cfg.threads, "neighbours.threads", minimum=0),
+        "repeats": check_int(cfg.repeats, "neighbours.repeats", minimum=1),
+        "wait_policies": tuple(
+            check_choice(policy, "neighbours.wait_policies", WAIT_POLICIES)
+            for policy in _listed(cfg.wait_policies, "neighbours.wait_policies")
+        ),
+        "L": check_int(cfg.L, "neighbours.L", minimum=4, maximum=1024),
+        "n": check_int(cfg.n, "neighbours.n", minimum=1),
+        "epochs": check_int(cfg.epochs, "neighbours.epochs", minimum=1),
+    }
+
+
 def _settings(cfg: DictConfig) -> dict[str, Any]:
     device = check_device(cfg.device)
     sizes = []
@@ -118,6 +139,7 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
         "min_seconds": check_real(cfg.min_seconds, "min_seconds", minimum=0.0),
         "mcrg": {"L": int(cfg.mcrg.L), "n": mcrg_n, "levels": int(cfg.mcrg.levels)},
         "potts": potts,
+        "neighbours": _neighbour_settings(cfg.neighbours),
         "gpu_kernels": bool(cfg.gpu_kernels),
         "anchor_dir": None if cfg.anchor_dir is None else Path(cfg.anchor_dir),
     }
@@ -204,6 +226,13 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         print("\nexact q = 3 Potts cylinder IB at K_c (potts_cylinder_ib), wall seconds per circumference")
         print(format_records(potts_cylinder, CYLINDER_COLUMNS, float_format=".4g"))
 
+    neighbours: list[dict[str, Any]] = []
+    if settings["neighbours"]["jobs"] and settings["neighbours"]["wait_policies"]:
+        neighbours = neighbours_table(**settings["neighbours"])
+        print("\njobs side by side: mean seconds per job, and the slowdown against one job alone (median of")
+        print("the per-round ratios)")
+        print(format_records(neighbours, NEIGHBOUR_COLUMNS, float_format=".4g"))
+
     gpu: dict[str, Any] | None = None
     if settings["gpu_kernels"]:
         from rgnet.bench.gpu_kernels import format_gpu_table, run_gpu_benchmark
@@ -224,6 +253,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         mcrg=mcrg,
         potts_sampler=potts_sampler,
         potts_cylinder=potts_cylinder,
+        neighbours=neighbours,
         gpu_kernels=gpu,
     )
     write_summary(run_dir, summary)

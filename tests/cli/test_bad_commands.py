@@ -367,6 +367,10 @@ CASES = [
     # --- rgnet-bench
     bench("device=cuda", "device='cuda'", gpu=True),
     bench("device=tpu", "device must be a torch device", "'cuda:0'"),
+    bench("neighbours.jobs=2", "neighbours.jobs must be a list"),
+    bench("neighbours.jobs=[0]", "neighbours.jobs must be >= 1"),
+    bench("neighbours.wait_policies=[LAZY]", "neighbours.wait_policies must be one of", "'PASSIVE'"),
+    bench("neighbours.threads=-1", "neighbours.threads must be >= 0"),
     bench("sizes=[[8]]", "sizes[0] must be [L, chains]"),
     bench("sizes=[8,4]", "sizes[0] must be [L, chains]"),
     bench("sizes=8", "sizes must be a list"),

@@ -30,6 +30,11 @@ TINY = [
     "potts.chains=2",
     "potts.methods=[swendsen_wang]",
     "potts.cylinder_circumferences=[3]",
+    "neighbours.jobs=[2]",
+    "neighbours.L=8",
+    "neighbours.n=64",
+    "neighbours.epochs=1",
+    "neighbours.repeats=1",
 ]
 
 
@@ -71,6 +76,9 @@ def test_bench_writes_summary_with_ratios(tmp_path):
     )
     assert [(r["method"], r["q"]) for r in summary["potts_sampler"]] == [("swendsen_wang", 3)]
     assert [r["circumference"] for r in summary["potts_cylinder"]] == [3]
+    neighbours = summary["neighbours"]
+    assert [(r["wait_policy"], r["jobs"]) for r in neighbours] == [("PASSIVE", 1), ("PASSIVE", 2)]
+    assert neighbours[0]["slowdown"] == 1.0 and neighbours[1]["slowdown"] > 0
     assert "q-state Potts" in result.stdout and "cylinder IB" in result.stdout
 
 
