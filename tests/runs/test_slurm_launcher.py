@@ -43,6 +43,10 @@ def _cluster_up() -> bool:
     return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=30).returncode == 0
 
 
+#: Tests marked slurm submit jobs only when a cluster answers (sinfo asked once, at collection).
+cluster = pytest.mark.skipif(not _cluster_up(), reason="no SLURM cluster (../shared/slurm/start-local-slurm)")
+
+
 def _slurm_sweep(tmp_path, *overrides: str, timeout: int) -> subprocess.CompletedProcess:
     """``rgnet-train -m hydra/launcher=submitit_slurm`` with outputs under ``tmp_path``."""
     command = [sys.executable, "-m", "rgnet.cli.train", "-m", "hydra/launcher=submitit_slurm"]
@@ -52,7 +56,7 @@ def _slurm_sweep(tmp_path, *overrides: str, timeout: int) -> subprocess.Complete
 
 
 @pytest.mark.slurm
-@pytest.mark.skipif(not _cluster_up(), reason="no SLURM cluster (../shared/slurm/start-local-slurm)")
+@cluster
 def test_a_cpu_sweep_runs_on_slurm(tmp_path):
     result = _slurm_sweep(
         tmp_path,
@@ -80,7 +84,6 @@ TOY_SLURM = [
     "hydra.launcher.cpus_per_task=1",
     "hydra.launcher.mem_gb=1",
 ]
-cluster = pytest.mark.skipif(not _cluster_up(), reason="no SLURM cluster (../shared/slurm/start-local-slurm)")
 
 
 def _start_toy_sweep(tmp_path: Path, *overrides: str, **env: str) -> subprocess.Popen:
@@ -292,7 +295,7 @@ def test_requests_that_fit_pass():
 
 
 @pytest.mark.slurm
-@pytest.mark.skipif(not _cluster_up(), reason="no SLURM cluster (../shared/slurm/start-local-slurm)")
+@cluster
 def test_an_impossible_request_ends_the_sweep_before_submitting(tmp_path):
     result = _slurm_sweep(tmp_path, "hydra.launcher.cpus_per_task=4096", timeout=300)
     assert result.returncode != 0 and "Traceback" not in result.stderr
