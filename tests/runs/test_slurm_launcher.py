@@ -248,7 +248,9 @@ def test_max_num_timeout_used_up_fails_with_the_step_reached(tmp_path):
     assert code == 1 and "Traceback" not in err, err[-3000:]
     summary = _read(run_dir)
     assert summary["status"] == "failed" and "timed-out too many times" in summary["error"]
-    assert summary["global_step"] > 0 and f"at step {summary['global_step']}" in summary["error"]
+    # the step it reached is recorded; it may be 0: SLURM's signal timer is coarse and on a loaded node USR2
+    # has come (at ~30 s) before the first step (measured: 1 of 4 runs)
+    assert summary["global_step"] >= 0 and f"at step {summary['global_step']}" in summary["error"]
     assert summary["segment_outcomes"] == ["failed"]
     assert "FAILED seed=24" in err and "run the same command again" in err
 
