@@ -17,10 +17,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import numba
 import pytest
 import torch
 
@@ -414,7 +412,7 @@ def snapshot(root: Path) -> dict[str, int]:
 
 
 @pytest.fixture
-def work(tmp_path, monkeypatch) -> Iterator[Path]:
+def work(tmp_path, monkeypatch) -> Path:
     """The case's working directory (the current directory and RGNET_ROOT), holding ``afile``; work is
     forbidden (training, dataset generation, benchmarks)."""
     (tmp_path / "afile").write_text("a file where a directory is expected\n")
@@ -427,14 +425,11 @@ def work(tmp_path, monkeypatch) -> Iterator[Path]:
     monkeypatch.setattr(training, "_train", forbidden)
     monkeypatch.setattr(sampling, "get_or_create_dataset", forbidden)
     monkeypatch.setattr(benchmark, "run", forbidden)
-    # the entry points size the thread pools and set good-neighbour variables for the process they run in:
-    # restored afterwards, so that no case changes the threads of the tests that follow in this process
+    # the entry points set good-neighbour variables for the process they run in: restored afterwards (the
+    # thread pools they size are restored by tests/conftest.py for every test)
     for key in GOOD_NEIGHBOUR_ENV:
-        monkeypatch.delenv(key, raising=False)  # (restored to this process's value afterwards)
-    threads = torch.get_num_threads(), numba.get_num_threads()
-    yield tmp_path
-    torch.set_num_threads(threads[0])
-    numba.set_num_threads(threads[1])
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path
 
 
 def run_in_process(command: str, args: list[str], monkeypatch, capfd) -> tuple[int, str, str]:
