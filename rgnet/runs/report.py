@@ -555,7 +555,13 @@ def export_tensorboard_images(log_dir: str | os.PathLike[str], out_dir: str | os
     if not Path(log_dir).is_dir():
         return []
     events = EventAccumulator(str(log_dir), size_guidance={"images": 1})
-    events.Reload()
+    reader_log = logging.getLogger("tensorboard")  # says "Directory watcher advancing ..." per event file
+    level = reader_log.level
+    reader_log.setLevel(max(level, logging.WARNING))
+    try:
+        events.Reload()
+    finally:
+        reader_log.setLevel(level)
     written = []
     for tag in sorted(events.Tags().get("images", [])):
         image = events.Images(tag)[-1].encoded_image_string

@@ -79,7 +79,9 @@ def test_unreadable_summary_is_reported_not_fatal(tmp_path):
     assert "FAILED broken" in report["text"]
 
 
-def test_export_tensorboard_images_writes_the_latest_png(tmp_path):
+def test_export_tensorboard_images_writes_the_latest_png(tmp_path, caplog):
+    import logging
+
     import numpy as np
     from torch.utils.tensorboard import SummaryWriter
 
@@ -89,7 +91,10 @@ def test_export_tensorboard_images_writes_the_latest_png(tmp_path):
     for step, value in ((0, 0), (5, 255)):
         writer.add_image("filters/layer1", np.full((4, 6), value, dtype=np.uint8), step, dataformats="HW")
     writer.close()
-    (path,) = export_tensorboard_images(tmp_path / "tb", tmp_path / "figures")
+    with caplog.at_level(logging.INFO):
+        (path,) = export_tensorboard_images(tmp_path / "tb", tmp_path / "figures")
+    assert not [r for r in caplog.records if r.name.startswith("tensorboard")]  # no reader chatter in logs
+    assert logging.getLogger("tensorboard").level == logging.NOTSET  # its level given back
     assert path == tmp_path / "figures" / "filters__layer1.png"
     import matplotlib.image
 
