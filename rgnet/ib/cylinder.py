@@ -90,7 +90,7 @@ def cylinder_boundary_joint(
     rows: int | None = None,
 ) -> np.ndarray:
     """Exact joint law ``P(a, b)`` of two rings ``separation`` spacings apart on the infinite cylinder, or
-    with ``rows`` on the ``circumference x rows`` torus (:func:`torus_ring_pair_joint`).
+    with ``rows`` on the ``circumference x rows`` torus (:func:`ring_pair_joint`).
 
     float64 ``(2**L, 2**L)`` indexed by :func:`rgnet.ising.exact.cylinder_ring_states`; with ``z2_even`` the
     rows are flip orbits (:func:`flip_orbit_joint`), shape ``(2**(L-1), 2**L)``; needs ``h = 0``.
@@ -99,29 +99,23 @@ def cylinder_boundary_joint(
     z2_even = _check_z2(z2_even, h)
     rows = check_torus_rows(rows, separation, 1 << L)
     lam0, psi0 = _leading(L, K, h)
-    T = cylinder_transfer_matrix(L, K, h)
-    if rows is None:
-        joint = ring_pair_joint(T, lam0, psi0, separation)
-    else:
-        joint = torus_ring_pair_joint(T, lam0, separation, rows)
+    joint = ring_pair_joint(cylinder_transfer_matrix(L, K, h), lam0, psi0, separation, rows)
     return flip_orbit_joint(joint) if z2_even else joint
 
 
-def ring_pair_joint(transfer: np.ndarray, lam0: float, psi0: np.ndarray, separation: int) -> np.ndarray:
-    """``P(a, b) = psi_0(a) (T/lambda_0)^separation (a, b) psi_0(b)`` (normalised) of two rings of the
-    infinite cylinder, for any symmetric ring transfer matrix ``T`` (Ising or Potts, float64 ``(n, n)``) with
-    leading eigenvalue ``lam0`` and non-negative unit eigenvector ``psi0`` ``(n,)``; float64 ``(n, n)``."""
-    joint = psi0[:, None] * _propagator(transfer, lam0, separation) * psi0[None, :]
-    return joint / joint.sum()
-
-
-def torus_ring_pair_joint(transfer: np.ndarray, lam0: float, separation: int, rows: int) -> np.ndarray:
-    """``P(a, b) ~ (T/lambda_0)^s (a, b) (T/lambda_0)^(rows - s) (b, a)`` (normalised): two rings ``s =
-    separation`` spacings apart on the torus of ``rows`` rings (circumference of T's rings times ``rows``),
-    which see each other both ways round, for any symmetric ring transfer matrix ``T`` float64 ``(n, n)`` with
-    leading eigenvalue ``lam0``; float64 ``(n, n)``. As ``rows`` grows it tends to :func:`ring_pair_joint`."""
-    rows = check_int(rows, "rows", minimum=separation + 1)
-    joint = _propagator(transfer, lam0, separation) * _propagator(transfer, lam0, rows - separation).T
+def ring_pair_joint(
+    transfer: np.ndarray, lam0: float, psi0: np.ndarray, separation: int, rows: int | None = None
+) -> np.ndarray:
+    """Joint law (normalised) of two rings ``s = separation`` spacings apart, for any symmetric ring transfer
+    matrix ``T`` (Ising or Potts, float64 ``(n, n)``) with leading eigenvalue ``lam0`` and non-negative unit
+    eigenvector ``psi0`` ``(n,)``; float64 ``(n, n)``. On the infinite cylinder (``rows`` None)
+    ``P(a, b) = psi_0(a) (T/lambda_0)^s (a, b) psi_0(b)``; on the torus of ``rows`` rings, where the rings see
+    each other both ways round, ``P(a, b) ~ (T/lambda_0)^s (a, b) (T/lambda_0)^(rows - s) (b, a)``, which
+    tends to the cylinder's as ``rows`` grows (``rows`` checked by :func:`check_torus_rows`)."""
+    if rows is None:
+        joint = psi0[:, None] * _propagator(transfer, lam0, separation) * psi0[None, :]
+    else:
+        joint = _propagator(transfer, lam0, separation) * _propagator(transfer, lam0, rows - separation).T
     return joint / joint.sum()
 
 

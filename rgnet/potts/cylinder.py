@@ -43,7 +43,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from rgnet._checks import check_bool, check_choice, check_int, check_real
-from rgnet.ib.cylinder import check_torus_rows, ring_pair_joint, scaling_dimension, torus_ring_pair_joint
+from rgnet.ib.cylinder import check_torus_rows, ring_pair_joint, scaling_dimension
 from rgnet.ib.discrete import IBResult, critical_beta_spectral, solve_ib
 
 #: Largest number of ring states q**L (3**8; the dense transfer matrix is 6561 x 6561 float64, 344 MB).
@@ -229,7 +229,7 @@ def potts_boundary_joint(
     L: int, q: int, K: float, separation: int, invariant: bool = False, rows: int | None = None
 ) -> np.ndarray:
     """Exact joint law ``P(a, b)`` of two rings ``separation`` spacings apart on the infinite Potts cylinder,
-    or with ``rows`` on the ``L x rows`` torus (:func:`rgnet.ib.cylinder.torus_ring_pair_joint`; ``q**L <=
+    or with ``rows`` on the ``L x rows`` torus (:func:`rgnet.ib.cylinder.ring_pair_joint`; ``q**L <=
     MAX_FULL_JOINT_STATES``).
 
     float64 ``(q**L, q**L)`` indexed by :func:`potts_ring_states`; with ``invariant`` the rows are the S_q
@@ -239,10 +239,7 @@ def potts_boundary_joint(
     rows = check_torus_rows(rows, separation, q**L)
     T = potts_cylinder_transfer_matrix(L, q, K)
     values, vectors = _sector_spectrum(T, L, q, 1, "trivial")
-    if rows is None:
-        joint = ring_pair_joint(T, float(values[0]), np.abs(vectors[:, 0]), separation)
-    else:
-        joint = torus_ring_pair_joint(T, float(values[0]), separation, rows)
+    joint = ring_pair_joint(T, float(values[0]), np.abs(vectors[:, 0]), separation, rows)
     if not invariant:
         return joint
     labels = potts_colour_orbits(L, q)
