@@ -73,11 +73,12 @@ class SpinDataset(Dataset):
         return item.reshape(-1) if self.shape == "flat" else item
 
 
-def _file_expectation(path: str | os.PathLike[str], fields: Mapping[str, Any]) -> dict[str, Any]:
+def _file_expectation(
+    metadata: Mapping[str, Any], path: str | os.PathLike[str], fields: Mapping[str, Any]
+) -> dict[str, Any]:
     """The metadata a dataset file must carry: each of :data:`FILE_PARAMETERS` in ``fields`` (``q`` None
-    for Ising), checked now against the file's header; ValueError naming ``data.<field>`` and the file's
-    value otherwise."""
-    metadata = read_dataset_metadata(path)
+    for Ising), checked now against the file's header ``metadata``; ValueError naming ``data.<field>`` and
+    the file's value otherwise."""
     expect: dict[str, Any] = {}
     for name in FILE_PARAMETERS:
         if name not in fields:
@@ -200,7 +201,9 @@ class IsingDataModule(lightning.LightningDataModule):
             )
         loader = {k: v for k, v in fields.items() if k in LOADER_OPTIONS}
         if path is not None:
-            return cls(path, expect=_file_expectation(path, fields), **loader)
+            module = cls(path, **loader)  # reads the file's header (its metadata), not its spins
+            module.expect |= _file_expectation(module.metadata, path, fields)
+            return module
         dataset = DatasetConfig.from_mapping({k: v for k, v in fields.items() if k in dataset_names})
         return cls(config=dataset, cache_dir=cache_dir, **loader)
 
