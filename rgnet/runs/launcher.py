@@ -6,7 +6,7 @@ limit before submitit's USR2 came (SLURM state ``TIMEOUT``), cancelled, out of m
 :func:`clean_launch`, installed in the plugin's launchers by :func:`install_clean_driver`, waits for every
 job, turns such an outcome into one line naming the job, its SLURM state and how to resume
 (:func:`unfinished_message`), writes it into the run's ``summary.json`` (status ``failed``, the step it
-reached and its segments: :func:`rgnet.runs.segments.segment_fields`), and tells the sweep report
+reached and its segments: :func:`rgnet.runs.segments.progress_fields`), and tells the sweep report
 (:class:`rgnet.runs.sweep.SweepReport`) exactly which runs this multirun launched, so that two sweeps in
 one ``outputs/<task>`` never mix their reports. The report ends the sweep with a nonzero exit status when a
 job did not finish.
@@ -67,7 +67,7 @@ def _record_unfinished(sweep_config: Any, run_dir: Path, message: str, slurm: di
 
     from rgnet.files import atomic_write_json
     from rgnet.runs.config import plain_config
-    from rgnet.runs.segments import reached_step, segment_fields
+    from rgnet.runs.segments import progress_fields
     from rgnet.runs.summary import FAILURE, SUMMARY, new_summary
 
     target = run_dir / SUMMARY
@@ -79,11 +79,9 @@ def _record_unfinished(sweep_config: Any, run_dir: Path, message: str, slurm: di
     from omegaconf import OmegaConf
 
     run_config = OmegaConf.masked_copy(sweep_config, [key for key in sweep_config if key != "hydra"])
-    fields = segment_fields(run_dir)
+    fields = progress_fields(run_dir)
     if "segment_outcomes" in fields:  # the job is over: a segment that never ended was killed
         fields["segment_outcomes"] = [o.replace("running", "killed") for o in fields["segment_outcomes"]]
-    if reached_step(run_dir) is not None:
-        fields["global_step"] = reached_step(run_dir)
     record = new_summary(
         "rgnet-train",
         "failed",

@@ -175,7 +175,11 @@ def segment_fields(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     command run again), ``wall_time_s`` of all segments together (a killed one up to its last heartbeat),
     ``segment_wall_time_s`` of the last and the outcome of each (``segment_outcomes``). Empty when none is
     recorded."""
-    segments = read_segments(run_dir)
+    return _fields(read_segments(run_dir))
+
+
+def _fields(segments: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`segment_fields` of the recorded ``segments``."""
     if not segments:
         return {}
     restarts = segments[1:]
@@ -194,17 +198,28 @@ def segment_fields(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 def reached_step(run_dir: str | os.PathLike[str]) -> int | None:
     """The step the run's last segment reached (its last heartbeat or its end), None when none recorded."""
-    segments = read_segments(run_dir)
+    return _reached(read_segments(run_dir))
+
+
+def _reached(segments: list[dict[str, Any]]) -> int | None:
     return int(segments[-1].get("end_step") or 0) if segments else None
 
 
-def attach_progress(err: BaseException, run_dir: str | os.PathLike[str]) -> None:
-    """Attach to ``err`` what its failure record needs (:func:`progress_of`): the step, the segments."""
-    fields = segment_fields(run_dir)
-    step = reached_step(run_dir)
+def progress_fields(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """What a failure record of the run needs: :func:`segment_fields` and, when a segment was recorded,
+    ``global_step`` (:func:`reached_step`), from one reading of ``segments.json``."""
+    segments = read_segments(run_dir)
+    fields = _fields(segments)
+    step = _reached(segments)
     if step is not None:
         fields["global_step"] = step
-    err.rgnet_progress = fields  # type: ignore[attr-defined]
+    return fields
+
+
+def attach_progress(err: BaseException, run_dir: str | os.PathLike[str]) -> None:
+    """Attach to ``err`` what its failure record needs (:func:`progress_fields`, read by :func:`progress_of`):
+    the step, the segments."""
+    err.rgnet_progress = progress_fields(run_dir)  # type: ignore[attr-defined]
 
 
 def progress_of(err: BaseException) -> dict[str, Any]:
