@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rgnet._logging import quiet_loggers
 from rgnet.files import atomic_write_bytes
 from rgnet.tables import format_table
 
@@ -188,11 +189,6 @@ def distinguishing_settings(settings: Sequence[Mapping[str, Any]], keys: Sequenc
 def legend_label(settings: Mapping[str, Any], keys: Sequence[str]) -> str:
     """``tail=value`` of each key (``model.encoder`` -> ``encoder=pairs``), joined by commas."""
     return ", ".join(f"{key.rsplit('.', 1)[-1]}={settings.get(key)}" for key in keys)
-
-
-def legend_below(axes: Axes, columns: int = 1) -> None:
-    """The legend of ``axes`` under its x axis, so that it covers no curve."""
-    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=columns, fontsize="x-small")
 
 
 def is_finite_number(value: Any) -> bool:
@@ -498,6 +494,8 @@ def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from rgnet.callbacks._tensorboard import legend_below
+
     finished = [run for run in runs if run.status == "finished"]
     groups, settings, replicate_keys = group_replicates(finished)
     numeric = [key for key in settings if all(is_finite_number(group.settings[key]) for group in groups)]
@@ -540,7 +538,7 @@ def metric_figures(runs: Sequence[Run], out_dir: Path) -> list[Path]:
                 over = "/".join(replicate_keys) or "runs"
                 axes.set_title(f"mean ± standard error over {over} (n = {n} per point)", fontsize="small")
             if len(lines) > 1:
-                legend_below(axes)
+                legend_below(axes, columns=1, fontsize="x-small", frameon=True)
             safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{metric}__vs__{x_key}")
             written.append(save_figure(figure, out_dir / f"{safe}.png"))
     return written
@@ -555,13 +553,8 @@ def export_tensorboard_images(log_dir: str | os.PathLike[str], out_dir: str | os
     if not Path(log_dir).is_dir():
         return []
     events = EventAccumulator(str(log_dir), size_guidance={"images": 1})
-    reader_log = logging.getLogger("tensorboard")  # says "Directory watcher advancing ..." per event file
-    level = reader_log.level
-    reader_log.setLevel(max(level, logging.WARNING))
-    try:
+    with quiet_loggers("tensorboard"):  # it says "Directory watcher advancing ..." per event file
         events.Reload()
-    finally:
-        reader_log.setLevel(level)
     written = []
     for tag in sorted(events.Tags().get("images", [])):
         image = events.Images(tag)[-1].encoded_image_string
@@ -628,7 +621,9 @@ def make_report(
     )
     # the printed table: the settings that tell groups apart (lockstep ones in report.md), then the metrics
     shown = distinguishing_settings([group.settings for group in groups], settings)
-    printed_header, printed_rows = summary_table(groups, shown, optimized_metric)
+    columns = [i for i, name in enumerate(summary_header) if i >= len(settings) or name in shown]
+    printed_header = [summary_header[i] for i in columns]
+    printed_rows = [[row[i] for i in columns] for row in summary_rows]
     lines = [caption]
     if len(shown) < len(settings):
         lockstep = [key for key in settings if key not in shown]
@@ -737,6 +732,8 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from rgnet.callbacks._tensorboard import legend_below
+
     finished = [run for run in runs if run.status == "finished"]
     others = distinguishing_settings(
         [run.settings for run in finished],
@@ -810,7 +807,7 @@ def ib_relevance_figure(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     overlap_axes.set_ylim(-0.02, 1.02)
     overlap_axes.set_title("operator overlaps of the code")
     for axes in (info_axes, overlap_axes):
-        legend_below(axes)
+        legend_below(axes, columns=1, fontsize="x-small", frameon=True)
     task = str(finished[0].summary.get("task_name", "ib_relevance"))
     figure.suptitle(f"{task}: {len(finished)} runs")
     return [save_figure(figure, out_dir / f"{task}_information_curve.png")]

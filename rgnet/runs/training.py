@@ -32,6 +32,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from rgnet._logging import quiet_loggers
 from rgnet.contracts import ChecksDataModule, ChecksModel, ReportsSummaryMetrics
 from rgnet.files import atomic_write_json
 from rgnet.runs.config import (
@@ -332,15 +333,8 @@ def _quiet_lightning() -> Any:
     """Lightning's notes at Trainer construction (GPU available, tips) are shown by the run, not the check."""
     import lightning.pytorch  # noqa: F401 - its import sets its loggers' levels: before they are raised here
 
-    names = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning")
-    levels = {name: logging.getLogger(name).level for name in names}
-    for name in names:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    try:
+    with quiet_loggers("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
 
 
 def make_trainer(trainer_kwargs: Mapping[str, Any], callbacks: list[Any], loggers: list[Any]) -> Any:
