@@ -269,17 +269,26 @@ def test_vib_on_monte_carlo_torus_learns_boundary_weighted_magnetization(tmp_pat
     assert float(w_off.sum().abs() / w_off.abs().sum()) < 0.8
 
 
-def test_vib_on_exact_potts_cylinder_pairs_switches_on_at_the_exact_beta_c() -> None:
+@pytest.fixture(scope="module")
+def potts_ring_pairs():
+    """20000 exact pairs of q = 3 rings of 4 sites, 1 spacing apart on the infinite cylinder at K_c, one-hot
+    (set up; the tests only read them)."""
+    from rgnet.data.ve_pairs import CylinderPairsDataModule
+    from rgnet.potts import potts_critical_coupling
+
+    dm = CylinderPairsDataModule(L=4, K=potts_critical_coupling(3), separation=1, n=20000, q=3)
+    dm.setup()
+    return dm
+
+
+def test_vib_on_exact_potts_cylinder_pairs_switches_on_at_the_exact_beta_c(potts_ring_pairs) -> None:
     """q = 3 rings of 4 sites at K_c, one-hot: above the exact beta_c the code is on and lies in the order
     parameter's span (the spin, the standard irrep of S_3); below it, off (the power check)."""
-    from rgnet.data.ve_pairs import CylinderPairsDataModule
     from rgnet.ib import code_operator_overlaps
-    from rgnet.potts import potts_critical_coupling, potts_predicted_beta_c
+    from rgnet.potts import potts_predicted_beta_c
 
-    K = potts_critical_coupling(3)
-    dm = CylinderPairsDataModule(L=4, K=K, separation=1, n=20000, q=3)
-    dm.setup()
-    beta_c = potts_predicted_beta_c(4, 3, K, 1)
+    dm = potts_ring_pairs
+    beta_c = potts_predicted_beta_c(4, 3, dm.K, 1)
     assert dm.reference_beta_c()["beta_c_exact"] == pytest.approx(beta_c)
     a, b = dm.train_set.tensors
     above = _train_on_pairs(1.5 * beta_c, a, b, q=3)
@@ -337,19 +346,18 @@ def test_pair_code_is_the_linear_filter_on_site_pair_invariants() -> None:
         VIBEncoder(3, 12, encoder="pairs", symmetry="sq_invariant", q=3)
 
 
-def test_invariant_pair_code_on_exact_potts_pairs_switches_on_at_the_invariant_beta_c() -> None:
+def test_invariant_pair_code_on_exact_potts_pairs_switches_on_at_the_invariant_beta_c(
+    potts_ring_pairs,
+) -> None:
     """q = 3 rings of 4 sites at K_c, separation 1: restricted to S_3-invariant codes (the pair code) the
     first transition is the invariant sector's (14.9, ten times the unrestricted 1.56) and the code is the
     energy (the ring's satisfied bonds); below it the code is off (the power check)."""
-    from rgnet.data.ve_pairs import CylinderPairsDataModule
     from rgnet.ib import code_operator_overlaps
-    from rgnet.potts import potts_critical_coupling, potts_predicted_beta_c
+    from rgnet.potts import potts_predicted_beta_c
 
-    K = potts_critical_coupling(3)
-    dm = CylinderPairsDataModule(L=4, K=K, separation=1, n=20000, q=3)
-    dm.setup()
-    beta_c = potts_predicted_beta_c(4, 3, K, 1, invariant=True)
-    assert beta_c > 9 * potts_predicted_beta_c(4, 3, K, 1)
+    dm = potts_ring_pairs
+    beta_c = potts_predicted_beta_c(4, 3, dm.K, 1, invariant=True)
+    assert beta_c > 9 * potts_predicted_beta_c(4, 3, dm.K, 1)
     a, b = dm.train_set.tensors
     v = dm.val_set.tensors[0]
     opts = {"q": 3, "encoder": "pairs", "symmetry": "sq_invariant", "warmup_steps": 300, "init_std": 1.0}
